@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Tiling benchmark: slide -> full pyramid, `tessera tile` vs vips dzsave and OpenSlide DeepZoom,
+# all timed in the same run on the same slide (see /work/shared/PEERS.md, "Benchmark slide" and
+# "Tiling"). Reports times, peak RSS and ratios; prints PASS/FAIL per bar but always exits 0.
+# Usage (from the repo root): bash benches/tiling/run.sh
+# Env: TESSERA_BENCH_DIR (work dir, default /tmp/tessera-bench), TESSERA_BENCH_THREADS (2).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."          # repo root
+ROOT=$PWD
+HERE=$ROOT/benches/tiling
+WORK=${TESSERA_BENCH_DIR:-/tmp/tessera-bench}
+THREADS=${TESSERA_BENCH_THREADS:-2}
+SRC=$ROOT/../shared/data/slides/CMU-1-Small-Region.svs
+SLIDE=$WORK/bench.svs
+PY=/usr/bin/python3                                  # Debian python: has python3-openslide
+TESSERA=$ROOT/target/release/tessera
+mkdir -p "$WORK"
+
+# --- 1. tools (fast no-op when present) ------------------------------------------------------
+need=()
+command -v vips >/dev/null || need+=(libvips-tools)
+command -v tiffset >/dev/null || need+=(libtiff-tools)
+command -v openslide-show-properties >/dev/null || need+=(openslide-tools)
+[ -x /usr/bin/time ] || need+=(time)
+{ [ -x $PY ] && $PY -c 'import openslide, PIL' 2>/dev/null; } || need+=(python3-openslide)
+if ((${#need[@]})); then
+  echo "installing: ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+
+# --- 2. benchmark slide (built once, reused) -------------------------------------------------
+vendor() { openslide-show-properties "$1" 2>/dev/null | sed -n "s/^openslide.vendor: '\(.*\)'$/\1/p"; }
+if [ ! -f "$SLIDE" ] || [ "$(vendor "$SLIDE")" != aperio ]; then
+  [ -f "$SRC" ] || { echo "error: source slide missing: $SRC (expected ../shared/data/slides/ relative to repo root)" >&2; exit 1; }
+  echo "building $SLIDE ..."
+  # vips opens the SVS via openslideload as RGBA; keep RGB only, then tile 8x6 and save as a
+  # tiled BigTIFF pyramid (the `[...]` options are tiffsave's: no 1 GB intermediate).
+  vips extract_band "$SRC[level=0]" "$WORK/rgb.v" 0 --n 3
+  vips replicate "$WORK/rgb.v" "$WORK/tmp.tif[tile,tile-width=240,tile-height=240,pyramid,compression=jpeg,Q=70,bigtiff]" 8 6
+  rm -f "$WORK/rgb.v"
+  # Aperio description in IFD 0 so OpenSlide picks its aperio driver.
+  tiffset -s 270 'Aperio Image Library v12.0.15 
+17760x17802 [0,0 17760x17802] (240x240) JPEG/RGB Q=70|AppMag = 20|MPP = 0.4990' "$WORK/tmp.tif"
+  mv "$WORK/tmp.tif" "$SLIDE"
+fi
+props=$(openslide-show-properties "$SLIDE")
+v=$(vendor "$SLIDE"); [ "$v" = aperio ] || { echo "error: $SLIDE vendor is '$v', want aperio" >&2; exit 1; }
+get() { sed -n "s/^$1: '\(.*\)'$/\1/p" <<<"$props"; }
+echo "slide: $SLIDE  $(get 'openslide.level\[0\].width')x$(get 'openslide.level\[0\].height')" \
+     "vendor=$v levels=$(get openslide.level-count) mpp=$(get openslide.mpp-x)" \
+     "($(du -m "$SLIDE" | cut -f1) MB)"
+
+# --- timing helper: run_timed NAME OUTDIR CMD... -> WALL[NAME] (s), RSS[NAME] (MB) -----------
+# /usr/bin/time's %M is the max RSS of the single largest process it waited for (parent or any
+# child), not a sum over processes.
+declare -A WALL RSS
+# busy: % of all CPU time in use over the next second (anything: builds, other jobs).
+busy() {
+  local a b; a=$(head -n 1 /proc/stat); sleep 1; b=$(head -n 1 /proc/stat)
+  printf '%s\n%s\n' "$a" "$b" | awk '{t = 0; for (i = 2; i <= NF; i++) t += $i; id = $5 + $6
+    if (NR == 1) { t0 = t; i0 = id } else { d = t - t0; printf "%d", d ? 100 * (1 - (id - i0) / d) : 0 } }'
+}
+# Wait (up to ~60 s) for the machine to go quiet; timings on a loaded 2-core box are useless.
+wait_quiet() {
+  local b i
+  for i in $(seq 60); do b=$(busy); ((b < 15)) && return 0; done
+  echo "  WARNING: machine busy (${b}% CPU by other processes) - timings below are unreliable"
+}
+run_timed() {
+  local name=$1 out=$2 kb; shift 2
+  rm -rf "$out"; sync; wait_quiet
+  if ! /usr/bin/time -o "$WORK/$name.time" -f '%e %M' "$@" >"$WORK/$name.log" 2>&1; then
+    echo "FAILED: $name (log: $WORK/$name.log)"; tail -n 5 "$WORK/$name.log"; return 1
+  fi
+  read -r WALL[$name] kb < <(tail -n 1 "$WORK/$name.time")
+  RSS[$name]=$((kb / 1024))
+  printf '  %-14s %7.2f s  %5d MB\n' "$name" "${WALL[$name]}" "${RSS[$name]}"
+}
+ntiles() { find "$1" -type f -name '*.jpg' | wc -l; }
+
+# --- build ours first (fails fast; a missing binary only skips our rows) ----------------------
+echo "== cargo build --release -p server"
+have_ours=0
+if cargo build --release -p server >"$WORK/build.log" 2>&1 && [ -x "$TESSERA" ]; then have_ours=1
+else
+  echo "  tessera not available: build failed (log: $WORK/build.log)"; tail -n 3 "$WORK/build.log" | sed 's/^/    /'
+fi
+
+# --- 3. peers --------------------------------------------------------------------------------
+echo "== peers"
+run_timed vips "$WORK/out-vips" vips dzsave "$SLIDE" "$WORK/out-vips" \
+  --tile-size 254 --overlap 1 --suffix '.jpg[Q=90]' || true
+if [ -n "${WALL[vips]:-}" ]; then echo "     vips tiles: $(ntiles "$WORK/out-vips_files")"; fi
+run_timed deepzoom "$WORK/out-dz" $PY "$HERE/deepzoom_tile.py" "$SLIDE" "$WORK/out-dz" "$THREADS" || true
+if [ -n "${WALL[deepzoom]:-}" ]; then
+  echo "     deepzoom tiles: $(ntiles "$WORK/out-dz")  (RSS = largest single process of parent + $THREADS workers)"
+fi
+rm -rf "$WORK/out-vips" "$WORK/out-vips_files" "$WORK/out-vips.dzi" "$WORK/out-dz"
+
+# --- 4. ours ---------------------------------------------------------------------------------
+echo "== tessera"
+# info NAME OUTDIR: tile counts and (zstd) compression ratio from `tessera info --json`.
+info() {
+  local tess; tess=$(find "$2" -name '*.tess' | head -n 1)   # `tile -o DIR` writes DIR/<stem>.tess
+  "$TESSERA" info "$tess" --json >"$WORK/$1.json" 2>>"$WORK/$1.log" || { echo "     (tessera info failed)"; return 0; }
+  local bytes; bytes=$(stat -c %s "$tess")       # fallback if JSON lacks `bytes`
+  $PY - "$WORK/$1.json" "$bytes" "$1" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1])); name = sys.argv[3]
+raw = sum(l["width"] * l["height"] * 3 for l in j.get("levels", []))
+size = j.get("bytes") or int(sys.argv[2])
+print(f"     {name}: unique tiles: {j.get('unique_tile_count', '?')} / {j.get('tile_count', '?')}, "
+      f"{size / 1e6:.1f} MB, {len(j.get('levels', []))} levels")
+if name == "ours_zstd" and raw and size:
+    print(f"     zstd compression ratio: {raw / size:.2f}× (raw RGB / cache bytes)")
+EOF
+}
+if ((have_ours)); then
+  for codec in zstd jpeg; do
+    out=$WORK/out-$codec; args=(); [ $codec = jpeg ] && args=(--codec jpeg)
+    run_timed ours_$codec "$out" "$TESSERA" tile "$SLIDE" -o "$out" --threads "$THREADS" "${args[@]}" \
+      && info ours_$codec "$out"
+    rm -rf "$out"
+  done
+fi
+
+# --- 5. summary ------------------------------------------------------------------------------
+echo "== summary (threads=$THREADS)"
+printf '  %-14s %8s %12s\n' tool 'wall s' 'peak RSS MB'
+for t in vips deepzoom ours_zstd ours_jpeg; do
+  if [ -n "${WALL[$t]:-}" ]; then printf '  %-14s %8.2f %12d\n' "$t" "${WALL[$t]}" "${RSS[$t]}"
+  else printf '  %-14s %8s %12s\n' "$t" n/a n/a; fi
+done
+echo "  PEERS.md sanity figures: vips 16.2 s (210 MB, 6,683 tiles), DeepZoom 12.0 s"
+peer=$(printf '%s\n' "${WALL[vips]:-}" "${WALL[deepzoom]:-}" | grep . | sort -g | head -n 1 || true)
+# bar LABEL VALUE LIMIT UNIT: prints value, limit and PASS/FAIL (value <= limit)
+bar() { awk -v l="$1" -v v="$2" -v m="$3" -v u="$4" 'BEGIN{printf "  %-30s %8.3g%s  bar <= %s%s  %s\n", l, v, u, m, u, (v <= m ? "PASS" : "FAIL")}'; }
+for c in zstd jpeg; do
+  lim=0.25; [ $c = jpeg ] && lim=0.667
+  if [ -n "$peer" ] && [ -n "${WALL[ours_$c]:-}" ]; then
+    bar "ours_$c / min(peers) wall" "$(awk -v a="${WALL[ours_$c]}" -v b="$peer" 'BEGIN{print a/b}')" $lim ""
+  else echo "  ours_$c / min(peers) wall: n/a"; fi
+  if [ -n "${RSS[ours_$c]:-}" ]; then bar "ours_$c peak RSS" "${RSS[ours_$c]}" 300 " MB"; fi
+done
+exit 0

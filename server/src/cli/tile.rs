@@ -1,0 +1,193 @@
+//! `tessera tile SLIDE... -o DIR`: one `.tess` cache per slide.
+
+use super::progress;
+use anyhow::{Context, bail};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+use tiler::{BuildHooks, BuildOptions, Codec, CodecConfig, SourceKind};
+
+#[derive(clap::Args)]
+pub struct TileArgs {
+    /// Slide files (SVS, NDPI, MRXS, TIFF, PNG, JPEG…).
+    #[arg(required = true)]
+    slides: Vec<PathBuf>,
+    /// Directory the caches are written to (created if missing).
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
+    /// Slide id (only with one slide); default: the file stem, made safe.
+    #[arg(long)]
+    id: Option<String>,
+    /// Tile payload codec.
+    #[arg(long, default_value = "zstd")]
+    codec: Codec,
+    /// JPEG/WebP quality (1-100) or zstd level (1-19).
+    #[arg(long)]
+    quality: Option<u8>,
+    /// Tile side in pixels.
+    #[arg(long, default_value_t = 256)]
+    tile_size: u32,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Force a reader instead of choosing from the file.
+    #[arg(long)]
+    source: Option<SourceKind>,
+    /// Print one JSON object per slide instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Outcome {
+    slide: PathBuf,
+    cache: Option<PathBuf>,
+    error: Option<String>,
+    seconds: f64,
+    tile_count: Option<u64>,
+    unique_tile_count: Option<u64>,
+    bytes: Option<u64>,
+    raw_rgb_bytes: Option<u64>,
+    compression_ratio: Option<f64>,
+}
+
+pub fn run(args: &TileArgs) -> anyhow::Result<ExitCode> {
+    if args.id.is_some() && args.slides.len() > 1 {
+        bail!("--id names one slide, but {} were given", args.slides.len());
+    }
+    if let Some(id) = &args.id {
+        server::slide_id::validate(id).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(q) = args.quality {
+        let range = if args.codec == Codec::Zstd {
+            1..=19
+        } else {
+            1..=100
+        };
+        if !range.contains(&q) {
+            bail!(
+                "--quality {q} is outside {range:?} for {}",
+                args.codec.name()
+            );
+        }
+    }
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("{}: cannot create output directory", args.output.display()))?;
+    let options = BuildOptions {
+        codec: CodecConfig::new(args.codec, args.quality),
+        tile_size: args.tile_size,
+        threads: args.threads,
+    };
+    let cancel = progress::interrupted();
+    let mut ids = HashSet::new();
+    let mut failures = 0;
+    for slide in &args.slides {
+        let id = args
+            .id
+            .clone()
+            .unwrap_or_else(|| server::slide_id::from_path(slide));
+        let started = Instant::now();
+        let result = if ids.insert(id.clone()) {
+            tile_one(
+                slide,
+                &args.output.join(format!("{id}.tess")),
+                &options,
+                args.source,
+            )
+        } else {
+            Err(anyhow::anyhow!(
+                "{}: another slide in this run already has the id {id:?}",
+                slide.display()
+            ))
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        let outcome = match result {
+            Ok((path, report)) => Outcome {
+                slide: slide.clone(),
+                cache: Some(path),
+                error: None,
+                seconds,
+                tile_count: Some(report.written.tile_count),
+                unique_tile_count: Some(report.written.unique_tile_count),
+                bytes: Some(report.written.file_bytes),
+                raw_rgb_bytes: Some(report.raw_bytes),
+                compression_ratio: Some(
+                    report.raw_bytes as f64 / report.written.payload_bytes.max(1) as f64,
+                ),
+            },
+            Err(e) => {
+                failures += 1;
+                Outcome {
+                    slide: slide.clone(),
+                    cache: None,
+                    error: Some(format!("{e:#}")),
+                    seconds,
+                    tile_count: None,
+                    unique_tile_count: None,
+                    bytes: None,
+                    raw_rgb_bytes: None,
+                    compression_ratio: None,
+                }
+            }
+        };
+        report(&outcome, args.json)?;
+        if cancel.load(Ordering::SeqCst) {
+            eprintln!("interrupted: no further slides tiled");
+            return Ok(ExitCode::from(130));
+        }
+    }
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn tile_one(
+    slide: &Path,
+    out: &Path,
+    options: &BuildOptions,
+    source: Option<SourceKind>,
+) -> anyhow::Result<(PathBuf, tiler::BuildReport)> {
+    let source = tiler::open_slide(slide, source)?;
+    let info = source.info();
+    let grid = tiler::Grid::new(info.bounds.width, info.bounds.height, options.tile_size)?;
+    let name = slide
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bar = progress::bar(grid.tile_count(), &name);
+    let tick = |n| bar.inc(n);
+    let hooks = BuildHooks {
+        progress: &tick,
+        cancel: progress::interrupted(),
+    };
+    let report = tiler::build_cache(source.as_ref(), out, options, hooks);
+    bar.finish_and_clear();
+    Ok((out.to_path_buf(), report?))
+}
+
+fn report(o: &Outcome, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(o)?);
+        return Ok(());
+    }
+    match (&o.cache, &o.error) {
+        (Some(cache), None) => println!(
+            "{} → {}: {} tiles ({} unique), {} bytes, {:.2}× smaller than raw RGB, {:.2} s",
+            o.slide.display(),
+            cache.display(),
+            o.tile_count.unwrap_or(0),
+            o.unique_tile_count.unwrap_or(0),
+            o.bytes.unwrap_or(0),
+            o.compression_ratio.unwrap_or(0.0),
+            o.seconds
+        ),
+        (_, Some(e)) => eprintln!("error: {e}"),
+        _ => {}
+    }
+    Ok(())
+}

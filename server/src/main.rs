@@ -1,0 +1,54 @@
+//! `tessera`: tile slides into caches, inspect and verify them, pull pixel regions.
+
+#![expect(
+    clippy::print_stdout,
+    reason = "standard output is the CLI's interface"
+)]
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Whole-slide tiling and annotation server"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tile slides into single-file `.tess` caches.
+    Tile(cli::tile::TileArgs),
+    /// Describe a slide or a cache.
+    Info(cli::info::InfoArgs),
+    /// Check every tile checksum of a cache.
+    Verify(cli::verify::VerifyArgs),
+    /// Write a region of a slide or cache as PNG (OpenSlide's read_region convention).
+    Region(cli::region::RegionArgs),
+    /// Generate a deterministic synthetic tissue slide (tiled JPEG TIFF, Aperio-style).
+    Synth(cli::synth::SynthArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Tile(a) => cli::tile::run(&a),
+        Command::Info(a) => cli::info::run(&a),
+        Command::Verify(a) => cli::verify::run(&a),
+        Command::Region(a) => cli::region::run(&a),
+        Command::Synth(a) => cli::synth::run(&a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Reads a cache: header and directory at open, then any tile by one positional read.
+
+use super::format::{ENTRY_LEN, Entry, FORMAT_NAME, HEADER_LEN, Header, Metadata};
+use crate::codec;
+use crate::error::{Result, TilerError};
+use crate::grid::{Grid, TileCoord};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Sizes a reader accepts before allocating; caches past them are refused.
+#[derive(Debug, Clone, Copy)]
+pub struct ReaderLimits {
+    pub max_metadata_bytes: u64,
+    pub max_tiles: u64,
+    pub max_tile_payload: u32,
+}
+
+impl Default for ReaderLimits {
+    fn default() -> Self {
+        Self {
+            max_metadata_bytes: 16 << 20,
+            max_tiles: 1 << 26,
+            max_tile_payload: 64 << 20,
+        }
+    }
+}
+
+/// An open `.tess` file. Cheap to share between threads: reads are positional.
+#[derive(Debug)]
+pub struct CacheReader {
+    path: PathBuf,
+    file: File,
+    file_len: u64,
+    metadata: Metadata,
+    grid: Grid,
+    entries: Vec<Entry>,
+}
+
+/// A decoded tile: packed RGB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tile {
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+}
+
+impl CacheReader {
+    /// Opens and checks a cache with the default limits.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with_limits(path, ReaderLimits::default())
+    }
+
+    /// Opens a cache, checking header, metadata and directory against `limits`.
+    pub fn open_with_limits(path: &Path, limits: ReaderLimits) -> Result<Self> {
+        let bad = |reason: String| TilerError::bad_file(path, reason);
+        let file = File::open(path).map_err(|e| TilerError::io(path, e))?;
+        let meta = file.metadata().map_err(|e| TilerError::io(path, e))?;
+        if meta.is_dir() {
+            return Err(bad("is a directory, not a cache file".into()));
+        }
+        let file_len = meta.len();
+        let mut head = vec![0u8; HEADER_LEN.min(file_len) as usize];
+        file.read_exact_at(&mut head, 0)
+            .map_err(|e| TilerError::io(path, e))?;
+        let header = Header::parse(&head).map_err(bad)?;
+        let end = |offset: u64, len: u64| offset.checked_add(len).filter(|&e| e <= file_len);
+        if header.metadata_len > limits.max_metadata_bytes {
+            return Err(bad(format!(
+                "metadata of {} bytes is over the {}-byte limit",
+                header.metadata_len, limits.max_metadata_bytes
+            )));
+        }
+        if end(header.metadata_offset, header.metadata_len).is_none()
+            || end(header.directory_offset, header.directory_len).is_none()
+            || header.metadata_offset < HEADER_LEN
+        {
+            return Err(bad(format!(
+                "metadata or directory lies past the end of the {file_len}-byte file (truncated?)"
+            )));
+        }
+        let mut json = vec![0u8; header.metadata_len as usize];
+        file.read_exact_at(&mut json, header.metadata_offset)
+            .map_err(|e| TilerError::io(path, e))?;
+        if crc32fast::hash(&json) != header.metadata_crc {
+            return Err(bad("metadata checksum does not match".into()));
+        }
+        let metadata: Metadata = serde_json::from_slice(&json)
+            .map_err(|e| bad(format!("metadata is not valid JSON: {e}")))?;
+        if metadata.format != FORMAT_NAME {
+            return Err(bad(format!("metadata format is {:?}", metadata.format)));
+        }
+        let grid = Grid::new(metadata.width, metadata.height, metadata.tile_size)
+            .map_err(|e| bad(format!("metadata describes no valid pyramid: {e}")))?;
+        if grid.levels() != metadata.levels.as_slice() {
+            return Err(bad("metadata level sizes do not follow ceil(w/2^k)".into()));
+        }
+        if header.tile_count != grid.tile_count() || header.tile_count > limits.max_tiles {
+            return Err(bad(format!(
+                "directory has {} tiles, the pyramid needs {} (limit {})",
+                header.tile_count,
+                grid.tile_count(),
+                limits.max_tiles
+            )));
+        }
+        let mut compressed = vec![0u8; header.directory_len as usize];
+        file.read_exact_at(&mut compressed, header.directory_offset)
+            .map_err(|e| TilerError::io(path, e))?;
+        let expected = header.tile_count as usize * ENTRY_LEN;
+        let raw = zstd::bulk::decompress(&compressed, expected)
+            .map_err(|e| bad(format!("directory does not decompress: {e}")))?;
+        if raw.len() != expected {
+            return Err(bad(format!(
+                "directory holds {} bytes, expected {expected}",
+                raw.len()
+            )));
+        }
+        let entries: Vec<Entry> = raw.chunks_exact(ENTRY_LEN).map(Entry::read_from).collect();
+        for (index, entry) in entries.iter().enumerate() {
+            let in_payload_area = entry.offset >= HEADER_LEN
+                && entry.len > 0
+                && entry.len <= limits.max_tile_payload
+                && end(entry.offset, u64::from(entry.len))
+                    .is_some_and(|e| e <= header.metadata_offset);
+            if !in_payload_area {
+                let place = grid.coord_at(index as u64).map(TileCoord::place);
+                return Err(match place {
+                    Some(place) => TilerError::bad_tile(
+                        path,
+                        place,
+                        format!(
+                            "directory points at bytes {}..{} outside the payload area",
+                            entry.offset,
+                            entry.offset.saturating_add(u64::from(entry.len))
+                        ),
+                    ),
+                    None => bad("directory entry out of range".into()),
+                });
+            }
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            file_len,
+            metadata,
+            grid,
+            entries,
+        })
+    }
+
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    #[must_use]
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    #[must_use]
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// Size of the cache file in bytes.
+    #[must_use]
+    pub fn file_bytes(&self) -> u64 {
+        self.file_len
+    }
+
+    /// The directory entry of a tile.
+    #[must_use]
+    pub fn entry(&self, coord: TileCoord) -> Entry {
+        self.entries[self.grid.index(coord)]
+    }
+
+    /// The stored payload of a tile, after its checksum is checked.
+    pub fn read_payload(&self, coord: TileCoord) -> Result<Vec<u8>> {
+        let entry = self.entry(coord);
+        let mut payload = vec![0u8; entry.len as usize];
+        self.file
+            .read_exact_at(&mut payload, entry.offset)
+            .map_err(|e| TilerError::bad_tile(&self.path, coord.place(), e.to_string()))?;
+        if crc32fast::hash(&payload) != entry.crc {
+            return Err(TilerError::bad_tile(
+                &self.path,
+                coord.place(),
+                "payload checksum does not match",
+            ));
+        }
+        Ok(payload)
+    }
+
+    /// A tile decoded to RGB.
+    pub fn read_tile(&self, coord: TileCoord) -> Result<Tile> {
+        let payload = self.read_payload(coord)?;
+        let (_, _, width, height) = self.grid.tile_rect(coord);
+        let rgb = codec::decode(self.metadata.codec, &payload, width, height)
+            .map_err(|e| TilerError::bad_tile(&self.path, coord.place(), e))?;
+        Ok(Tile { width, height, rgb })
+    }
+
+    /// Checks every payload's checksum (and with `decode`, that it decodes), calling
+    /// `progress` after each tile. Stops at the first bad tile, in directory order.
+    pub fn verify(&self, decode: bool, progress: &dyn Fn(u64)) -> Result<VerifySummary> {
+        use std::collections::HashSet;
+        let mut seen = HashSet::new();
+        let mut checked = 0;
+        for coord in self.grid.coords() {
+            let entry = self.entry(coord);
+            if seen.insert(entry.offset) {
+                if decode {
+                    self.read_tile(coord)?;
+                } else {
+                    self.read_payload(coord)?;
+                }
+                checked += 1;
+            }
+            progress(1);
+        }
+        Ok(VerifySummary {
+            tiles: self.grid.tile_count(),
+            payloads_checked: checked,
+        })
+    }
+}
+
+/// Result of a successful [`CacheReader::verify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifySummary {
+    pub tiles: u64,
+    pub payloads_checked: u64,
+}

@@ -1,0 +1,219 @@
+//! Tile payload codecs: lossless `zstd` (default) and lossy `jpeg` / `webp`.
+
+mod filter;
+
+use serde::{Deserialize, Serialize};
+
+/// How tile pixels are stored in a cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// Raw RGB through the `sg-up` prediction filter, then zstd. Lossless.
+    Zstd,
+    /// Baseline JPEG, 4:2:0 below quality 90. Lossy, view-only.
+    Jpeg,
+    /// Lossy WebP. View-only.
+    Webp,
+}
+
+impl Codec {
+    /// The name used on the command line and in the metadata.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Zstd => "zstd",
+            Self::Jpeg => "jpeg",
+            Self::Webp => "webp",
+        }
+    }
+
+    /// The quality used when none is given (zstd: the compression level).
+    #[must_use]
+    pub fn default_quality(self) -> u8 {
+        match self {
+            Self::Zstd => 1,
+            Self::Jpeg | Self::Webp => 90,
+        }
+    }
+}
+
+impl std::str::FromStr for Codec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "zstd" => Ok(Self::Zstd),
+            "jpeg" | "jpg" => Ok(Self::Jpeg),
+            "webp" => Ok(Self::Webp),
+            other => Err(format!("unknown codec {other:?} (zstd, jpeg or webp)")),
+        }
+    }
+}
+
+/// A codec with its setting: zstd level, or JPEG/WebP quality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodecConfig {
+    pub codec: Codec,
+    pub quality: u8,
+}
+
+impl CodecConfig {
+    #[must_use]
+    pub fn new(codec: Codec, quality: Option<u8>) -> Self {
+        Self {
+            codec,
+            quality: quality.unwrap_or_else(|| codec.default_quality()),
+        }
+    }
+
+    /// Encodes packed RGB pixels of a `width × height` tile.
+    pub fn encode(&self, rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+        debug_assert_eq!(rgb.len(), width as usize * height as usize * 3);
+        match self.codec {
+            Codec::Zstd => {
+                let mut filtered = rgb.to_vec();
+                filter::encode(&mut filtered, width as usize);
+                zstd::bulk::compress(&filtered, i32::from(self.quality)).map_err(|e| e.to_string())
+            }
+            Codec::Jpeg => encode_jpeg(rgb, width, height, self.quality),
+            Codec::Webp => {
+                let encoder = webp::Encoder::from_rgb(rgb, width, height);
+                Ok(encoder.encode(f32::from(self.quality)).to_vec())
+            }
+        }
+    }
+}
+
+/// Encodes RGB as baseline JPEG with the `jpeg-encoder` crate.
+pub fn encode_jpeg(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, String> {
+    let (w, h) = (
+        u16::try_from(width).map_err(|_| "image too wide for JPEG")?,
+        u16::try_from(height).map_err(|_| "image too tall for JPEG")?,
+    );
+    let mut out = Vec::with_capacity(rgb.len() / 8);
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
+    if quality >= 90 {
+        encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
+    }
+    encoder
+        .encode(rgb, w, h, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Decodes a payload back to packed RGB of exactly `width × height` pixels.
+pub fn decode(codec: Codec, payload: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+    let expected = width as usize * height as usize * 3;
+    let pixels = match codec {
+        Codec::Zstd => {
+            let mut pixels = zstd::bulk::decompress(payload, expected)
+                .map_err(|e| format!("zstd payload does not decompress: {e}"))?;
+            if pixels.len() != expected {
+                return Err(format!(
+                    "zstd payload holds {} bytes, expected {expected}",
+                    pixels.len()
+                ));
+            }
+            filter::decode(&mut pixels, width as usize);
+            pixels
+        }
+        Codec::Jpeg => decode_jpeg(payload, width, height)?,
+        Codec::Webp => {
+            let image = webp::Decoder::new(payload)
+                .decode()
+                .ok_or("webp payload does not decode")?;
+            if image.width() != width || image.height() != height {
+                return Err(format!(
+                    "webp payload is {}×{}, expected {width}×{height}",
+                    image.width(),
+                    image.height()
+                ));
+            }
+            if image.is_alpha() {
+                image
+                    .chunks_exact(4)
+                    .flat_map(|p| [p[0], p[1], p[2]])
+                    .collect()
+            } else {
+                image.to_vec()
+            }
+        }
+    };
+    if pixels.len() == expected {
+        Ok(pixels)
+    } else {
+        Err(format!(
+            "payload decodes to {} bytes, expected {expected}",
+            pixels.len()
+        ))
+    }
+}
+
+/// Decodes a JPEG to RGB with zune-jpeg and checks its size.
+pub fn decode_jpeg(payload: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
+    use zune_jpeg::zune_core::{colorspace::ColorSpace, options::DecoderOptions};
+    let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(payload, options);
+    let pixels = decoder
+        .decode()
+        .map_err(|e| format!("jpeg payload does not decode: {e:?}"))?;
+    let (w, h) = decoder.dimensions().ok_or("jpeg payload has no size")?;
+    if (w as u32, h as u32) != (width, height) {
+        return Err(format!(
+            "jpeg payload is {w}×{h}, expected {width}×{height}"
+        ));
+    }
+    Ok(pixels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(w: u32, h: u32) -> Vec<u8> {
+        (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = (i % w, i / w);
+                [(x * 3) as u8, (y * 2) as u8, ((x + y) / 2) as u8]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn zstd_is_lossless() {
+        let rgb = pattern(256, 100);
+        let config = CodecConfig::new(Codec::Zstd, None);
+        let payload = config.encode(&rgb, 256, 100).expect("encode");
+        assert_eq!(
+            decode(Codec::Zstd, &payload, 256, 100).expect("decode"),
+            rgb
+        );
+    }
+
+    #[test]
+    fn lossy_codecs_are_close() {
+        let rgb = pattern(64, 48);
+        for codec in [Codec::Jpeg, Codec::Webp] {
+            let payload = CodecConfig::new(codec, None)
+                .encode(&rgb, 64, 48)
+                .expect("encode");
+            let back = decode(codec, &payload, 64, 48).expect("decode");
+            let max = rgb
+                .iter()
+                .zip(&back)
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap_or(0);
+            assert!(max < 24, "{codec:?} differs by {max}");
+        }
+    }
+
+    #[test]
+    fn wrong_sizes_are_refused() {
+        let rgb = pattern(32, 32);
+        let payload = CodecConfig::new(Codec::Zstd, None)
+            .encode(&rgb, 32, 32)
+            .expect("encode");
+        assert!(decode(Codec::Zstd, &payload, 32, 31).is_err());
+        assert!(decode(Codec::Zstd, &payload[..payload.len() / 2], 32, 32).is_err());
+    }
+}

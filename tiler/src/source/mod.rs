@@ -1,0 +1,225 @@
+//! Slide sources: one small trait, three readers, and the choice between them.
+//!
+//! - [`TiffSource`]: pure Rust (tiff crate), Aperio SVS and generic tiled or single-level
+//!   TIFF; decodes source tiles in parallel with a small decoded-tile cache.
+//! - [`OpenSlideSource`]: every format OpenSlide reads (NDPI, MRXS, SCN, BIF, Aperio JPEG
+//!   2000, …), with true per-level downsamples and MRXS bounds.
+//! - [`ImageSource`]: plain PNG and JPEG images, decoded whole.
+//!
+//! Every reader returns opaque RGB: transparent pixels are flattened onto white.
+
+mod image_file;
+mod openslide;
+mod tiff;
+
+pub use image_file::ImageSource;
+pub use openslide::OpenSlideSource;
+pub use tiff::TiffSource;
+
+use crate::error::{Result, TilerError};
+use image::RgbImage;
+use serde::Serialize;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The colour out-of-slide and transparent pixels become.
+pub const BACKGROUND: [u8; 3] = [255, 255, 255];
+
+/// Which reader decodes a slide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Tiff,
+    OpenSlide,
+    Image,
+}
+
+impl SourceKind {
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tiff => "tiff",
+            Self::OpenSlide => "openslide",
+            Self::Image => "image",
+        }
+    }
+}
+
+impl std::str::FromStr for SourceKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "tiff" => Ok(Self::Tiff),
+            "openslide" => Ok(Self::OpenSlide),
+            "image" => Ok(Self::Image),
+            other => Err(format!(
+                "unknown source {other:?} (openslide, tiff or image)"
+            )),
+        }
+    }
+}
+
+/// One resolution level as the slide file stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SourceLevel {
+    pub width: u32,
+    pub height: u32,
+    /// Level-0 pixels per level pixel; not always a power of two.
+    pub downsample: f64,
+    /// Native tile (or strip) size, when the file is tiled.
+    pub tile_width: Option<u32>,
+    pub tile_height: Option<u32>,
+}
+
+/// A level-0 rectangle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rect {
+    pub x: i64,
+    pub y: i64,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// What a slide is, with only non-identifying fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlideInfo {
+    #[serde(skip)]
+    pub path: PathBuf,
+    pub reader: SourceKind,
+    /// OpenSlide's vendor name (`aperio`, `generic-tiff`, `mirax`…) or `png`/`jpeg`.
+    pub vendor: String,
+    pub levels: Vec<SourceLevel>,
+    pub mpp_x: Option<f64>,
+    pub mpp_y: Option<f64>,
+    pub objective_power: Option<f64>,
+    pub scanner_model: Option<String>,
+    /// The part of level 0 that holds the scan (MRXS bounds); the whole level otherwise.
+    pub bounds: Rect,
+    /// Names of associated images (label, macro, thumbnail). Never copied into a cache.
+    pub associated_images: Vec<String>,
+}
+
+impl SlideInfo {
+    /// Level-0 width and height.
+    #[must_use]
+    pub fn dimensions(&self) -> (u32, u32) {
+        self.levels.first().map_or((0, 0), |l| (l.width, l.height))
+    }
+}
+
+/// A readable slide. Implementations are thread-safe; `read_region` may run in parallel.
+pub trait SlideSource: Send + Sync + std::fmt::Debug {
+    fn info(&self) -> &SlideInfo;
+
+    /// Reads `width × height` pixels of `level`, whose top-left corner is (`x`, `y`) in
+    /// level-0 coordinates (OpenSlide's `read_region` convention). Pixels outside the
+    /// level are [`BACKGROUND`].
+    fn read_region(&self, level: u32, x: i64, y: i64, width: u32, height: u32) -> Result<RgbImage>;
+}
+
+/// Opens a slide, choosing the reader from the file's content unless `forced`.
+///
+/// Aperio and generic TIFFs go to the pure-Rust reader when it supports their compression
+/// (not JPEG 2000), other formats OpenSlide recognises go to OpenSlide, and PNG and JPEG
+/// files are decoded whole.
+pub fn open_slide(path: &Path, forced: Option<SourceKind>) -> Result<Box<dyn SlideSource>> {
+    let meta = std::fs::metadata(path).map_err(|e| TilerError::io(path, e))?;
+    if meta.is_dir() {
+        return Err(TilerError::bad_file(
+            path,
+            "is a directory, not a slide file",
+        ));
+    }
+    let kind = sniff(path)?;
+    match forced {
+        Some(SourceKind::Tiff) => return Ok(Box::new(TiffSource::open(path)?)),
+        Some(SourceKind::OpenSlide) => return Ok(Box::new(OpenSlideSource::open(path)?)),
+        Some(SourceKind::Image) => return Ok(Box::new(ImageSource::open(path)?)),
+        None => {}
+    }
+    let vendor = OpenSlideSource::detect_vendor(path);
+    let tiff_path_fits = matches!(vendor.as_deref(), Some("aperio" | "generic-tiff") | None);
+    if kind == FileKind::Tiff && tiff_path_fits {
+        match TiffSource::open(path) {
+            Ok(source) => return Ok(Box::new(source)),
+            // A TIFF the pure-Rust path cannot decode (JPEG 2000, odd layouts) may still
+            // be readable by OpenSlide; a broken one is reported as it is.
+            Err(TilerError::Unsupported { .. }) if vendor.is_some() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if vendor.is_some() {
+        return Ok(Box::new(OpenSlideSource::open(path)?));
+    }
+    match kind {
+        FileKind::Png | FileKind::Jpeg => Ok(Box::new(ImageSource::open(path)?)),
+        FileKind::Tiff => Err(TilerError::bad_file(
+            path,
+            "TIFF file that no reader could open",
+        )),
+        FileKind::Unknown => Err(TilerError::unsupported(
+            path,
+            "unknown format (not a slide OpenSlide recognises, nor a TIFF, PNG or JPEG image)",
+        )),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    Tiff,
+    Png,
+    Jpeg,
+    Unknown,
+}
+
+fn sniff(path: &Path) -> Result<FileKind> {
+    let mut head = [0u8; 8];
+    let mut file = std::fs::File::open(path).map_err(|e| TilerError::io(path, e))?;
+    let n = file.read(&mut head).map_err(|e| TilerError::io(path, e))?;
+    let head = &head[..n];
+    Ok(
+        if head.starts_with(b"II*\0")
+            || head.starts_with(b"MM\0*")
+            || head.starts_with(b"II+\0")
+            || head.starts_with(b"MM\0+")
+        {
+            FileKind::Tiff
+        } else if head.starts_with(b"\x89PNG") {
+            FileKind::Png
+        } else if head.starts_with(&[0xff, 0xd8, 0xff]) {
+            FileKind::Jpeg
+        } else {
+            FileKind::Unknown
+        },
+    )
+}
+
+/// Reads the largest rectangle of a level that fits, clamping and filling the rest
+/// with background. Used by readers that can only read inside the level.
+pub(crate) fn clamp_region(
+    level_width: u32,
+    level_height: u32,
+    lx: i64,
+    ly: i64,
+    width: u32,
+    height: u32,
+    read_inside: &dyn Fn(u32, u32, u32, u32, &mut RgbImage, u32, u32) -> Result<()>,
+) -> Result<RgbImage> {
+    let mut out = RgbImage::from_pixel(width, height, image::Rgb(BACKGROUND));
+    let x0 = lx.max(0);
+    let y0 = ly.max(0);
+    let x1 = (lx + i64::from(width)).min(i64::from(level_width));
+    let y1 = (ly + i64::from(height)).min(i64::from(level_height));
+    if x1 > x0 && y1 > y0 {
+        read_inside(
+            x0 as u32,
+            y0 as u32,
+            (x1 - x0) as u32,
+            (y1 - y0) as u32,
+            &mut out,
+            (x0 - lx) as u32,
+            (y0 - ly) as u32,
+        )?;
+    }
+    Ok(out)
+}
