@@ -148,8 +148,10 @@ done
 echo "  (other % = CPU used by other processes during the run; > 10 means the row is unreliable)"
 echo "  PEERS.md sanity figures: vips 16.2 s (210 MB, 6,683 files = 6,682 tiles + vips-properties.xml), DeepZoom 12.0 s"
 peer=$(printf '%s\n' "${WALL[vips]:-}" "${WALL[deepzoom]:-}" | grep . | sort -g | head -n 1 || true)
+busy_rows=$(for t in "${!OTHER[@]}"; do ((OTHER[$t] < 10)) || echo "$t"; done | sort | tr '\n' ' ')
+note=${busy_rows:+"  (unreliable: machine busy during $busy_rows)"}
 # bar LABEL VALUE LIMIT UNIT: prints value, limit and PASS/FAIL (value <= limit)
-bar() { awk -v l="$1" -v v="$2" -v m="$3" -v u="$4" 'BEGIN{printf "  %-30s %8.4g%s  bar <= %s%s  %s\n", l, v, u, m, u, (v <= m ? "PASS" : "FAIL")}'; }
+bar() { awk -v l="$1" -v v="$2" -v m="$3" -v u="$4" -v n="$note" 'BEGIN{printf "  %-30s %8.4g%s  bar <= %s%s  %s%s\n", l, v, u, m, u, (v <= m ? "PASS" : "FAIL"), n}'; }
 for c in zstd jpeg; do
   lim=0.25; [ $c = jpeg ] && lim=0.667
   if [ -n "$peer" ] && [ -n "${WALL[ours_$c]:-}" ]; then

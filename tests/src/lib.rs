@@ -73,7 +73,7 @@ pub fn tessera_bin() -> &'static Path {
 /// Runs `tessera ARGS…` and returns its output.
 pub fn tessera(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     Command::new(tessera_bin())
-        .args(args.iter().map(|a| a.as_ref()))
+        .args(args.iter().map(std::convert::AsRef::as_ref))
         .output()
         .expect("tessera runs")
 }

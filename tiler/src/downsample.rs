@@ -10,6 +10,7 @@ thread_local! {
 
 /// Halves packed RGB `width × height` to `ceil(width/2) × ceil(height/2)`: each output
 /// pixel is the mean of the (up to four) input pixels it covers. SIMD via fast_image_resize.
+#[must_use]
 pub fn halve(rgb: &[u8], width: u32, height: u32) -> Vec<u8> {
     if width % 2 == 1 || height % 2 == 1 {
         // Replicating the last column / row makes the resize an exact 2:1, and a

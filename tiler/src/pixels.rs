@@ -63,30 +63,6 @@ pub fn ycbcr_to_rgb_in_place(data: &mut [u8]) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transparent_becomes_white_and_opaque_stays() {
-        assert_eq!(
-            rgba_to_rgb(&[10, 20, 30, 0, 10, 20, 30, 255]),
-            vec![255, 255, 255, 10, 20, 30]
-        );
-        assert_eq!(
-            premultiplied_bgra_to_rgb(&[0, 0, 0, 0, 30, 20, 10, 255]),
-            vec![255, 255, 255, 10, 20, 30]
-        );
-    }
-
-    #[test]
-    fn ycbcr_neutral_is_grey() {
-        let mut p = [100, 128, 128, 255, 128, 128];
-        ycbcr_to_rgb_in_place(&mut p);
-        assert_eq!(p, [100, 100, 100, 255, 255, 255]);
-    }
-}
-
 /// Copies a `width × height` block of packed RGB from `src` (rows of `src_width` pixels)
 /// at (`sx`, `sy`) into `dst` (rows of `dst_width`) at (`dx`, `dy`).
 #[expect(
@@ -108,5 +84,29 @@ pub fn copy_rect(
         let s = ((sy as usize + row) * src_width as usize + sx as usize) * 3;
         let d = ((dy as usize + row) * dst_width as usize + dx as usize) * 3;
         dst[d..d + n].copy_from_slice(&src[s..s + n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transparent_becomes_white_and_opaque_stays() {
+        assert_eq!(
+            rgba_to_rgb(&[10, 20, 30, 0, 10, 20, 30, 255]),
+            vec![255, 255, 255, 10, 20, 30]
+        );
+        assert_eq!(
+            premultiplied_bgra_to_rgb(&[0, 0, 0, 0, 30, 20, 10, 255]),
+            vec![255, 255, 255, 10, 20, 30]
+        );
+    }
+
+    #[test]
+    fn ycbcr_neutral_is_grey() {
+        let mut p = [100, 128, 128, 255, 128, 128];
+        ycbcr_to_rgb_in_place(&mut p);
+        assert_eq!(p, [100, 100, 100, 255, 255, 255]);
     }
 }

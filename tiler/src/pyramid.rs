@@ -15,6 +15,7 @@ use crate::grid::{Grid, TileCoord};
 use crate::pixels;
 use crate::source::{BACKGROUND, SlideSource};
 use sha2::Digest;
+use std::fmt::Write as _;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
@@ -303,5 +304,9 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
         total += n as u64;
     }
     let digest = hasher.finalize();
-    Ok((digest.iter().map(|b| format!("{b:02x}")).collect(), total))
+    let hex = digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    });
+    Ok((hex, total))
 }

@@ -3,8 +3,7 @@
 use crate::cache::CacheReader;
 use crate::error::{Result, TilerError};
 use crate::grid::TileCoord;
-use crate::pixels;
-use crate::source::clamp_region;
+use crate::source::{clamp_region, fill_from_tiles};
 use image::RgbImage;
 
 /// Largest region returned at once, in pixels.
@@ -39,30 +38,11 @@ pub fn read_cache_region(
         ly,
         width,
         height,
-        &|x0, y0, w, h, out, ox, oy| {
-            for row in y0 / t..=(y0 + h - 1) / t {
-                for col in x0 / t..=(x0 + w - 1) / t {
-                    let coord = TileCoord::new(level, col, row, grid)?;
-                    let tile = cache.read_tile(coord)?;
-                    let (cx, cy) = (col * t, row * t);
-                    let ix0 = x0.max(cx);
-                    let iy0 = y0.max(cy);
-                    let ix1 = (x0 + w).min(cx + tile.width);
-                    let iy1 = (y0 + h).min(cy + tile.height);
-                    let out_w = out.width();
-                    pixels::copy_rect(
-                        &tile.rgb,
-                        tile.width,
-                        (ix0 - cx, iy0 - cy),
-                        out,
-                        out_w,
-                        (ix0 - x0 + ox, iy0 - y0 + oy),
-                        ix1 - ix0,
-                        iy1 - iy0,
-                    );
-                }
-            }
-            Ok(())
+        &|inside, out| {
+            fill_from_tiles(inside, out, t, t, |col, row| {
+                let tile = cache.read_tile(TileCoord::new(level, col, row, grid)?)?;
+                Ok((tile.rgb, tile.width))
+            })
         },
     )
 }

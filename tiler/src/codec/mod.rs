@@ -173,7 +173,7 @@ mod tests {
         (0..w * h)
             .flat_map(|i| {
                 let (x, y) = (i % w, i / w);
-                [(x * 3) as u8, (y * 2) as u8, ((x + y) / 2) as u8]
+                [(x * 3) as u8, (y * 2) as u8, u32::midpoint(x, y) as u8]
             })
             .collect()
     }

@@ -95,9 +95,18 @@ impl SlideSource for ImageSource {
             )));
         }
         let (iw, ih) = self.image.dimensions();
-        clamp_region(iw, ih, x, y, width, height, &|x0, y0, w, h, out, ox, oy| {
+        clamp_region(iw, ih, x, y, width, height, &|inside, out| {
             let out_w = out.width();
-            pixels::copy_rect(&self.image, iw, (x0, y0), out, out_w, (ox, oy), w, h);
+            pixels::copy_rect(
+                &self.image,
+                iw,
+                (inside.x, inside.y),
+                out,
+                out_w,
+                (inside.out_x, inside.out_y),
+                inside.width,
+                inside.height,
+            );
             Ok(())
         })
     }

@@ -194,8 +194,20 @@ fn sniff(path: &Path) -> Result<FileKind> {
     )
 }
 
-/// Reads the largest rectangle of a level that fits, clamping and filling the rest
-/// with background. Used by readers that can only read inside the level.
+/// The part of a requested region that lies inside the level: where to read it (level
+/// pixels) and where it goes in the output image.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Inside {
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+    pub out_x: u32,
+    pub out_y: u32,
+}
+
+/// Builds a `width × height` background image and lets `read_inside` fill the part of the
+/// region (top-left at level pixel (`lx`, `ly`)) that overlaps the level.
 pub(crate) fn clamp_region(
     level_width: u32,
     level_height: u32,
@@ -203,7 +215,7 @@ pub(crate) fn clamp_region(
     ly: i64,
     width: u32,
     height: u32,
-    read_inside: &dyn Fn(u32, u32, u32, u32, &mut RgbImage, u32, u32) -> Result<()>,
+    read_inside: &dyn Fn(Inside, &mut RgbImage) -> Result<()>,
 ) -> Result<RgbImage> {
     let mut out = RgbImage::from_pixel(width, height, image::Rgb(BACKGROUND));
     let x0 = lx.max(0);
@@ -211,15 +223,55 @@ pub(crate) fn clamp_region(
     let x1 = (lx + i64::from(width)).min(i64::from(level_width));
     let y1 = (ly + i64::from(height)).min(i64::from(level_height));
     if x1 > x0 && y1 > y0 {
-        read_inside(
-            x0 as u32,
-            y0 as u32,
-            (x1 - x0) as u32,
-            (y1 - y0) as u32,
-            &mut out,
-            (x0 - lx) as u32,
-            (y0 - ly) as u32,
-        )?;
+        let inside = Inside {
+            x: x0 as u32,
+            y: y0 as u32,
+            width: (x1 - x0) as u32,
+            height: (y1 - y0) as u32,
+            out_x: (x0 - lx) as u32,
+            out_y: (y0 - ly) as u32,
+        };
+        read_inside(inside, &mut out)?;
     }
     Ok(out)
+}
+
+/// Fills `inside` of `out` from a grid of `tile_width × tile_height` tiles (edge tiles
+/// hold what is left). `fetch(col, row)` returns a tile's packed RGB and its width.
+pub(crate) fn fill_from_tiles<D: std::borrow::Borrow<Vec<u8>>>(
+    inside: Inside,
+    out: &mut RgbImage,
+    tile_width: u32,
+    tile_height: u32,
+    fetch: impl Fn(u32, u32) -> Result<(D, u32)>,
+) -> Result<()> {
+    let (x0, y0, w, h) = (inside.x, inside.y, inside.width, inside.height);
+    let out_width = out.width();
+    for row in y0 / tile_height..=(y0 + h - 1) / tile_height {
+        for col in x0 / tile_width..=(x0 + w - 1) / tile_width {
+            let (data, data_width) = fetch(col, row)?;
+            let data: &[u8] = data.borrow();
+            let data_height = (data.len() / (data_width as usize * 3)) as u32;
+            let (cx, cy) = (col * tile_width, row * tile_height);
+            // Intersection of this tile and the wanted rectangle, in level pixels.
+            let ix0 = x0.max(cx);
+            let iy0 = y0.max(cy);
+            let ix1 = (x0 + w).min(cx + data_width);
+            let iy1 = (y0 + h).min(cy + data_height);
+            if ix1 <= ix0 || iy1 <= iy0 {
+                continue;
+            }
+            crate::pixels::copy_rect(
+                data,
+                data_width,
+                (ix0 - cx, iy0 - cy),
+                out,
+                out_width,
+                (ix0 - x0 + inside.out_x, iy0 - y0 + inside.out_y),
+                ix1 - ix0,
+                iy1 - iy0,
+            );
+        }
+    }
+    Ok(())
 }

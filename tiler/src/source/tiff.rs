@@ -5,7 +5,10 @@
 //! tiles decode in parallel; decoded tiles sit in a small FIFO cache because output tiles
 //! rarely align with source tiles (Aperio uses 240, the cache 256).
 
-use super::{BACKGROUND, Rect, SlideInfo, SlideSource, SourceKind, SourceLevel, clamp_region};
+use super::{
+    BACKGROUND, Rect, SlideInfo, SlideSource, SourceKind, SourceLevel, clamp_region,
+    fill_from_tiles,
+};
 use crate::error::{Result, TilePlace, TilerError};
 use crate::pixels;
 use image::RgbImage;
@@ -92,7 +95,7 @@ impl TiffSource {
         } else {
             vec![first]
         };
-        level_ifds.sort_by(|a, b| b.width.cmp(&a.width));
+        level_ifds.sort_by_key(|i| std::cmp::Reverse(i.width));
         let mut levels = Vec::new();
         for ifd in &level_ifds {
             if !SUPPORTED_COMPRESSION.contains(&ifd.compression) {
@@ -116,9 +119,10 @@ impl TiffSource {
             .map(|l| SourceLevel {
                 width: l.width,
                 height: l.height,
-                downsample: (f64::from(w0) / f64::from(l.width)
-                    + f64::from(h0) / f64::from(l.height))
-                    / 2.0,
+                downsample: f64::midpoint(
+                    f64::from(w0) / f64::from(l.width),
+                    f64::from(h0) / f64::from(l.height),
+                ),
                 tile_width: Some(l.chunk_width),
                 tile_height: Some(l.chunk_height),
             })
@@ -268,41 +272,11 @@ impl SlideSource for TiffSource {
         let downsample = self.info.levels[li].downsample;
         let lx = (x as f64 / downsample).floor() as i64;
         let ly = (y as f64 / downsample).floor() as i64;
-        clamp_region(
-            l.width,
-            l.height,
-            lx,
-            ly,
-            width,
-            height,
-            &|x0, y0, w, h, out, ox, oy| {
-                let (cw, ch) = (l.chunk_width, l.chunk_height);
-                for row in y0 / ch..=(y0 + h - 1) / ch {
-                    for col in x0 / cw..=(x0 + w - 1) / cw {
-                        let data = self.chunk(li, col, row)?;
-                        let (dw, dh) = chunk_data_size(l, col, row);
-                        let (cx, cy) = (col * cw, row * ch);
-                        // Intersection of the chunk and the wanted rectangle, in level pixels.
-                        let ix0 = x0.max(cx);
-                        let iy0 = y0.max(cy);
-                        let ix1 = (x0 + w).min(cx + dw);
-                        let iy1 = (y0 + h).min(cy + dh);
-                        let out_w = out.width();
-                        pixels::copy_rect(
-                            &data,
-                            dw,
-                            (ix0 - cx, iy0 - cy),
-                            out,
-                            out_w,
-                            (ix0 - x0 + ox, iy0 - y0 + oy),
-                            ix1 - ix0,
-                            iy1 - iy0,
-                        );
-                    }
-                }
-                Ok(())
-            },
-        )
+        clamp_region(l.width, l.height, lx, ly, width, height, &|inside, out| {
+            fill_from_tiles(inside, out, l.chunk_width, l.chunk_height, |col, row| {
+                Ok((self.chunk(li, col, row)?, chunk_data_size(l, col, row).0))
+            })
+        })
     }
 }
 
