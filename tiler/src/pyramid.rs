@@ -233,31 +233,24 @@ impl Builder<'_> {
         );
         let (tl, tr, bl, br) = (tl?, tr?, bl?, br?);
         let tl = tl.ok_or_else(|| TilerError::Usage("a tile without its first child".into()))?;
-        let mosaic_w = tl.width + tr.as_ref().map_or(0, |t| t.width);
-        let mosaic_h = tl.height + bl.as_ref().map_or(0, |t| t.height);
-        let mut mosaic = vec![0u8; mosaic_w as usize * mosaic_h as usize * 3];
+        // Children are tile_size wide and tall (even) except on the right and bottom
+        // edges, so the 2×2 blocks never straddle two children: halve each child on its
+        // own and place it, instead of stitching a mosaic first.
+        let mut out = vec![0u8; width as usize * height as usize * 3];
+        let (half_w, half_h) = (tl.width.div_ceil(2), tl.height.div_ceil(2));
         for (part, dx, dy) in [
             (Some(&tl), 0, 0),
-            (tr.as_ref(), tl.width, 0),
-            (bl.as_ref(), 0, tl.height),
-            (br.as_ref(), tl.width, tl.height),
+            (tr.as_ref(), half_w, 0),
+            (bl.as_ref(), 0, half_h),
+            (br.as_ref(), half_w, half_h),
         ] {
             if let Some(p) = part {
-                pixels::copy_rect(
-                    &p.rgb,
-                    p.width,
-                    (0, 0),
-                    &mut mosaic,
-                    mosaic_w,
-                    (dx, dy),
-                    p.width,
-                    p.height,
-                );
+                let halved = downsample::halve(&p.rgb, p.width, p.height);
+                let (hw, hh) = (p.width.div_ceil(2), p.height.div_ceil(2));
+                pixels::copy_rect(&halved, hw, (0, 0), &mut out, width, (dx, dy), hw, hh);
             }
         }
-        let halved = downsample::halve(&mosaic, mosaic_w, mosaic_h);
-        debug_assert_eq!(halved.len(), width as usize * height as usize * 3);
-        Ok(halved)
+        Ok(out)
     }
 
     /// Encodes and writes a tile, or points at identical pixels already stored.

@@ -90,6 +90,14 @@ impl CacheReader {
         if metadata.format != FORMAT_NAME {
             return Err(bad(format!("metadata format is {:?}", metadata.format)));
         }
+        if metadata.codec == crate::codec::Codec::Zstd
+            && metadata.filter.as_deref() != Some("sg-up")
+        {
+            return Err(bad(format!(
+                "zstd payload filter {:?} is not one this build reads (\"sg-up\")",
+                metadata.filter
+            )));
+        }
         let grid = Grid::new(metadata.width, metadata.height, metadata.tile_size)
             .map_err(|e| bad(format!("metadata describes no valid pyramid: {e}")))?;
         if grid.levels() != metadata.levels.as_slice() {

@@ -70,9 +70,8 @@ impl CodecConfig {
         debug_assert_eq!(rgb.len(), width as usize * height as usize * 3);
         match self.codec {
             Codec::Zstd => {
-                let mut filtered = rgb.to_vec();
-                filter::encode(&mut filtered, width as usize);
-                zstd::bulk::compress(&filtered, i32::from(self.quality)).map_err(|e| e.to_string())
+                let filtered = filter::encode(rgb, width as usize);
+                compress_zstd(&filtered, i32::from(self.quality))
             }
             Codec::Jpeg => encode_jpeg(rgb, width, height, self.quality),
             Codec::Webp => {
@@ -81,6 +80,24 @@ impl CodecConfig {
             }
         }
     }
+}
+
+/// zstd with one reusable context per thread (creating a context costs more than a tile).
+fn compress_zstd(data: &[u8], level: i32) -> Result<Vec<u8>, String> {
+    use std::cell::RefCell;
+    thread_local! {
+        static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+            const { RefCell::new(None) };
+    }
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            let compressor = zstd::bulk::Compressor::new(level).map_err(|e| e.to_string())?;
+            *slot = Some((level, compressor));
+        }
+        let (_, compressor) = slot.as_mut().ok_or("no zstd context")?;
+        compressor.compress(data).map_err(|e| e.to_string())
+    })
 }
 
 /// Encodes RGB as baseline JPEG with the `jpeg-encoder` crate.
@@ -150,9 +167,9 @@ pub fn decode(codec: Codec, payload: &[u8], width: u32, height: u32) -> Result<V
 
 /// Decodes a JPEG to RGB with zune-jpeg and checks its size.
 pub fn decode_jpeg(payload: &[u8], width: u32, height: u32) -> Result<Vec<u8>, String> {
-    use zune_jpeg::zune_core::{colorspace::ColorSpace, options::DecoderOptions};
+    use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
     let options = DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::RGB);
-    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(payload, options);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(payload), options);
     let pixels = decoder
         .decode()
         .map_err(|e| format!("jpeg payload does not decode: {e:?}"))?;

@@ -217,7 +217,16 @@ pub(crate) fn clamp_region(
     height: u32,
     read_inside: &dyn Fn(Inside, &mut RgbImage) -> Result<()>,
 ) -> Result<RgbImage> {
-    let mut out = RgbImage::from_pixel(width, height, image::Rgb(BACKGROUND));
+    let inside_level = lx >= 0
+        && ly >= 0
+        && lx + i64::from(width) <= i64::from(level_width)
+        && ly + i64::from(height) <= i64::from(level_height);
+    // A region wholly inside is overwritten entirely; only a partial one needs background.
+    let mut out = if inside_level {
+        RgbImage::new(width, height)
+    } else {
+        RgbImage::from_pixel(width, height, image::Rgb(BACKGROUND))
+    };
     let x0 = lx.max(0);
     let y0 = ly.max(0);
     let x1 = (lx + i64::from(width)).min(i64::from(level_width));

@@ -40,14 +40,29 @@ struct TiffLevel {
     chunk_height: u32,
     chunks_across: u32,
     color: ColorType,
-    /// Chunks stored with zero bytes: absent tiles, drawn as background.
-    empty: Vec<bool>,
+    /// Where each chunk's compressed bytes are.
+    offsets: Vec<u64>,
+    byte_counts: Vec<u64>,
+    /// Set for JPEG levels, which are decoded here rather than by the tiff crate.
+    jpeg: Option<JpegLevel>,
+}
+
+/// What decoding a JPEG-compressed level needs besides the tile bytes.
+#[derive(Debug)]
+struct JpegLevel {
+    /// Shared quantisation and Huffman tables (TIFF tag 347), if the file has them.
+    tables: Option<Vec<u8>>,
+    /// Photometric YCbCr: convert to RGB. Otherwise the samples already are RGB (Aperio)
+    /// or grey, and are taken as they are.
+    ycbcr: bool,
 }
 
 /// See the module documentation.
 #[derive(Debug)]
 pub struct TiffSource {
     info: SlideInfo,
+    /// Shared handle for positional reads of JPEG tiles.
+    file: File,
     levels: Vec<TiffLevel>,
     pools: Vec<Mutex<Vec<TiffDecoder>>>,
     chunks: ChunkCache,
@@ -170,6 +185,7 @@ impl TiffSource {
         let pools = levels.iter().map(|_| Mutex::new(Vec::new())).collect();
         let source = Self {
             info,
+            file: File::open(path).map_err(|e| TilerError::io(path, e))?,
             levels,
             pools,
             chunks: ChunkCache::new(CHUNK_CACHE_BYTES),
@@ -227,8 +243,11 @@ impl TiffSource {
             row,
         };
         let (cw, ch) = chunk_data_size(l, col, row);
-        if l.empty[index as usize] {
+        if l.byte_counts[index as usize] == 0 {
             return Ok(BACKGROUND.repeat(cw as usize * ch as usize));
+        }
+        if let Some(jpeg) = &l.jpeg {
+            return self.decode_jpeg_chunk(l, jpeg, index, (cw, ch), place);
         }
         let mut decoder = self.borrow_decoder(level)?;
         let decoded = decoder.read_chunk(index);
@@ -243,6 +262,74 @@ impl TiffSource {
                 place,
                 format!("decoded {} bytes for a {cw}×{ch} tile", rgb.len()),
             ));
+        }
+        Ok(rgb)
+    }
+}
+
+impl TiffSource {
+    /// Reads a JPEG tile's bytes with one positional read and decodes it with zune-jpeg,
+    /// whose SIMD colour conversion does the YCbCr → RGB step.
+    fn decode_jpeg_chunk(
+        &self,
+        l: &TiffLevel,
+        jpeg: &JpegLevel,
+        index: u32,
+        (cw, ch): (u32, u32),
+        place: TilePlace,
+    ) -> Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
+        let bad = |reason: String| TilerError::bad_tile(self.path(), place, reason);
+        let len = l.byte_counts[index as usize] as usize;
+        let mut raw = vec![0u8; len];
+        self.file
+            .read_exact_at(&mut raw, l.offsets[index as usize])
+            .map_err(|e| bad(e.to_string()))?;
+        // Abbreviated tile streams follow the shared tables: drop the tables' EOI and the
+        // tile's SOI to make one stream.
+        let stream = match &jpeg.tables {
+            Some(tables) if tables.len() >= 4 && raw.len() >= 2 => {
+                let mut joined = Vec::with_capacity(tables.len() + raw.len());
+                joined.extend_from_slice(&tables[..tables.len() - 2]);
+                joined.extend_from_slice(&raw[2..]);
+                joined
+            }
+            _ => raw,
+        };
+        let mut decoder = zune_jpeg::JpegDecoder::new(ZCursor::new(&stream));
+        decoder
+            .decode_headers()
+            .map_err(|e| bad(format!("JPEG header: {e:?}")))?;
+        let input = decoder.input_colorspace().unwrap_or(ColorSpace::YCbCr);
+        let out = match input {
+            ColorSpace::Luma => ColorSpace::Luma,
+            _ if jpeg.ycbcr => ColorSpace::RGB,
+            other => other,
+        };
+        decoder.set_options(DecoderOptions::default().jpeg_set_out_colorspace(out));
+        let pixels = decoder
+            .decode()
+            .map_err(|e| bad(format!("JPEG data: {e:?}")))?;
+        let (jw, jh) = decoder.dimensions().unwrap_or((0, 0));
+        let channels = if out == ColorSpace::Luma { 1 } else { 3 };
+        if jw < cw as usize || jh < ch as usize || pixels.len() != jw * jh * channels {
+            return Err(bad(format!("JPEG is {jw}×{jh}, the tile needs {cw}×{ch}")));
+        }
+        if channels == 3 && jw == cw as usize {
+            let mut pixels = pixels;
+            pixels.truncate(cw as usize * ch as usize * 3);
+            return Ok(pixels);
+        }
+        // TIFF tiles are stored at full size; keep the part inside the image.
+        let mut rgb = Vec::with_capacity(cw as usize * ch as usize * 3);
+        for row in pixels.chunks_exact(jw * channels).take(ch as usize) {
+            let row = &row[..cw as usize * channels];
+            if channels == 1 {
+                rgb.extend(row.iter().flat_map(|&g| [g, g, g]));
+            } else {
+                rgb.extend_from_slice(row);
+            }
         }
         Ok(rgb)
     }
@@ -394,6 +481,22 @@ fn read_level(
             ));
         }
     }
+    let jpeg = if ifd.compression == 7 {
+        let tables = match decoder.find_tag(Tag::JPEGTables).map_err(bad)? {
+            Some(value) => Some(value.into_u8_vec().map_err(bad)?),
+            None => None,
+        };
+        let photometric = decoder
+            .find_tag_unsigned::<u16>(Tag::PhotometricInterpretation)
+            .map_err(bad)?
+            .unwrap_or(2);
+        Some(JpegLevel {
+            tables,
+            ycbcr: photometric == 6,
+        })
+    } else {
+        None
+    };
     Ok(TiffLevel {
         ifd: ifd.index,
         width: ifd.width,
@@ -402,7 +505,9 @@ fn read_level(
         chunk_height,
         chunks_across,
         color,
-        empty: counts.iter().take(expected).map(|&c| c == 0).collect(),
+        offsets: offsets[..expected].to_vec(),
+        byte_counts: counts[..expected].to_vec(),
+        jpeg,
     })
 }
 
