@@ -111,41 +111,7 @@ impl CacheReader {
                 limits.max_tiles
             )));
         }
-        let mut compressed = vec![0u8; header.directory_len as usize];
-        file.read_exact_at(&mut compressed, header.directory_offset)
-            .map_err(|e| TilerError::io(path, e))?;
-        let expected = header.tile_count as usize * ENTRY_LEN;
-        let raw = zstd::bulk::decompress(&compressed, expected)
-            .map_err(|e| bad(format!("directory does not decompress: {e}")))?;
-        if raw.len() != expected {
-            return Err(bad(format!(
-                "directory holds {} bytes, expected {expected}",
-                raw.len()
-            )));
-        }
-        let entries: Vec<Entry> = raw.chunks_exact(ENTRY_LEN).map(Entry::read_from).collect();
-        for (index, entry) in entries.iter().enumerate() {
-            let in_payload_area = entry.offset >= HEADER_LEN
-                && entry.len > 0
-                && entry.len <= limits.max_tile_payload
-                && end(entry.offset, u64::from(entry.len))
-                    .is_some_and(|e| e <= header.metadata_offset);
-            if !in_payload_area {
-                let place = grid.coord_at(index as u64).map(TileCoord::place);
-                return Err(match place {
-                    Some(place) => TilerError::bad_tile(
-                        path,
-                        place,
-                        format!(
-                            "directory points at bytes {}..{} outside the payload area",
-                            entry.offset,
-                            entry.offset.saturating_add(u64::from(entry.len))
-                        ),
-                    ),
-                    None => bad("directory entry out of range".into()),
-                });
-            }
-        }
+        let entries = read_directory(path, &file, &header, &grid, file_len, limits)?;
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -239,4 +205,52 @@ impl CacheReader {
 pub struct VerifySummary {
     pub tiles: u64,
     pub payloads_checked: u64,
+}
+
+/// Reads, decompresses and range-checks the directory.
+fn read_directory(
+    path: &Path,
+    file: &File,
+    header: &Header,
+    grid: &Grid,
+    file_len: u64,
+    limits: ReaderLimits,
+) -> Result<Vec<Entry>> {
+    let bad = |reason: String| TilerError::bad_file(path, reason);
+    let end = |offset: u64, len: u64| offset.checked_add(len).filter(|&e| e <= file_len);
+    let mut compressed = vec![0u8; header.directory_len as usize];
+    file.read_exact_at(&mut compressed, header.directory_offset)
+        .map_err(|e| TilerError::io(path, e))?;
+    let expected = header.tile_count as usize * ENTRY_LEN;
+    let raw = zstd::bulk::decompress(&compressed, expected)
+        .map_err(|e| bad(format!("directory does not decompress: {e}")))?;
+    if raw.len() != expected {
+        return Err(bad(format!(
+            "directory holds {} bytes, expected {expected}",
+            raw.len()
+        )));
+    }
+    let entries: Vec<Entry> = raw.chunks_exact(ENTRY_LEN).map(Entry::read_from).collect();
+    for (index, entry) in entries.iter().enumerate() {
+        let in_payload_area = entry.offset >= HEADER_LEN
+            && entry.len > 0
+            && entry.len <= limits.max_tile_payload
+            && end(entry.offset, u64::from(entry.len)).is_some_and(|e| e <= header.metadata_offset);
+        if !in_payload_area {
+            let place = grid.coord_at(index as u64).map(TileCoord::place);
+            return Err(match place {
+                Some(place) => TilerError::bad_tile(
+                    path,
+                    place,
+                    format!(
+                        "directory points at bytes {}..{} outside the payload area",
+                        entry.offset,
+                        entry.offset.saturating_add(u64::from(entry.len))
+                    ),
+                ),
+                None => bad("directory entry out of range".into()),
+            });
+        }
+    }
+    Ok(entries)
 }

@@ -150,21 +150,7 @@ impl TiffSource {
                 .map_err(|e| TilerError::bad_file(path, e.to_string()))?;
             (resolution_mpp(&mut decoder), None)
         };
-        let associated_images = ifds
-            .iter()
-            .filter(|i| !i.tiled && i.index != level_ifds[0].index)
-            .map(|i| {
-                let d = i.description.to_ascii_lowercase();
-                if d.contains("label") {
-                    "label"
-                } else if d.contains("macro") {
-                    "macro"
-                } else {
-                    "thumbnail"
-                }
-                .to_string()
-            })
-            .collect();
+        let associated_images = associated_names(&ifds, level_ifds[0].index);
         let info = SlideInfo {
             path: path.to_path_buf(),
             reader: SourceKind::Tiff,
@@ -365,6 +351,24 @@ impl SlideSource for TiffSource {
             })
         })
     }
+}
+
+/// Names of the stripped images beside the pyramid (Aperio: thumbnail, label, macro).
+fn associated_names(ifds: &[IfdSummary], level0: usize) -> Vec<String> {
+    ifds.iter()
+        .filter(|i| !i.tiled && i.index != level0)
+        .map(|i| {
+            let d = i.description.to_ascii_lowercase();
+            if d.contains("label") {
+                "label"
+            } else if d.contains("macro") {
+                "macro"
+            } else {
+                "thumbnail"
+            }
+            .to_string()
+        })
+        .collect()
 }
 
 fn scan_ifds(path: &Path, decoder: &mut TiffDecoder) -> Result<Vec<IfdSummary>> {
