@@ -167,7 +167,14 @@ fn tile_one(
     };
     let report = tiler::build_cache(source.as_ref(), out, options, hooks);
     bar.finish_and_clear();
-    Ok((out.to_path_buf(), report?))
+    match report {
+        Ok(report) => Ok((out.to_path_buf(), report)),
+        Err(tiler::TilerError::Interrupted) => Err(anyhow::anyhow!(
+            "{}: interrupted before the cache was complete; nothing was written",
+            slide.display()
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn report(o: &Outcome, json: bool) -> anyhow::Result<()> {
