@@ -1,6 +1,22 @@
-//! Tessera's server: for now the pieces of the `tessera` command line that are more than
-//! argument parsing. The HTTP tile server and the annotation engine arrive here next.
+//! Tessera's server: serves `.tess` caches over Deep Zoom, IIIF Image API 3.0 and a JSON
+//! API to browsers and any tile client, with the viewer embedded.
+//!
+//! Design decisions:
+//! - [`store::SlideStore`] maps ids to open caches and notices replaced files; ids are
+//!   validated before they touch a path.
+//! - [`tiles::TileService`] caches encoded tiles in moka, weighted by bytes; concurrent
+//!   misses share one computation and all pixel work runs on the blocking pool.
+//! - [`http::router`] is the whole HTTP surface, testable with `oneshot`; errors become
+//!   responses in one place (`http::AppError`).
+//! - [`iiif`] and [`render`] know nothing of HTTP.
 
 #![forbid(unsafe_code)]
 
+pub mod http;
+pub mod iiif;
+pub mod metrics;
+pub mod render;
+pub mod serve;
 pub mod slide_id;
+pub mod store;
+pub mod tiles;

@@ -33,6 +33,8 @@ enum Command {
     Region(cli::region::RegionArgs),
     /// Generate a deterministic synthetic tissue slide (tiled JPEG TIFF, Aperio-style).
     Synth(cli::synth::SynthArgs),
+    /// Serve caches over Deep Zoom, IIIF and the viewer.
+    Serve(cli::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => cli::verify::run(&a),
         Command::Region(a) => cli::region::run(&a),
         Command::Synth(a) => cli::synth::run(&a),
+        Command::Serve(a) => cli::serve::run(&a),
     };
     match result {
         Ok(code) => code,

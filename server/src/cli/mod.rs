@@ -3,6 +3,7 @@
 pub mod info;
 pub mod progress;
 pub mod region;
+pub mod serve;
 pub mod synth;
 pub mod tile;
 pub mod verify;

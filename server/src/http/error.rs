@@ -1,0 +1,84 @@
+//! The one place errors become HTTP responses: a status and a JSON body that says what
+//! was wrong, never internals. Server-side faults are logged with their details.
+
+use crate::render::RenderError;
+use crate::store::StoreError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug)]
+pub struct AppError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl AppError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(id) => Self::not_found(format!("no slide {id:?}")),
+            StoreError::Broken { .. } => {
+                tracing::error!("{e}");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the slide's cache file cannot be read",
+                )
+            }
+        }
+    }
+}
+
+impl From<&RenderError> for AppError {
+    fn from(e: &RenderError) -> Self {
+        match e {
+            RenderError::OutOfRange(m) => Self::not_found(m.clone()),
+            RenderError::Cache(inner) => {
+                tracing::error!("{inner}");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "a tile of this slide is damaged",
+                )
+            }
+            RenderError::Encode(m) => {
+                tracing::error!("{m}");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the image could not be encoded",
+                )
+            }
+        }
+    }
+}
+
+impl From<crate::iiif::ParamError> for AppError {
+    fn from(e: crate::iiif::ParamError) -> Self {
+        Self::bad_request(e.to_string())
+    }
+}

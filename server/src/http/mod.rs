@@ -1,0 +1,108 @@
+//! HTTP: the router, its shared state and middleware. Handlers live in one module per
+//! protocol (slides API, Deep Zoom, IIIF, viewer files).
+
+mod dzi;
+mod error;
+mod iiif;
+mod responses;
+mod slides;
+mod viewer;
+
+pub use error::AppError;
+
+use crate::metrics::{Metrics, RouteLabels, RouteOnly};
+use crate::store::SlideStore;
+use crate::tiles::TileService;
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower_http::cors::{Any, CorsLayer};
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<SlideStore>,
+    pub tiles: Arc<TileService>,
+    pub metrics: Arc<Metrics>,
+    pub limits: crate::iiif::Limits,
+}
+
+/// The whole HTTP surface; tests call it directly with `oneshot`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route("/api/slides", get(slides::list))
+        .route("/api/slides/{id}", get(slides::one))
+        .route("/api/slides/{id}/thumbnail", get(slides::thumbnail))
+        .route("/dzi/{descriptor}", get(dzi::descriptor))
+        .route("/dzi/{files}/{level}/{tile}", get(dzi::tile))
+        .route(
+            "/slides/{id}/tiles/{level}/{col}/{tile}",
+            get(dzi::plain_tile),
+        )
+        .route("/iiif/3/{id}", get(iiif::redirect))
+        .route("/iiif/3/{id}/info.json", get(iiif::info))
+        .route(
+            "/iiif/3/{id}/{region}/{size}/{rotation}/{quality_format}",
+            get(iiif::image),
+        )
+        .route("/", get(viewer::index))
+        .route("/view/{id}", get(viewer::view))
+        .route("/viewer/osd/{*path}", get(viewer::osd_file))
+        .route("/viewer/{*path}", get(viewer::static_file))
+        .fallback(|| async { AppError::not_found("no such route") })
+        // Layers, innermost first.
+        // A request that takes this long is answered 408 instead of piling up.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(60),
+        ))
+        // CORS: IIIF and Deep Zoom clients load tiles from other origins.
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods(Any)
+                .allow_headers(Any),
+        )
+        // Metrics: count and time every request by its route template.
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            record,
+        ))
+        .with_state(state)
+}
+
+async fn record(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics
+        .latency
+        .get_or_create(&RouteOnly {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&RouteLabels {
+            route,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    responses::with_type(
+        state.metrics.render(),
+        "text/plain; version=0.0.4; charset=utf-8",
+    )
+}

@@ -1,0 +1,68 @@
+//! Running the server: bind, serve, shut down gracefully on SIGINT or SIGTERM.
+
+use crate::http::{AppState, router};
+use crate::metrics::Metrics;
+use crate::store::SlideStore;
+use crate::tiles::TileService;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data: PathBuf,
+    pub addr: SocketAddr,
+    pub cache_mb: u64,
+    pub jpeg_quality: u8,
+    pub limits: crate::iiif::Limits,
+}
+
+/// The state a server with `config` runs on.
+#[must_use]
+pub fn state(config: &ServeConfig) -> AppState {
+    let metrics = Arc::new(Metrics::default());
+    AppState {
+        store: Arc::new(SlideStore::new(&config.data)),
+        tiles: Arc::new(TileService::new(
+            config.cache_mb << 20,
+            config.jpeg_quality,
+            Arc::clone(&metrics),
+        )),
+        metrics,
+        limits: config.limits,
+    }
+}
+
+/// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
+pub async fn run(
+    config: ServeConfig,
+    ready: impl FnOnce(SocketAddr, usize),
+) -> std::io::Result<()> {
+    let state = state(&config);
+    let slides = state.store.list().len();
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    ready(listener.local_addr()?, slides);
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
