@@ -317,17 +317,18 @@ impl ImageRequest {
                 h: oh,
                 upscale,
             } => (u64::from(ow), u64::from(oh), upscale),
+            // Best fit inside w×h; a fit larger than the region is an upscale, which
+            // IIIF 3.0 allows only with `^`.
             Size::Confined {
                 w: ow,
                 h: oh,
                 upscale,
             } => {
                 let s = (f64::from(ow) / rw).min(f64::from(oh) / rh);
-                let s = if upscale { s } else { s.min(1.0) };
                 (
                     scaled(rw * s).min(u64::from(ow)),
                     scaled(rh * s).min(u64::from(oh)),
-                    true,
+                    upscale,
                 )
             }
         };
@@ -449,6 +450,14 @@ mod tests {
         );
         assert_eq!(
             plan("full", "^20000,").err().map(|e| e.parameter),
+        assert_eq!(
+            plan("full", "!2000,3000").err().map(|e| e.parameter),
+            Some("size")
+        );
+        assert_eq!(
+            plan("full", "^!2000,3000").map(|p| (p.out_w, p.out_h)),
+            Ok((2000, 1200))
+        );
             Some("size")
         );
     }
