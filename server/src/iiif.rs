@@ -450,6 +450,8 @@ mod tests {
         );
         assert_eq!(
             plan("full", "^20000,").err().map(|e| e.parameter),
+            Some("size")
+        );
         assert_eq!(
             plan("full", "!2000,3000").err().map(|e| e.parameter),
             Some("size")
@@ -457,8 +459,6 @@ mod tests {
         assert_eq!(
             plan("full", "^!2000,3000").map(|p| (p.out_w, p.out_h)),
             Ok((2000, 1200))
-        );
-            Some("size")
         );
     }
 }
