@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: generate a deterministic synthetic tissue slide (48000×36000, 0.25 µm/px),
-# tile it into a .tess cache and describe the result.
-# Data goes to ./demo-data (or $TESSERA_DEMO_DIR); a second run reuses the slide.
+# tile it into a .tess cache, then serve it with the viewer and print the URL.
+# Data goes to ./demo-data (or $TESSERA_DEMO_DIR); a second run reuses slide and cache.
+# Stop the server with Ctrl-C. Set TESSERA_DEMO_ADDR to listen elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -11,6 +12,8 @@ dir="${TESSERA_DEMO_DIR:-demo-data}"
 mkdir -p "$dir"
 slide="$dir/synthetic.svs"
 [ -f "$slide" ] || "$bin" synth -o "$slide" --seed 1
-"$bin" tile "$slide" -o "$dir"
-"$bin" verify "$dir/synthetic.tess"
+[ -f "$dir/synthetic.tess" ] || "$bin" tile "$slide" -o "$dir"
 "$bin" info "$dir/synthetic.tess"
+addr="${TESSERA_DEMO_ADDR:-127.0.0.1:8080}"
+echo "open http://$addr/view/synthetic (slide list at http://$addr/)"
+exec "$bin" serve --data "$dir" --addr "$addr"

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs what building and testing Tessera needs on a fresh Debian machine.
+# Installs what building and testing Tessera needs on a fresh Debian machine:
+# OpenSlide and clang for the Rust build, Node.js for the viewer's packages, Debian's
+# Chromium for the browser tests, then the viewer's npm packages from the lockfile.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-packages=(pkg-config libopenslide-dev libclang-dev clang openslide-tools)
+packages=(pkg-config libopenslide-dev libclang-dev clang openslide-tools python3-venv curl chromium)
+command -v node >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -16,3 +20,9 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+
+# The viewer's packages (OpenSeadragon, playwright-core), reinstalled when the lockfile changes.
+if [ ! -f viewer/node_modules/.package-lock.json ] ||
+   [ viewer/package-lock.json -nt viewer/node_modules/.package-lock.json ]; then
+  (cd viewer && npm ci --no-audit --no-fund --loglevel=error)
+fi

