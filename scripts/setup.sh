@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing Tessera needs on a fresh Debian machine:
-# OpenSlide and clang for the Rust build, Node.js for the viewer's packages, Debian's
+# OpenSlide and clang for the Rust build, cmake and nasm for libjpeg-turbo, Node.js for the viewer's packages, Debian's
 # Chromium for the browser tests, then the viewer's npm packages from the lockfile.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(pkg-config libopenslide-dev libclang-dev clang openslide-tools python3-venv curl chromium)
+packages=(pkg-config libopenslide-dev libclang-dev clang cmake nasm openslide-tools python3-venv curl chromium)
 command -v node >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do

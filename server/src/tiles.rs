@@ -1,5 +1,8 @@
 //! Encoded tiles, cached in moka by bytes. Concurrent misses for one tile share one
-//! computation (`try_get_with`); decoding and encoding run on the blocking pool.
+//! computation (`try_get_with`); decoding and encoding run first in, first out on a pool
+//! with one thread per core, off the async threads. (Tokio's blocking pool would start a
+//! thread per waiting request and let them all time-slice the cores, which stretches the
+//! tail latency under load.)
 
 use crate::iiif::Format;
 use crate::metrics::Metrics;
@@ -23,6 +26,7 @@ pub struct TileKey {
 #[derive(Debug)]
 pub struct TileService {
     cache: Option<moka::future::Cache<TileKey, Bytes>>,
+    workers: rayon::ThreadPool,
     jpeg_quality: u8,
     metrics: Arc<Metrics>,
 }
@@ -37,8 +41,18 @@ impl TileService {
                 .weigher(|_k: &TileKey, v: &Bytes| u32::try_from(v.len()).unwrap_or(u32::MAX))
                 .build()
         });
+        let workers = rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("tile-{i}"))
+            .build()
+            .unwrap_or_else(|_| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .unwrap_or_else(|e| panic!("cannot start a tile worker thread: {e}"))
+            });
         Self {
             cache,
+            workers,
             jpeg_quality,
             metrics,
         }
@@ -82,9 +96,13 @@ impl TileService {
 
     async fn compute(&self, slide: Arc<Slide>, key: TileKey) -> Result<Bytes, RenderError> {
         let quality = self.jpeg_quality;
-        tokio::task::spawn_blocking(move || render_tile(&slide, key, quality))
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.workers.spawn_fifo(move || {
+            let _ = done.send(render_tile(&slide, key, quality));
+        });
+        result
             .await
-            .map_err(|e| RenderError::Encode(format!("tile task failed: {e}")))?
+            .map_err(|_| RenderError::Encode("tile worker stopped".into()))?
     }
 }
 
