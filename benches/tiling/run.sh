@@ -56,18 +56,7 @@ echo "slide: $SLIDE  $(get 'openslide.level\[0\].width')x$(get 'openslide.level\
 # /usr/bin/time's %M is the max RSS of the single largest process it waited for (parent or any
 # child), not a sum over processes.
 declare -A WALL RSS OTHER
-# busy: % of all CPU time in use over the next second (anything: builds, other jobs).
-busy() {
-  local a b; a=$(head -n 1 /proc/stat); sleep 1; b=$(head -n 1 /proc/stat)
-  printf '%s\n%s\n' "$a" "$b" | awk '{t = 0; for (i = 2; i <= NF; i++) t += $i; id = $5 + $6
-    if (NR == 1) { t0 = t; i0 = id } else { d = t - t0; printf "%d", d ? 100 * (1 - (id - i0) / d) : 0 } }'
-}
-# Wait (up to ~60 s) for the machine to go quiet; timings on a loaded 2-core box are useless.
-wait_quiet() {
-  local b i
-  for i in $(seq 60); do b=$(busy); ((b < 15)) && return 0; done
-  echo "  WARNING: machine busy (${b}% CPU by other processes) - timings below are unreliable"
-}
+source "$ROOT/benches/quiet.sh"
 # busy CPU seconds of the whole machine so far (all cores, from /proc/stat)
 cpu_s() { head -n 1 /proc/stat | awk -v hz="$(getconf CLK_TCK)" '{t = 0; for (i = 2; i <= NF; i++) t += $i; printf "%.2f\n", (t - $5 - $6) / hz}'; }
 run_timed() {  # best of $REPS runs
