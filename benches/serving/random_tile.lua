@@ -1,5 +1,5 @@
 -- wrk script: GET a random tile of one Deep Zoom level (the full-resolution one), as in
--- /work/shared/PEERS.md ("Tile serving"): column and row each math.random(0, GRID - 1).
+-- ../shared/PEERS.md ("Tile serving"): column and row each math.random(0, GRID - 1).
 -- Env: TILE_PREFIX  path up to the level, e.g. "/slide_files/15/" (required)
 --      TILE_GRID    tiles per side at that level (default 70: 17760x17802 in 256 px tiles)
 --      TILE_SUFFIX  default ".jpg"

@@ -2,7 +2,7 @@
 # Tile-serving benchmark: `tessera serve` (tile cache hot and off) vs nginx serving pre-cut
 # JPEG tiles and iipsrv behind nginx, all measured in the same run with the same wrk client
 # (1 thread, 16 connections, random tiles of the full-resolution Deep Zoom level; see
-# /work/shared/PEERS.md, "Tile serving"). Prints req/s, p50, p99 and errors per target, then the
+# ../shared/PEERS.md, "Tile serving"). Prints req/s, p50, p99 and errors per target, then the
 # ratio bars with PASS/FAIL; always exits 0 once the measurements ran.
 # Usage (from the repo root): bash benches/serving/run.sh
 # Env: TESSERA_BENCH_DIR        work dir (default /tmp/tessera-bench; the slide is shared with

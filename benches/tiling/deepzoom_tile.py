@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""OpenSlide DeepZoom peer for the tiling benchmark (see /work/shared/PEERS.md, "Tiling").
+"""OpenSlide DeepZoom peer for the tiling benchmark (see ../shared/PEERS.md, "Tiling").
 
 DeepZoomGenerator(slide, 254, 1, limit_bounds=False); N worker processes (default 2), each
 with its own OpenSlide handle; one job per (level, tile row); every tile of every level saved

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tiling benchmark: slide -> full pyramid, `tessera tile` vs vips dzsave and OpenSlide DeepZoom,
-# all timed in the same run on the same slide (see /work/shared/PEERS.md, "Benchmark slide" and
+# all timed in the same run on the same slide (see ../shared/PEERS.md, "Benchmark slide" and
 # "Tiling"). Reports times, peak RSS and ratios; prints PASS/FAIL per bar but always exits 0.
 # Usage (from the repo root): bash benches/tiling/run.sh
 # Env: TESSERA_BENCH_DIR (work dir, default /tmp/tessera-bench), TESSERA_BENCH_THREADS (2),
