@@ -89,9 +89,22 @@ pub fn resize(image: Rgb, width: u32, height: u32) -> Rgb {
     }
 }
 
-/// Renders a planned IIIF request: reads the region from the level that has just enough
-/// resolution, scales, mirrors, rotates and applies the quality.
+/// Renders a planned IIIF request: the scaled region, mirrored, rotated, in its quality.
 pub fn iiif(slide: &Slide, request: &ImageRequest, plan: Plan) -> Result<Rgb, RenderError> {
+    let mut image = scaled_region(slide, plan)?;
+    if request.mirror {
+        image = mirror(&image);
+    }
+    for _ in 0..request.rotation / 90 {
+        image = rotate90(&image);
+    }
+    apply_quality(&mut image, request.quality);
+    Ok(image)
+}
+
+/// The plan's full-resolution rectangle at its output size, read from the level that has
+/// just enough resolution.
+fn scaled_region(slide: &Slide, plan: Plan) -> Result<Rgb, RenderError> {
     let grid = slide.cache.grid();
     let top = grid.level_count() - 1;
     // Largest power of two not above the downscale in either direction.
@@ -114,7 +127,7 @@ pub fn iiif(slide: &Slide, request: &ImageRequest, plan: Plan) -> Result<Rgb, Re
         lw.max(1),
         lh.max(1),
     )?;
-    let mut image = resize(
+    Ok(resize(
         Rgb {
             width: region.width(),
             height: region.height(),
@@ -122,15 +135,7 @@ pub fn iiif(slide: &Slide, request: &ImageRequest, plan: Plan) -> Result<Rgb, Re
         },
         plan.out_w,
         plan.out_h,
-    );
-    if request.mirror {
-        image = mirror(&image);
-    }
-    for _ in 0..request.rotation / 90 {
-        image = rotate90(&image);
-    }
-    apply_quality(&mut image, request.quality);
-    Ok(image)
+    ))
 }
 
 fn mirror(image: &Rgb) -> Rgb {
@@ -191,18 +196,6 @@ pub fn thumbnail(slide: &Slide, max: u32) -> Result<Rgb, RenderError> {
         ((f64::from(m.width) * scale).round() as u32).max(1),
         ((f64::from(m.height) * scale).round() as u32).max(1),
     );
-    let request = ImageRequest {
-        region: crate::iiif::Region::Full,
-        size: crate::iiif::Size::Exact {
-            w: out_w,
-            h: out_h,
-            upscale: false,
-        },
-        rotation: 0,
-        mirror: false,
-        quality: Quality::Default,
-        format: Format::Jpg,
-    };
     let plan = Plan {
         x: 0,
         y: 0,
@@ -211,7 +204,7 @@ pub fn thumbnail(slide: &Slide, max: u32) -> Result<Rgb, RenderError> {
         out_w,
         out_h,
     };
-    iiif(slide, &request, plan)
+    scaled_region(slide, plan)
 }
 
 /// Encodes RGB in `format`; `quality` is the JPEG/WebP quality.

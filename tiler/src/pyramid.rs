@@ -167,20 +167,18 @@ impl Builder<'_> {
         if self.failed.load(Ordering::Relaxed) || self.hooks.cancel.load(Ordering::Relaxed) {
             return Err(TilerError::Interrupted);
         }
-        let result = self.make_tile(level, col, row);
-        if let Err(e) = &result
-            && !matches!(e, TilerError::Interrupted)
-            && !self.failed.swap(true, Ordering::SeqCst)
-            && let Ok(mut slot) = self.first_error.lock()
-        {
+        match self.make_tile(level, col, row) {
             // Keep the first real error; siblings then stop with `Interrupted`.
-            *slot = Some(match result {
-                Err(e) => e,
-                Ok(_) => unreachable!(),
-            });
-            return Err(TilerError::Interrupted);
+            Err(e) if !matches!(e, TilerError::Interrupted) => {
+                if !self.failed.swap(true, Ordering::SeqCst)
+                    && let Ok(mut slot) = self.first_error.lock()
+                {
+                    *slot = Some(e);
+                }
+                Err(TilerError::Interrupted)
+            }
+            other => other,
         }
-        result
     }
 
     fn make_tile(&self, level: u32, col: u32, row: u32) -> Result<Pixels> {
