@@ -33,6 +33,12 @@ enum Command {
     Region(cli::region::RegionArgs),
     /// Generate a deterministic synthetic tissue slide (tiled JPEG TIFF, Aperio-style).
     Synth(cli::synth::SynthArgs),
+    /// Generate QuPath GeoJSON cells on the nuclei of a synthetic slide.
+    SynthCells(cli::synth_cells::SynthCellsArgs),
+    /// Import QuPath GeoJSON annotations into a slide (all or nothing).
+    Import(cli::import::ImportArgs),
+    /// Export a slide's annotations as a QuPath GeoJSON FeatureCollection.
+    Export(cli::export::ExportArgs),
     /// Serve caches over Deep Zoom, IIIF and the viewer.
     Serve(cli::serve::ServeArgs),
 }
@@ -45,6 +51,9 @@ fn main() -> ExitCode {
         Command::Verify(a) => cli::verify::run(&a),
         Command::Region(a) => cli::region::run(&a),
         Command::Synth(a) => cli::synth::run(&a),
+        Command::SynthCells(a) => cli::synth_cells::run(&a),
+        Command::Import(a) => cli::import::run(&a),
+        Command::Export(a) => cli::export::run(&a),
         Command::Serve(a) => cli::serve::run(&a),
     };
     match result {

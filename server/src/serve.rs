@@ -16,14 +16,21 @@ pub struct ServeConfig {
     pub cache_mb: u64,
     pub jpeg_quality: u8,
     pub limits: crate::iiif::Limits,
+    pub annotation_limits: crate::http::AnnotationLimits,
 }
 
-/// The state a server with `config` runs on.
-#[must_use]
-pub fn state(config: &ServeConfig) -> AppState {
+/// The state a server with `config` runs on; fails if the annotation store cannot be
+/// opened.
+pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::AnnotationError> {
     let metrics = Arc::new(Metrics::default());
-    AppState {
-        store: Arc::new(SlideStore::new(&config.data)),
+    let store = Arc::new(SlideStore::new(&config.data));
+    let annotations = crate::annotations::Engine::open(
+        &config.data,
+        crate::store::slide_bounds(Arc::clone(&store)),
+        crate::annotations::EngineLimits::default(),
+    )?;
+    Ok(AppState {
+        store,
         tiles: Arc::new(TileService::new(
             config.cache_mb << 20,
             config.jpeg_quality,
@@ -31,7 +38,9 @@ pub fn state(config: &ServeConfig) -> AppState {
         )),
         metrics,
         limits: config.limits,
-    }
+        annotations: Arc::new(annotations),
+        annotation_limits: config.annotation_limits,
+    })
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
@@ -39,7 +48,7 @@ pub async fn run(
     config: ServeConfig,
     ready: impl FnOnce(SocketAddr, usize),
 ) -> std::io::Result<()> {
-    let state = state(&config);
+    let state = state(&config).map_err(std::io::Error::other)?;
     let slides = state.store.list().len();
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     ready(listener.local_addr()?, slides);

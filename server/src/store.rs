@@ -179,3 +179,13 @@ impl SlideStore {
             .collect()
     }
 }
+
+/// Slide sizes for the annotation engine, read from the caches of `store`.
+#[must_use]
+pub fn slide_bounds(store: Arc<SlideStore>) -> Box<crate::annotations::engine::SlideBounds> {
+    Box::new(move |id: &str| {
+        let slide = store.get(id).ok()?;
+        let m = slide.cache.metadata();
+        Some((f64::from(m.width), f64::from(m.height)))
+    })
+}

@@ -1,9 +1,12 @@
 //! One module per subcommand; each exposes its clap `Args` and a `run`.
 
+pub mod export;
+pub mod import;
 pub mod info;
 pub mod progress;
 pub mod region;
 pub mod serve;
 pub mod synth;
+pub mod synth_cells;
 pub mod tile;
 pub mod verify;

@@ -28,3 +28,20 @@ pub fn interrupted() -> &'static AtomicBool {
         flag
     })
 }
+
+/// A bar counting `total` bytes (a spinner when the total is unknown).
+pub fn bytes_bar(total: u64, what: &str) -> ProgressBar {
+    let bar = if total == 0 {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::new(total)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:<24} {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(what.to_string());
+    bar
+}

@@ -19,6 +19,9 @@ pub struct ServeArgs {
     /// tissue tiles above 35 dB PSNR (90 lets some fall to 31 dB).
     #[arg(long, default_value_t = 95)]
     jpeg_quality: u8,
+    /// Largest annotation import accepted over HTTP, in MiB (larger bodies get 413).
+    #[arg(long, default_value_t = 4096)]
+    max_import_mb: u64,
 }
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -44,6 +47,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         cache_mb: args.cache_mb,
         jpeg_quality: args.jpeg_quality,
         limits: server::iiif::Limits::default(),
+        annotation_limits: server::http::AnnotationLimits {
+            max_import_bytes: args.max_import_mb << 20,
+            ..server::http::AnnotationLimits::default()
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

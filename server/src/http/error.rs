@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 pub struct AppError {
     pub status: StatusCode,
     pub message: String,
+    /// More members of the JSON body (e.g. an import's list of problems).
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl AppError {
@@ -18,6 +20,7 @@ impl AppError {
         Self {
             status,
             message: message.into(),
+            details: None,
         }
     }
 
@@ -32,11 +35,9 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(serde_json::json!({ "error": self.message })),
-        )
-            .into_response()
+        let mut body = self.details.unwrap_or_default();
+        body.insert("error".into(), self.message.into());
+        (self.status, Json(serde_json::Value::Object(body))).into_response()
     }
 }
 

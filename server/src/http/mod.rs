@@ -1,6 +1,7 @@
 //! HTTP: the router, its shared state and middleware. Handlers live in one module per
 //! protocol (slides API, Deep Zoom, IIIF, viewer files).
 
+mod annotations;
 mod dzi;
 mod error;
 mod iiif;
@@ -14,10 +15,11 @@ use crate::metrics::{Metrics, RouteLabels, RouteOnly};
 use crate::store::SlideStore;
 use crate::tiles::TileService;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower_http::cors::{Any, CorsLayer};
@@ -29,11 +31,63 @@ pub struct AppState {
     pub tiles: Arc<TileService>,
     pub metrics: Arc<Metrics>,
     pub limits: crate::iiif::Limits,
+    pub annotations: Arc<crate::annotations::Engine>,
+    pub annotation_limits: AnnotationLimits,
+}
+
+/// Request body limits of the annotation API.
+#[derive(Debug, Clone, Copy)]
+pub struct AnnotationLimits {
+    /// Largest import body, in bytes.
+    pub max_import_bytes: u64,
+    /// Largest single-feature body (create, update), in bytes.
+    pub max_edit_bytes: usize,
+}
+
+impl Default for AnnotationLimits {
+    fn default() -> Self {
+        Self {
+            max_import_bytes: 4 << 30,
+            max_edit_bytes: 16 << 20,
+        }
+    }
+}
+
+/// The annotation API; edits take bodies up to the configured limit.
+fn annotation_routes(limits: AnnotationLimits) -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/slides/{id}/annotations",
+            get(annotations::query).post(annotations::create),
+        )
+        .route(
+            "/api/slides/{id}/annotations/import",
+            // The import streams its body and counts it against its own limit.
+            post(annotations::import).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/slides/{id}/annotations/summary",
+            get(annotations::summary),
+        )
+        .route(
+            "/api/slides/{id}/annotations/export",
+            get(annotations::export),
+        )
+        .route("/api/slides/{id}/undo", post(annotations::undo))
+        .route(
+            "/api/annotations/{uuid}",
+            get(annotations::get_one)
+                .put(annotations::update)
+                .delete(annotations::delete),
+        )
+        .route("/api/annotations/{uuid}/history", get(annotations::history))
+        .layer(DefaultBodyLimit::max(limits.max_edit_bytes))
 }
 
 /// The whole HTTP surface; tests call it directly with `oneshot`.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .merge(annotation_routes(state.annotation_limits))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/api/slides", get(slides::list))

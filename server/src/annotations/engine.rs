@@ -1,0 +1,616 @@
+//! The engine: the durable store plus one in-memory index per open slide, kept in step.
+//!
+//! Writes go to SQLite first and reach the index only once committed, so nothing the
+//! index shows can be lost. Each slide's index is loaded on first use; a slide changed by
+//! another process (`tessera import` next to a running server) is reloaded, noticed
+//! through SQLite's `data_version` at most once a second.
+
+use super::error::AnnotationError;
+use super::geojson::parse::{ParseContext, ParsedFeature, Problem, parse_item};
+use super::index::{SlideIndex, Staged};
+use super::model::{Annotation, Provenance, Status, now_ms};
+use super::store;
+use rusqlite::Connection;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Size of a slide in pixels, by id; `None` for an unknown slide.
+pub type SlideBounds = dyn Fn(&str) -> Option<(f64, f64)> + Send + Sync;
+
+/// How long the engine trusts its indexes before asking SQLite for outside changes.
+const RECHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// Tunables with documented defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineLimits {
+    /// How far outside the slide a vertex may lie, in pixels.
+    pub tolerance: f64,
+    /// Largest single feature an import accepts, in bytes.
+    pub max_feature_bytes: usize,
+}
+
+impl Default for EngineLimits {
+    fn default() -> Self {
+        Self {
+            tolerance: 2.0,
+            max_feature_bytes: 64 << 20,
+        }
+    }
+}
+
+/// One slide's index, loaded once.
+#[derive(Debug, Default)]
+pub struct LoadedSlide {
+    index: OnceLock<Result<RwLock<SlideIndex>, String>>,
+}
+
+/// The annotation engine of one data directory.
+pub struct Engine {
+    dir: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    slides: Mutex<HashMap<String, Arc<LoadedSlide>>>,
+    bounds: Box<SlideBounds>,
+    checked: Mutex<(i64, Instant)>,
+    pub limits: EngineLimits,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A read-locked slide index.
+pub type IndexGuard<'a> = RwLockReadGuard<'a, SlideIndex>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Engine {
+    /// Opens the store in `dir`; `bounds` tells slide sizes (and which slides exist).
+    pub fn open(
+        dir: &Path,
+        bounds: Box<SlideBounds>,
+        limits: EngineLimits,
+    ) -> Result<Self, AnnotationError> {
+        let writer = store::open(dir).map_err(|e| AnnotationError::db(dir, e))?;
+        let reader = store::open(dir).map_err(|e| AnnotationError::db(dir, e))?;
+        let version = data_version(&reader).map_err(|e| AnnotationError::db(dir, e))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            slides: Mutex::new(HashMap::new()),
+            bounds,
+            checked: Mutex::new((version, Instant::now())),
+            limits,
+        })
+    }
+
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn db_error(&self, e: rusqlite::Error) -> AnnotationError {
+        AnnotationError::db(&self.dir, e)
+    }
+
+    /// The writer connection; every change holds it for its whole transaction.
+    pub(crate) fn writer(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.writer)
+    }
+
+    pub(crate) fn reader(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.reader)
+    }
+
+    /// Size of `slide` in pixels, or `UnknownSlide`.
+    pub fn slide_size(&self, slide: &str) -> Result<(f64, f64), AnnotationError> {
+        (self.bounds)(slide).ok_or_else(|| AnnotationError::UnknownSlide(slide.to_string()))
+    }
+
+    /// What features for `slide` are checked against.
+    pub fn parse_context(
+        &self,
+        slide: &str,
+        repair: bool,
+        default_class: Option<String>,
+    ) -> Result<ParseContext, AnnotationError> {
+        let (width, height) = self.slide_size(slide)?;
+        Ok(ParseContext {
+            width,
+            height,
+            tolerance: self.limits.tolerance,
+            repair,
+            default_class,
+        })
+    }
+
+    /// Drops indexes of slides another process changed.
+    fn forget_outside_changes(&self) -> Result<(), AnnotationError> {
+        let mut checked = lock(&self.checked);
+        if checked.1.elapsed() < RECHECK_AFTER {
+            return Ok(());
+        }
+        let reader = self.reader();
+        let version = data_version(&reader).map_err(|e| self.db_error(e))?;
+        if version != checked.0 {
+            let mut slides = lock(&self.slides);
+            let mut stale = Vec::new();
+            for (id, loaded) in slides.iter() {
+                if let Some(Ok(index)) = loaded.index.get() {
+                    let mine = read(index).generation;
+                    if store::generation(&reader, id).map_err(|e| self.db_error(e))? != mine {
+                        stale.push(id.clone());
+                    }
+                }
+            }
+            for id in stale {
+                tracing::info!(slide = %id, "annotations changed outside this server; reloading");
+                slides.remove(&id);
+            }
+        }
+        *checked = (version, Instant::now());
+        Ok(())
+    }
+
+    /// The slide's index, loading it on first use.
+    pub fn index(&self, slide: &str) -> Result<Arc<LoadedSlide>, AnnotationError> {
+        self.slide_size(slide)?;
+        self.forget_outside_changes()?;
+        let loaded = Arc::clone(lock(&self.slides).entry(slide.to_string()).or_default());
+        let result = loaded
+            .index
+            .get_or_init(|| self.load(slide).map(RwLock::new).map_err(|e| e.to_string()));
+        if let Err(e) = result {
+            lock(&self.slides).remove(slide);
+            return Err(AnnotationError::Corrupt(e.clone()));
+        }
+        Ok(loaded)
+    }
+
+    /// The index if the slide is already loaded (a write then keeps it up to date).
+    fn loaded(&self, slide: &str) -> Option<Arc<LoadedSlide>> {
+        lock(&self.slides)
+            .get(slide)
+            .filter(|l| matches!(l.index.get(), Some(Ok(_))))
+            .cloned()
+    }
+
+    fn load(&self, slide: &str) -> Result<SlideIndex, AnnotationError> {
+        let started = Instant::now();
+        let reader = self.reader();
+        let generation = store::generation(&reader, slide).map_err(|e| self.db_error(e))?;
+        let mut staged = Vec::new();
+        store::for_each_in_slide(&reader, slide, |columns, body| {
+            let geometry = Annotation::decode_geometry_only(&body)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            if let Some(bbox) = geometry.bbox() {
+                staged.push(Staged {
+                    columns,
+                    body,
+                    bbox,
+                });
+            }
+            Ok(())
+        })
+        .map_err(|e| self.db_error(e))?;
+        let index = SlideIndex::build(staged, generation);
+        tracing::info!(
+            slide,
+            annotations = index.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            bytes_per_annotation = index.memory_bytes() / index.len().max(1),
+            "loaded annotations"
+        );
+        Ok(index)
+    }
+
+    /// Applies committed changes to a loaded index.
+    pub(crate) fn apply(&self, slide: &str, generation: i64, change: impl FnOnce(&mut SlideIndex)) {
+        if let Some(loaded) = self.loaded(slide)
+            && let Some(Ok(index)) = loaded.index.get()
+        {
+            let mut index = index
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            change(&mut index);
+            index.generation = generation;
+        }
+    }
+
+    /// Whether the slide's index is in memory.
+    #[must_use]
+    pub fn is_loaded(&self, slide: &str) -> bool {
+        self.loaded(slide).is_some()
+    }
+
+    fn parse_one(&self, slide: &str, bytes: &[u8]) -> Result<ParsedFeature, AnnotationError> {
+        let ctx = self.parse_context(slide, false, None)?;
+        parse_item(bytes, &ctx).map_err(|(line, column, reason)| AnnotationError::Invalid {
+            problems: vec![Problem {
+                index: 0,
+                line,
+                column,
+                reason,
+            }],
+            total: 1,
+        })
+    }
+
+    /// Creates one annotation from a GeoJSON Feature.
+    pub fn create(
+        &self,
+        slide: &str,
+        layer: &str,
+        feature: &[u8],
+        caller: &str,
+    ) -> Result<Annotation, AnnotationError> {
+        let f = self.parse_one(slide, feature)?;
+        let a = annotation_from(f, None, caller, layer, now_ms())?;
+        let staged =
+            Staged::of(&a).ok_or_else(|| AnnotationError::Corrupt("empty geometry".into()))?;
+        let conn = self.writer();
+        let generation = transaction(&conn, |tx| {
+            let change = store::add_change(tx, slide, caller, "create", 1, None)?;
+            if !store::insert(tx, slide, &staged.columns, &staged.body, change)? {
+                return Err(Abort::Duplicate(a.id).into());
+            }
+            store::add_history(tx, change, &a.id, None, Some(&a.encode_full()))?;
+            Ok(store::bump_generation(tx, slide)?)
+        })
+        .map_err(|e| e.into_error(self))?;
+        self.apply(slide, generation, |index| index.put(staged));
+        Ok(a)
+    }
+
+    /// The current annotation and its slide.
+    pub fn get(&self, id: &Uuid) -> Result<(String, Annotation), AnnotationError> {
+        let row = store::get(&self.reader(), id).map_err(|e| self.db_error(e))?;
+        let (slide, columns, body) = row.ok_or(AnnotationError::NotFound(*id))?;
+        let a = Annotation::decode(columns, &body)
+            .map_err(|e| AnnotationError::Corrupt(e.to_string()))?;
+        Ok((slide, a))
+    }
+
+    /// Replaces an annotation's geometry and properties if `if_match` is its version.
+    pub fn update(
+        &self,
+        id: &Uuid,
+        if_match: u32,
+        feature: &[u8],
+        caller: &str,
+    ) -> Result<Annotation, AnnotationError> {
+        let conn = self.writer();
+        let (slide, current) = current(self, &conn, id)?;
+        if current.version != if_match {
+            return Err(AnnotationError::Conflict {
+                current: current.version,
+            });
+        }
+        let f = self.parse_one(&slide, feature)?;
+        if f.id.is_some_and(|fid| fid != *id) {
+            return Err(AnnotationError::BadRequest(
+                "the feature's id differs from the URL's".into(),
+            ));
+        }
+        let mut a = annotation_from(
+            f,
+            Some(*id),
+            &current.author,
+            &current.layer,
+            current.created_ms,
+        )?;
+        a.version = current.version + 1;
+        a.updated_ms = now_ms();
+        a.provenance = match current.provenance {
+            Provenance::Model | Provenance::ModelEdited => Provenance::ModelEdited,
+            Provenance::Human => Provenance::Human,
+        };
+        let staged =
+            Staged::of(&a).ok_or_else(|| AnnotationError::Corrupt("empty geometry".into()))?;
+        let generation = transaction(&conn, |tx| {
+            let change = store::add_change(tx, &slide, caller, "update", 1, None)?;
+            store::replace(tx, &a)?;
+            store::add_history(
+                tx,
+                change,
+                id,
+                Some(&current.encode_full()),
+                Some(&a.encode_full()),
+            )?;
+            Ok(store::bump_generation(tx, &slide)?)
+        })
+        .map_err(|e| e.into_error(self))?;
+        self.apply(&slide, generation, |index| index.put(staged));
+        Ok(a)
+    }
+
+    /// Deletes an annotation (if `if_match` is given, only at that version).
+    pub fn delete(
+        &self,
+        id: &Uuid,
+        if_match: Option<u32>,
+        caller: &str,
+    ) -> Result<Annotation, AnnotationError> {
+        let conn = self.writer();
+        let (slide, current) = current(self, &conn, id)?;
+        if if_match.is_some_and(|v| v != current.version) {
+            return Err(AnnotationError::Conflict {
+                current: current.version,
+            });
+        }
+        let generation = transaction(&conn, |tx| {
+            let change = store::add_change(tx, &slide, caller, "delete", 1, None)?;
+            store::delete(tx, id)?;
+            store::add_history(tx, change, id, Some(&current.encode_full()), None)?;
+            Ok(store::bump_generation(tx, &slide)?)
+        })
+        .map_err(|e| e.into_error(self))?;
+        self.apply(&slide, generation, |index| {
+            index.remove(id);
+        });
+        Ok(current)
+    }
+
+    /// Every recorded change of an annotation: (change, before, after), oldest first.
+    pub fn history(&self, id: &Uuid) -> Result<Vec<HistoryEntry>, AnnotationError> {
+        let reader = self.reader();
+        let mut out = Vec::new();
+        if let Some(import) = store::creating_import(&reader, id).map_err(|e| self.db_error(e))? {
+            out.push(HistoryEntry {
+                change: import,
+                before: None,
+                after: None,
+            });
+        }
+        for row in store::history(&reader, id).map_err(|e| self.db_error(e))? {
+            let decode = |b: &Option<Vec<u8>>| {
+                b.as_deref()
+                    .map(|b| Annotation::decode_full(*id, b))
+                    .transpose()
+                    .map_err(|e| AnnotationError::Corrupt(e.to_string()))
+            };
+            let (before, after) = (decode(&row.before)?, decode(&row.after)?);
+            out.push(HistoryEntry {
+                change: row,
+                before,
+                after,
+            });
+        }
+        if out.is_empty() {
+            return Err(AnnotationError::NotFound(*id));
+        }
+        Ok(out)
+    }
+
+    /// Undoes the caller's latest change on `slide` that is not undone yet.
+    pub fn undo(&self, slide: &str, caller: &str) -> Result<UndoReport, AnnotationError> {
+        self.slide_size(slide)?;
+        let conn = self.writer();
+        let last = store::last_undoable(&conn, slide, caller).map_err(|e| self.db_error(e))?;
+        let (change_id, kind) =
+            last.ok_or_else(|| AnnotationError::NothingToUndo(caller.to_string()))?;
+        let mut removed: Vec<Uuid> = Vec::new();
+        let mut restored: Vec<Annotation> = Vec::new();
+        let generation = transaction(&conn, |tx| {
+            let undo =
+                store::add_change(tx, slide, caller, "undo", 0, Some(&change_id.to_string()))?;
+            if kind == "import" {
+                let created = store::created_by(tx, change_id)?;
+                if let Some((id, _)) = created.iter().find(|(_, v)| *v != 1) {
+                    return Err(Abort::EditedSince(*id).into());
+                }
+                store::delete_created_by(tx, change_id)?;
+                removed.extend(created.into_iter().map(|(id, _)| id));
+            } else {
+                for (id, before, after) in store::change_history(tx, change_id)? {
+                    let now = store::get(tx, &id)?;
+                    let now_version = now.as_ref().map(|(_, c, _)| c.version);
+                    let after_version = after
+                        .as_deref()
+                        .map(|b| Annotation::decode_full(id, b))
+                        .transpose()
+                        .map_err(|e| Abort::Corrupt(e.to_string()))?
+                        .map(|a| a.version);
+                    if now_version != after_version {
+                        return Err(Abort::EditedSince(id).into());
+                    }
+                    let now_full = now
+                        .map(|(_, c, b)| Annotation::decode(c, &b).map(|a| a.encode_full()))
+                        .transpose()
+                        .map_err(|e| Abort::Corrupt(e.to_string()))?;
+                    match before {
+                        None => {
+                            store::delete(tx, &id)?;
+                            removed.push(id);
+                        }
+                        Some(b) => {
+                            let mut a = Annotation::decode_full(id, &b)
+                                .map_err(|e| Abort::Corrupt(e.to_string()))?;
+                            a.version = now_version
+                                .or(after_version)
+                                .unwrap_or(a.version)
+                                .max(a.version)
+                                + 1;
+                            a.updated_ms = now_ms();
+                            if now_version.is_some() {
+                                store::replace(tx, &a)?;
+                            } else {
+                                store::insert(tx, slide, &a.columns(), &a.encode_body(), undo)?;
+                            }
+                            store::add_history(
+                                tx,
+                                undo,
+                                &id,
+                                now_full.as_deref(),
+                                Some(&a.encode_full()),
+                            )?;
+                            restored.push(a);
+                        }
+                    }
+                }
+            }
+            store::mark_undone(tx, change_id)?;
+            Ok(store::bump_generation(tx, slide)?)
+        })
+        .map_err(|e| e.into_error(self))?;
+        let report = UndoReport {
+            change: change_id,
+            kind,
+            removed: removed.len(),
+            restored: restored.len(),
+        };
+        self.apply(slide, generation, |index| {
+            for id in &removed {
+                index.remove(id);
+            }
+            for a in &restored {
+                if let Some(s) = Staged::of(a) {
+                    index.put(s);
+                }
+            }
+        });
+        Ok(report)
+    }
+}
+
+/// A change and the annotation before and after it (`None`: did not exist, or, for an
+/// import, not recorded separately).
+#[derive(Debug)]
+pub struct HistoryEntry {
+    pub change: store::ChangeRow,
+    pub before: Option<Annotation>,
+    pub after: Option<Annotation>,
+}
+
+/// What an undo did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UndoReport {
+    /// The change that was undone.
+    pub change: i64,
+    pub kind: String,
+    pub removed: usize,
+    pub restored: usize,
+}
+
+fn read(index: &RwLock<SlideIndex>) -> RwLockReadGuard<'_, SlideIndex> {
+    index
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl LoadedSlide {
+    /// Read access to the index ([`Engine::index`] only hands out loaded slides).
+    pub fn read(&self) -> IndexGuard<'_> {
+        match self.index.get() {
+            Some(Ok(index)) => read(index),
+            // `Engine::index` only hands out loaded slides.
+            _ => unreachable!("slide index used before it was loaded"),
+        }
+    }
+}
+
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
+}
+
+fn current(
+    engine: &Engine,
+    conn: &Connection,
+    id: &Uuid,
+) -> Result<(String, Annotation), AnnotationError> {
+    let row = store::get(conn, id).map_err(|e| engine.db_error(e))?;
+    let (slide, columns, body) = row.ok_or(AnnotationError::NotFound(*id))?;
+    let a =
+        Annotation::decode(columns, &body).map_err(|e| AnnotationError::Corrupt(e.to_string()))?;
+    Ok((slide, a))
+}
+
+/// Builds a stored annotation from a parsed feature.
+pub(crate) fn annotation_from(
+    f: ParsedFeature,
+    id: Option<Uuid>,
+    author: &str,
+    layer: &str,
+    created_ms: i64,
+) -> Result<Annotation, AnnotationError> {
+    Ok(Annotation {
+        id: id.or(f.id).unwrap_or_else(Uuid::new_v4),
+        layer: layer.to_string(),
+        class: f.class,
+        color: f.color,
+        geometry: f.geometry,
+        nucleus: f.nucleus,
+        object_type: f.object_type,
+        shape: f.shape,
+        name: f.name,
+        is_locked: f.is_locked,
+        author: author.to_string(),
+        provenance: f.provenance.unwrap_or(Provenance::Human),
+        status: f.status.unwrap_or(Status::Draft),
+        confidence: f.confidence,
+        extra: f.extra,
+        version: 1,
+        created_ms: f.created_ms.unwrap_or(created_ms),
+        updated_ms: now_ms(),
+    })
+}
+
+/// Why a transaction was rolled back.
+#[derive(Debug)]
+pub(crate) enum Abort {
+    Db(rusqlite::Error),
+    Duplicate(Uuid),
+    EditedSince(Uuid),
+    Corrupt(String),
+    /// The input was refused; roll back and report this.
+    Refused(Box<AnnotationError>),
+}
+
+impl From<rusqlite::Error> for Abort {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl Abort {
+    pub(crate) fn into_error(self, engine: &Engine) -> AnnotationError {
+        match self {
+            Self::Db(e) => engine.db_error(e),
+            Self::Duplicate(id) => AnnotationError::DuplicateId(id),
+            Self::EditedSince(id) => AnnotationError::EditedSince(id),
+            Self::Corrupt(e) => AnnotationError::Corrupt(e),
+            Self::Refused(e) => *e,
+        }
+    }
+}
+
+/// Runs `f` in one immediate transaction; commits only if it succeeds.
+pub(crate) fn transaction<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, Abort>,
+) -> Result<T, Abort> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match f(conn) {
+        Ok(v) => {
+            if let Err(e) = conn.execute_batch("COMMIT") {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e.into());
+            }
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}

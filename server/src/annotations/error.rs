@@ -1,0 +1,76 @@
+//! What the annotation engine refuses, and why.
+
+use super::geojson::parse::Problem;
+use super::geojson::split::SplitError;
+use std::path::Path;
+use uuid::Uuid;
+
+/// How many problems an import error lists.
+pub const MAX_PROBLEMS: usize = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnnotationError {
+    #[error("no slide {0:?}")]
+    UnknownSlide(String),
+    #[error("no annotation {0}")]
+    NotFound(Uuid),
+    #[error("{}", invalid_message(problems, *total))]
+    Invalid {
+        problems: Vec<Problem>,
+        total: usize,
+    },
+    #[error("broken GeoJSON: {0}")]
+    Syntax(SplitError),
+    #[error("annotation {0} already exists (import with new ids to give duplicates fresh ones)")]
+    DuplicateId(Uuid),
+    #[error("stale version: the annotation is at version {current}")]
+    Conflict { current: u32 },
+    #[error("annotation {0} changed since; undo would overwrite that change")]
+    EditedSince(Uuid),
+    #[error("{0} has nothing to undo on this slide")]
+    NothingToUndo(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the input is larger than the limit of {0} MiB")]
+    TooLarge(u64),
+    #[error("annotation store {path}: {source}")]
+    Db {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("reading the input: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the annotation store holds a damaged record: {0}")]
+    Corrupt(String),
+}
+
+fn invalid_message(problems: &[Problem], total: usize) -> String {
+    let mut s = format!("{total} invalid feature(s); nothing was stored");
+    for p in problems {
+        s.push_str("\n  ");
+        s.push_str(&p.to_string());
+    }
+    if total > problems.len() {
+        s.push_str(&format!("\n  … and {} more", total - problems.len()));
+    }
+    s
+}
+
+impl AnnotationError {
+    pub(crate) fn db(dir: &Path, source: rusqlite::Error) -> Self {
+        Self::Db {
+            path: dir.join(super::store::DB_FILE).display().to_string(),
+            source,
+        }
+    }
+}
+
+impl From<SplitError> for AnnotationError {
+    fn from(e: SplitError) -> Self {
+        match e {
+            SplitError::Io(io) => Self::Io(io),
+            other => Self::Syntax(other),
+        }
+    }
+}

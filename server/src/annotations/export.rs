@@ -1,0 +1,132 @@
+//! Streaming a slide's annotations out as one QuPath FeatureCollection.
+//!
+//! Rows are read from SQLite inside one read transaction (a consistent snapshot, even
+//! while edits go on) by a thread of their own, formatted in parallel in chunks, and
+//! written in order. Memory holds a few chunks, whatever the slide's size.
+
+use super::engine::Engine;
+use super::error::AnnotationError;
+use super::geojson::write::{COLLECTION_END, COLLECTION_START, push_feature};
+use super::geometry::Rect;
+use super::model::{Annotation, Columns};
+use super::store;
+use rayon::prelude::*;
+use std::io::Write;
+use std::sync::mpsc::sync_channel;
+
+/// Rows read and formatted together.
+const CHUNK_ROWS: usize = 4096;
+
+/// What an export wrote.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct ExportReport {
+    pub features: u64,
+    pub bytes: u64,
+}
+
+/// Counts bytes on their way to the output.
+struct Counting<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl Engine {
+    /// Writes the slide's annotations (those meeting `bbox`, if given) to `out`.
+    pub fn export(
+        &self,
+        slide: &str,
+        bbox: Option<Rect>,
+        out: impl Write,
+    ) -> Result<ExportReport, AnnotationError> {
+        self.slide_size(slide)?;
+        let conn = store::open(self.dir()).map_err(|e| self.db_error(e))?;
+        let mut out = Counting {
+            inner: out,
+            bytes: 0,
+        };
+        let mut features = 0u64;
+        std::thread::scope(|scope| -> Result<(), AnnotationError> {
+            let (tx, rx) = sync_channel::<Vec<(Columns, Vec<u8>)>>(2);
+            let reading = scope.spawn(move || -> rusqlite::Result<()> {
+                conn.execute_batch("BEGIN")?;
+                let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+                let result = store::for_each_in_slide(&conn, slide, |c, body| {
+                    chunk.push((c, body));
+                    if chunk.len() == CHUNK_ROWS {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS));
+                        if tx.send(full).is_err() {
+                            // The writer stopped (a client went away): stop reading.
+                            return Err(rusqlite::Error::ExecuteReturnedResults);
+                        }
+                    }
+                    Ok(())
+                });
+                if !chunk.is_empty() {
+                    let _ = tx.send(chunk);
+                }
+                let _ = conn.execute_batch("COMMIT");
+                match result {
+                    Err(rusqlite::Error::ExecuteReturnedResults) => Ok(()),
+                    other => other,
+                }
+            });
+            out.write_all(COLLECTION_START)?;
+            let written = (|| -> Result<(), AnnotationError> {
+                for chunk in &rx {
+                    let formatted: Vec<Result<(Vec<u8>, u64), AnnotationError>> = chunk
+                        .par_chunks(256)
+                        .map(|rows| {
+                            let mut buf = Vec::with_capacity(rows.len() * 700);
+                            let mut n = 0;
+                            for (columns, body) in rows {
+                                let a = Annotation::decode(columns.clone(), body).map_err(|e| {
+                                    AnnotationError::Corrupt(format!("{}: {e}", columns.id))
+                                })?;
+                                if bbox.is_some_and(|r| !a.geometry.intersects(&r)) {
+                                    continue;
+                                }
+                                buf.push(b',');
+                                push_feature(&mut buf, &a);
+                                n += 1;
+                            }
+                            Ok((buf, n))
+                        })
+                        .collect();
+                    for piece in formatted {
+                        let (buf, n) = piece?;
+                        // Every feature was written with a leading comma; the first drops it.
+                        let skip = usize::from(features == 0 && !buf.is_empty());
+                        out.write_all(&buf[skip..])?;
+                        features += n;
+                    }
+                }
+                Ok(())
+            })();
+            drop(rx);
+            let read = reading
+                .join()
+                .map_err(|_| AnnotationError::Corrupt("the export reader panicked".into()))?;
+            written?;
+            read.map_err(|e| self.db_error(e))?;
+            out.write_all(COLLECTION_END)?;
+            out.flush()?;
+            Ok(())
+        })?;
+        Ok(ExportReport {
+            features,
+            bytes: out.bytes,
+        })
+    }
+}

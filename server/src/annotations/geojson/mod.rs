@@ -1,0 +1,5 @@
+//! QuPath GeoJSON in and out.
+
+pub mod parse;
+pub mod split;
+pub mod write;

@@ -1,0 +1,714 @@
+//! Parsing and validating one QuPath Feature (or bare Geometry).
+//!
+//! Everything a feature may be refused for is checked here, so an import can collect
+//! every problem before storing anything: types, finite numbers, closed rings of at
+//! least three distinct points with an area, no self-intersection, inside the slide,
+//! and a classification with a name.
+
+use crate::annotations::geometry::{Geometry, Pt, Ring, SCALE, first_crossing, ring_is_flat};
+use crate::annotations::model::{ObjectType, Provenance, ShapeHint, Status};
+use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+use uuid::Uuid;
+
+/// What a feature is checked against.
+#[derive(Debug, Clone)]
+pub struct ParseContext {
+    /// Slide size in pixels.
+    pub width: f64,
+    pub height: f64,
+    /// How far outside the slide a vertex may lie, in pixels.
+    pub tolerance: f64,
+    /// Fix what can be fixed (unclosed rings) and report it, instead of refusing.
+    pub repair: bool,
+    /// Class for features that carry none (bare geometries).
+    pub default_class: Option<String>,
+}
+
+/// A valid feature, before the importer gives it a layer, an author and a version.
+#[derive(Debug, Clone)]
+pub struct ParsedFeature {
+    pub id: Option<Uuid>,
+    pub class: String,
+    pub color: Option<[u8; 3]>,
+    pub geometry: Geometry,
+    pub nucleus: Option<Geometry>,
+    pub object_type: ObjectType,
+    pub shape: ShapeHint,
+    pub name: Option<String>,
+    pub is_locked: bool,
+    pub provenance: Option<Provenance>,
+    pub status: Option<Status>,
+    pub confidence: Option<f32>,
+    pub created_ms: Option<i64>,
+    pub extra: String,
+    /// What `repair` changed.
+    pub repairs: Vec<String>,
+}
+
+/// Why a feature was refused, with where it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub index: usize,
+    pub line: u64,
+    pub column: u64,
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "feature {} (line {}, column {}): {}",
+            self.index, self.line, self.column, self.reason
+        )
+    }
+}
+
+#[derive(Deserialize)]
+struct RawItem<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    geometry: Option<&'a RawValue>,
+    #[serde(borrow)]
+    properties: Option<&'a RawValue>,
+    #[serde(rename = "nucleusGeometry", borrow)]
+    nucleus: Option<&'a RawValue>,
+    #[serde(borrow)]
+    coordinates: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawGeometry<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    coordinates: Option<&'a RawValue>,
+}
+
+/// The members of a JSON object, values unparsed, in order.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Members<'a>, M::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                    out.push((k, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+fn members<'a>(raw: &'a RawValue, what: &str) -> Result<Vec<(Cow<'a, str>, &'a RawValue)>, String> {
+    serde_json::from_str::<Members<'_>>(raw.get())
+        .map(|m| m.0)
+        .map_err(|_| format!("{what} must be an object"))
+}
+
+fn is_null(raw: &RawValue) -> bool {
+    raw.get() == "null"
+}
+
+/// Parses one item; `Err` holds the reason it is refused.
+pub fn parse_item(bytes: &[u8], ctx: &ParseContext) -> Result<ParsedFeature, (u64, u64, String)> {
+    let item: RawItem<'_> = serde_json::from_slice(bytes).map_err(|e| {
+        let reason = match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                format!("invalid JSON: {e}")
+            }
+            _ => format!("wrong type: {e}"),
+        };
+        (e.line() as u64, e.column() as u64, reason)
+    })?;
+    parse_raw(&item, bytes, ctx).map_err(|r| (0, 0, r))
+}
+
+fn parse_raw(
+    item: &RawItem<'_>,
+    bytes: &[u8],
+    ctx: &ParseContext,
+) -> Result<ParsedFeature, String> {
+    let kind = item.kind.as_deref().unwrap_or("");
+    let mut repairs = Vec::new();
+    let (geometry, props) = match kind {
+        "Feature" => {
+            let g = item
+                .geometry
+                .filter(|g| !is_null(g))
+                .ok_or("the feature has no geometry")?;
+            (
+                parse_geometry(g, ctx, &mut repairs)?,
+                item.properties.filter(|p| !is_null(p)),
+            )
+        }
+        "Point" | "MultiPoint" | "LineString" | "Polygon" | "MultiPolygon" => {
+            let raw = serde_json::from_slice::<&RawValue>(bytes).map_err(|e| e.to_string())?;
+            let _ = item.coordinates.ok_or("the geometry has no coordinates")?;
+            (parse_geometry(raw, ctx, &mut repairs)?, None)
+        }
+        "GeometryCollection" => {
+            return Err("GeometryCollection is not supported; split it into features".into());
+        }
+        "" => return Err("missing \"type\"".into()),
+        other => return Err(format!("unknown type {other:?}")),
+    };
+    let id = match item.id.filter(|i| !is_null(i)) {
+        None => None,
+        Some(raw) => {
+            let text: Cow<'_, str> = serde_json::from_str(raw.get())
+                .map_err(|_| format!("id {} is not a UUID string", raw.get()))?;
+            Some(Uuid::try_parse(&text).map_err(|_| {
+                format!("id {text:?} is not a UUID (import with new ids to replace it)")
+            })?)
+        }
+    };
+    let mut f = ParsedFeature {
+        id,
+        class: String::new(),
+        color: None,
+        geometry,
+        nucleus: None,
+        object_type: ObjectType::Annotation,
+        shape: ShapeHint::None,
+        name: None,
+        is_locked: false,
+        provenance: None,
+        status: None,
+        confidence: None,
+        created_ms: None,
+        extra: String::new(),
+        repairs,
+    };
+    if let Some(n) = item.nucleus.filter(|n| !is_null(n)) {
+        f.nucleus = Some(
+            parse_geometry(n, ctx, &mut f.repairs).map_err(|e| format!("nucleusGeometry: {e}"))?,
+        );
+    }
+    if let Some(props) = props {
+        apply_properties(&mut f, props, ctx)?;
+    }
+    if f.class.is_empty() {
+        match &ctx.default_class {
+            Some(c) => f.class.clone_from(c),
+            None => return Err("no classification name (give the import a default class for unclassified features)".into()),
+        }
+    }
+    Ok(f)
+}
+
+fn apply_properties(
+    f: &mut ParsedFeature,
+    props: &RawValue,
+    ctx: &ParseContext,
+) -> Result<(), String> {
+    let mut extra = String::new();
+    let mut keep = |key: &str, raw: &str| {
+        if !extra.is_empty() {
+            extra.push(',');
+        }
+        let mut k = Vec::new();
+        super::write::push_str(&mut k, key);
+        extra.push_str(&String::from_utf8_lossy(&k));
+        extra.push(':');
+        extra.push_str(raw);
+    };
+    for (key, raw) in members(props, "properties")? {
+        let text = raw.get();
+        let string = || {
+            serde_json::from_str::<Cow<'_, str>>(text)
+                .map_err(|_| format!("property {key:?} must be a string"))
+        };
+        match key.as_ref() {
+            "objectType" => {
+                let s = string()?;
+                f.object_type = ObjectType::parse(&s).ok_or_else(|| {
+                    format!(
+                        "unknown objectType {s:?} (expected one of {})",
+                        ObjectType::choices()
+                    )
+                })?;
+            }
+            "classification" if !is_null(raw) => classification(f, raw)?,
+            "name" if !is_null(raw) => f.name = Some(string()?.into_owned()),
+            "isLocked" => {
+                f.is_locked = serde_json::from_str(text)
+                    .map_err(|_| "isLocked must be true or false".to_string())?;
+            }
+            "measurements" if !is_null(raw) => {
+                let m = measurements(raw)?;
+                if m != "{}" {
+                    keep("measurements", &m);
+                }
+            }
+            "nucleusGeometry" if !is_null(raw) => {
+                let mut repairs = Vec::new();
+                f.nucleus = Some(
+                    parse_geometry(raw, ctx, &mut repairs)
+                        .map_err(|e| format!("nucleusGeometry: {e}"))?,
+                );
+                f.repairs.extend(repairs);
+            }
+            "provenance" => {
+                let s = string()?;
+                f.provenance = Some(Provenance::parse(&s).ok_or_else(|| {
+                    format!(
+                        "unknown provenance {s:?} (expected one of {})",
+                        Provenance::choices()
+                    )
+                })?);
+            }
+            "status" => {
+                let s = string()?;
+                f.status = Some(Status::parse(&s).ok_or_else(|| {
+                    format!(
+                        "unknown status {s:?} (expected one of {})",
+                        Status::choices()
+                    )
+                })?);
+            }
+            "confidence" if !is_null(raw) => {
+                let c: f64 = serde_json::from_str(text)
+                    .map_err(|_| "confidence must be a number".to_string())?;
+                if !(0.0..=1.0).contains(&c) {
+                    return Err(format!("confidence {c} is outside [0, 1]"));
+                }
+                f.confidence = Some(c as f32);
+            }
+            "shape" => {
+                let s = string()?;
+                f.shape = ShapeHint::parse(&s).ok_or_else(|| {
+                    format!("unknown shape {s:?} (expected rectangle or ellipse)")
+                })?;
+            }
+            "created" => {
+                let s = string()?;
+                let t = humantime::parse_rfc3339_weak(&s)
+                    .map_err(|_| format!("created {s:?} is not an RFC 3339 time"))?;
+                f.created_ms = t
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_millis() as i64);
+            }
+            // Nulls, and what the store sets rather than the file.
+            "layer" | "author" | "version" | "updated" | "classification" | "name"
+            | "measurements" | "confidence" | "nucleusGeometry" => {}
+            _ => keep(&key, text),
+        }
+    }
+    f.extra = extra;
+    Ok(())
+}
+
+fn classification(f: &mut ParsedFeature, raw: &RawValue) -> Result<(), String> {
+    for (key, v) in members(raw, "classification")? {
+        match key.as_ref() {
+            "name" => {
+                f.class = serde_json::from_str::<String>(v.get())
+                    .map_err(|_| "classification name must be a string".to_string())?
+            }
+            "names" if f.class.is_empty() => {
+                let names: Vec<String> = serde_json::from_str(v.get())
+                    .map_err(|_| "classification names must be strings".to_string())?;
+                f.class = names.join(": ");
+            }
+            "color" => {
+                let c: [i64; 3] = serde_json::from_str(v.get())
+                    .map_err(|_| "classification color must be [r, g, b]".to_string())?;
+                if c.iter().any(|v| !(0..=255).contains(v)) {
+                    return Err(format!("classification color {c:?} is outside 0-255"));
+                }
+                f.color = Some(c.map(|v| v as u8));
+            }
+            "colorRGB" => {
+                let c: i64 = serde_json::from_str(v.get())
+                    .map_err(|_| "classification colorRGB must be an integer".to_string())?;
+                let c = c as u32;
+                f.color = Some([(c >> 16) as u8, (c >> 8) as u8, c as u8]);
+            }
+            _ => {}
+        }
+    }
+    if f.class.trim().is_empty() {
+        return Err("classification has no name".into());
+    }
+    Ok(())
+}
+
+/// Measurements as a JSON object of finite numbers; QuPath's older list form
+/// (`[{"name": …, "value": …}]`) is turned into that, and null values (NaN) dropped.
+fn measurements(raw: &RawValue) -> Result<String, String> {
+    let text = raw.get();
+    let pairs: Vec<(String, &str)> = if text.starts_with('[') {
+        #[derive(Deserialize)]
+        struct Item<'a> {
+            name: String,
+            #[serde(borrow)]
+            value: &'a RawValue,
+        }
+        let items: Vec<Item<'_>> = serde_json::from_str(text)
+            .map_err(|_| "measurements must be an object of numbers".to_string())?;
+        items.into_iter().map(|i| (i.name, i.value.get())).collect()
+    } else {
+        let m = members(raw, "measurements")?;
+        let clean = m.iter().all(|(_, v)| is_number(v.get()));
+        if clean {
+            return Ok(text.to_string());
+        }
+        m.into_iter()
+            .map(|(k, v)| (k.into_owned(), v.get()))
+            .collect()
+    };
+    let mut out = Vec::from(*b"{");
+    for (name, v) in pairs {
+        if v == "null" {
+            continue;
+        }
+        if !is_number(v) {
+            return Err(format!("measurement {name:?} is not a number: {v}"));
+        }
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        super::write::push_str(&mut out, &name);
+        out.push(b':');
+        out.extend_from_slice(v.as_bytes());
+    }
+    out.push(b'}');
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn is_number(s: &str) -> bool {
+    s.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+}
+
+/// A coordinate array parser over raw JSON text.
+struct Coords<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Coords<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\n' | b'\r' | b'\t') {
+            self.i += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        self.ws();
+        if self.s.get(self.i) == Some(&b) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// `[ item, item, … ]`.
+    fn list<T>(
+        &mut self,
+        what: &str,
+        mut item: impl FnMut(&mut Self) -> Result<T, String>,
+    ) -> Result<Vec<T>, String> {
+        if !self.eat(b'[') {
+            return Err(format!("expected an array of {what}"));
+        }
+        let mut out = Vec::new();
+        if self.eat(b']') {
+            return Ok(out);
+        }
+        loop {
+            out.push(item(self)?);
+            if self.eat(b']') {
+                return Ok(out);
+            }
+            if !self.eat(b',') {
+                return Err(format!("expected ',' or ']' in the array of {what}"));
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<f64, String> {
+        self.ws();
+        let (v, n) = fast_float2::parse_partial::<f64, _>(&self.s[self.i..])
+            .map_err(|_| "a coordinate is not a number".to_string())?;
+        if n == 0 {
+            return Err("a coordinate is not a number".into());
+        }
+        self.i += n;
+        if !v.is_finite() {
+            return Err("a coordinate is not a finite number".into());
+        }
+        Ok(v)
+    }
+
+    fn position(&mut self) -> Result<[f64; 2], String> {
+        let vals = self.list("numbers", Self::number)?;
+        match vals.as_slice() {
+            [x, y, ..] => Ok([*x, *y]),
+            _ => Err(format!(
+                "a position has {} number(s); it needs x and y",
+                vals.len()
+            )),
+        }
+    }
+}
+
+/// Checks the slide's bounds and converts to centipixels.
+fn to_centi(p: [f64; 2], ctx: &ParseContext) -> Result<Pt, String> {
+    let t = ctx.tolerance;
+    if p[0] < -t || p[1] < -t || p[0] > ctx.width + t || p[1] > ctx.height + t {
+        return Err(format!(
+            "point ({}, {}) is outside the slide (0, 0)–({}, {})",
+            p[0], p[1], ctx.width, ctx.height
+        ));
+    }
+    Ok([(p[0] * SCALE).round() as i32, (p[1] * SCALE).round() as i32])
+}
+
+fn points(raw: Vec<[f64; 2]>, ctx: &ParseContext) -> Result<Vec<Pt>, String> {
+    raw.into_iter().map(|p| to_centi(p, ctx)).collect()
+}
+
+/// A closed GeoJSON ring → an open ring of distinct consecutive vertices.
+fn ring(
+    raw: Vec<[f64; 2]>,
+    n: usize,
+    ctx: &ParseContext,
+    repairs: &mut Vec<String>,
+) -> Result<Ring, String> {
+    let mut pts = points(raw, ctx)?;
+    if pts.is_empty() {
+        return Err(format!("ring {n} is empty"));
+    }
+    if pts.first() == pts.last() && pts.len() > 1 {
+        pts.pop();
+    } else if ctx.repair {
+        repairs.push(format!("closed ring {n}"));
+    } else {
+        return Err(format!(
+            "ring {n} is not closed (its last position differs from its first)"
+        ));
+    }
+    // Repeated consecutive vertices carry no shape; drop them.
+    pts.dedup();
+    while pts.len() > 1 && pts.first() == pts.last() {
+        pts.pop();
+    }
+    if pts.len() < 3 {
+        return Err(format!("ring {n} has fewer than 3 distinct points"));
+    }
+    if ring_is_flat(&pts) {
+        return Err(format!("ring {n} has zero area"));
+    }
+    Ok(pts)
+}
+
+fn polygon(
+    raw: Vec<Vec<[f64; 2]>>,
+    ctx: &ParseContext,
+    repairs: &mut Vec<String>,
+) -> Result<Vec<Ring>, String> {
+    if raw.is_empty() {
+        return Err("empty polygon".into());
+    }
+    let rings = raw
+        .into_iter()
+        .enumerate()
+        .map(|(n, r)| ring(r, n, ctx, repairs))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some((r1, e1, r2, e2)) = first_crossing(&rings) {
+        let p = rings[r1][e1];
+        return Err(format!(
+            "self-intersection: ring {r1} edge {e1} meets ring {r2} edge {e2} near ({}, {})",
+            f64::from(p[0]) / SCALE,
+            f64::from(p[1]) / SCALE
+        ));
+    }
+    Ok(rings)
+}
+
+/// Parses and validates a GeoJSON geometry object.
+fn parse_geometry(
+    raw: &RawValue,
+    ctx: &ParseContext,
+    repairs: &mut Vec<String>,
+) -> Result<Geometry, String> {
+    let g: RawGeometry<'_> = serde_json::from_str(raw.get())
+        .map_err(|_| "geometry must be an object with a \"type\"".to_string())?;
+    let coords = g.coordinates.filter(|c| !is_null(c)).ok_or_else(|| {
+        if g.kind == "GeometryCollection" {
+            "GeometryCollection is not supported; split it into features".to_string()
+        } else {
+            "geometry has no coordinates".to_string()
+        }
+    })?;
+    let mut c = Coords {
+        s: coords.get().as_bytes(),
+        i: 0,
+    };
+    let geometry = match g.kind.as_ref() {
+        "Point" => Geometry::Point(to_centi(c.position()?, ctx)?),
+        "MultiPoint" => {
+            let pts = points(c.list("positions", Coords::position)?, ctx)?;
+            if pts.is_empty() {
+                return Err("empty MultiPoint".into());
+            }
+            Geometry::MultiPoint(pts)
+        }
+        "LineString" => {
+            let mut pts = points(c.list("positions", Coords::position)?, ctx)?;
+            pts.dedup();
+            if pts.len() < 2 {
+                return Err("a LineString needs 2 distinct points".into());
+            }
+            Geometry::LineString(pts)
+        }
+        "Polygon" => {
+            let rings = c.list("rings", |c| c.list("positions", Coords::position))?;
+            Geometry::Polygon(polygon(rings, ctx, repairs)?)
+        }
+        "MultiPolygon" => {
+            let polys = c.list("polygons", |c| {
+                c.list("rings", |c| c.list("positions", Coords::position))
+            })?;
+            if polys.is_empty() {
+                return Err("empty MultiPolygon".into());
+            }
+            Geometry::MultiPolygon(
+                polys
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, p)| polygon(p, ctx, repairs).map_err(|e| format!("polygon {i}: {e}")))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        "GeometryCollection" => {
+            return Err("GeometryCollection is not supported; split it into features".into());
+        }
+        other => return Err(format!("unknown geometry type {other:?}")),
+    };
+    Ok(geometry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> ParseContext {
+        ParseContext {
+            width: 1000.0,
+            height: 1000.0,
+            tolerance: 2.0,
+            repair: false,
+            default_class: None,
+        }
+    }
+
+    fn feature(geometry: &str, props: &str) -> String {
+        format!(
+            r#"{{"type":"Feature","id":"77797017-2159-4289-be43-1c6ad5e07780","geometry":{geometry},"properties":{props}}}"#
+        )
+    }
+
+    const SQUARE: &str =
+        r#"{"type":"Polygon","coordinates":[[[0,0],[10,0],[10,10],[0,10],[0,0]]]}"#;
+    const CLASS: &str = r#"{"objectType":"detection","classification":{"name":"Tumor","color":[1,2,3]},"measurements":{"Area":1.5}}"#;
+
+    #[test]
+    fn a_qupath_feature_parses() {
+        let f = parse_item(feature(SQUARE, CLASS).as_bytes(), &ctx()).map_err(|e| e.2);
+        let f = f.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.class, "Tumor");
+        assert_eq!(f.color, Some([1, 2, 3]));
+        assert_eq!(f.object_type, ObjectType::Detection);
+        assert_eq!(f.extra, r#""measurements":{"Area":1.5}"#);
+        assert_eq!(f.geometry.vertex_count(), 4);
+    }
+
+    #[test]
+    fn bad_features_say_why() {
+        let cases = [
+            (
+                r#"{"type":"Polygon","coordinates":[[[0,0],[10,0],[10,10],[0,10]]]}"#,
+                "not closed",
+            ),
+            (
+                r#"{"type":"Polygon","coordinates":[[[0,0],[10,10],[10,0],[0,10],[0,0]]]}"#,
+                "self-intersection",
+            ),
+            (
+                r#"{"type":"Polygon","coordinates":[[[0,0],[10,0],[0,0]]]}"#,
+                "fewer than 3",
+            ),
+            (
+                r#"{"type":"Polygon","coordinates":[[[0,0],[5,0],[10,0],[0,0]]]}"#,
+                "zero area",
+            ),
+            (
+                r#"{"type":"Polygon","coordinates":[[[0,0],[5000,0],[10,10],[0,0]]]}"#,
+                "outside the slide",
+            ),
+            (
+                r#"{"type":"Polygon","coordinates":[[[0,0],["a",0],[10,10],[0,0]]]}"#,
+                "not a number",
+            ),
+            (r#"{"type":"Polygon","coordinates":[]}"#, "empty"),
+            (r#"{"type":"Point","coordinates":[1e999,0]}"#, "finite"),
+            ("null", "no geometry"),
+        ];
+        for (g, want) in cases {
+            let err = parse_item(feature(g, CLASS).as_bytes(), &ctx())
+                .err()
+                .map(|e| e.2);
+            assert!(
+                err.as_deref().is_some_and(|e| e.contains(want)),
+                "{g}: {err:?}"
+            );
+        }
+        let unclassified = parse_item(feature(SQUARE, "{}").as_bytes(), &ctx())
+            .err()
+            .map(|e| e.2);
+        assert!(unclassified.is_some_and(|e| e.contains("classification")));
+        let broken = parse_item(br#"{"type":"Feature","geometry":{"type":"Point""#, &ctx()).err();
+        assert!(broken.is_some_and(|e| e.2.contains("invalid JSON")));
+    }
+
+    #[test]
+    fn repair_closes_rings_and_reports_it() {
+        let mut c = ctx();
+        c.repair = true;
+        let open = r#"{"type":"Polygon","coordinates":[[[0,0],[10,0],[10,10],[0,10]]]}"#;
+        let f = parse_item(feature(open, CLASS).as_bytes(), &c).map_err(|e| e.2);
+        assert_eq!(
+            f.map(|f| f.repairs).ok(),
+            Some(vec!["closed ring 0".to_string()])
+        );
+    }
+
+    #[test]
+    fn old_measurement_lists_become_objects_without_nulls() {
+        let props = r#"{"classification":{"name":"A"},"measurements":[{"name":"x","value":1},{"name":"y","value":null}]}"#;
+        let f = parse_item(feature(SQUARE, props).as_bytes(), &ctx()).map_err(|e| e.2);
+        assert_eq!(
+            f.map(|f| f.extra).ok().as_deref(),
+            Some(r#""measurements":{"x":1}"#)
+        );
+    }
+}

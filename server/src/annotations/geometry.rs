@@ -1,0 +1,417 @@
+//! Annotation geometry in level-0 pixels, stored as integers of 1/100 pixel.
+//!
+//! Centipixels make coordinates exact to the two decimals every export writes, halve the
+//! memory of `f64`, and let the intersection tests run on integers (`i128` cross products,
+//! no rounding). Rings are kept open: the closing vertex GeoJSON repeats is dropped on the
+//! way in and written again on the way out.
+
+/// Centipixels per pixel.
+pub const SCALE: f64 = 100.0;
+
+/// A vertex in centipixels.
+pub type Pt = [i32; 2];
+/// An open ring: the first vertex is not repeated at the end.
+pub type Ring = Vec<Pt>;
+
+/// The geometry types QuPath reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Geometry {
+    Point(Pt),
+    MultiPoint(Vec<Pt>),
+    LineString(Vec<Pt>),
+    /// Exterior ring first, then holes.
+    Polygon(Vec<Ring>),
+    MultiPolygon(Vec<Vec<Ring>>),
+}
+
+/// An axis-aligned box in centipixels, bounds included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rect {
+    pub x0: i32,
+    pub y0: i32,
+    pub x1: i32,
+    pub y1: i32,
+}
+
+impl Rect {
+    /// The box `x, y, w, h` given in pixels, rounded outwards to centipixels.
+    #[must_use]
+    pub fn from_pixels(x: f64, y: f64, w: f64, h: f64) -> Self {
+        let c = |v: f64| (v * SCALE).clamp(f64::from(i32::MIN), f64::from(i32::MAX));
+        Self {
+            x0: c(x).floor() as i32,
+            y0: c(y).floor() as i32,
+            x1: c(x + w).ceil() as i32,
+            y1: c(y + h).ceil() as i32,
+        }
+    }
+
+    fn empty() -> Self {
+        Self {
+            x0: i32::MAX,
+            y0: i32::MAX,
+            x1: i32::MIN,
+            y1: i32::MIN,
+        }
+    }
+
+    fn add(&mut self, p: Pt) {
+        self.x0 = self.x0.min(p[0]);
+        self.y0 = self.y0.min(p[1]);
+        self.x1 = self.x1.max(p[0]);
+        self.y1 = self.y1.max(p[1]);
+    }
+
+    #[must_use]
+    pub fn contains(&self, p: Pt) -> bool {
+        p[0] >= self.x0 && p[0] <= self.x1 && p[1] >= self.y0 && p[1] <= self.y1
+    }
+
+    #[must_use]
+    pub fn overlaps(&self, o: &Rect) -> bool {
+        self.x0 <= o.x1 && o.x0 <= self.x1 && self.y0 <= o.y1 && o.y0 <= self.y1
+    }
+
+    /// Centre in pixels.
+    #[must_use]
+    pub fn centre(&self) -> [f64; 2] {
+        [
+            (f64::from(self.x0) + f64::from(self.x1)) / (2.0 * SCALE),
+            (f64::from(self.y0) + f64::from(self.y1)) / (2.0 * SCALE),
+        ]
+    }
+}
+
+impl Geometry {
+    /// GeoJSON's name for the type.
+    #[must_use]
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Point(_) => "Point",
+            Self::MultiPoint(_) => "MultiPoint",
+            Self::LineString(_) => "LineString",
+            Self::Polygon(_) => "Polygon",
+            Self::MultiPolygon(_) => "MultiPolygon",
+        }
+    }
+
+    /// Calls `f` on every vertex.
+    pub fn for_each_point(&self, mut f: impl FnMut(Pt)) {
+        match self {
+            Self::Point(p) => f(*p),
+            Self::MultiPoint(ps) | Self::LineString(ps) => ps.iter().copied().for_each(f),
+            Self::Polygon(rings) => rings.iter().flatten().copied().for_each(f),
+            Self::MultiPolygon(polys) => polys.iter().flatten().flatten().copied().for_each(f),
+        }
+    }
+
+    #[must_use]
+    pub fn vertex_count(&self) -> usize {
+        let mut n = 0;
+        self.for_each_point(|_| n += 1);
+        n
+    }
+
+    /// Bounding box; `None` for an empty geometry.
+    #[must_use]
+    pub fn bbox(&self) -> Option<Rect> {
+        let mut r = Rect::empty();
+        self.for_each_point(|p| r.add(p));
+        (r.x0 <= r.x1).then_some(r)
+    }
+
+    /// Area in square pixels (holes subtracted); 0 for points and lines.
+    #[must_use]
+    pub fn area(&self) -> f64 {
+        let polygon = |rings: &Vec<Ring>| {
+            rings
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let a = ring_area2(r).unsigned_abs() as f64;
+                    if i == 0 { a } else { -a }
+                })
+                .sum::<f64>()
+        };
+        let twice_centi = match self {
+            Self::Polygon(rings) => polygon(rings),
+            Self::MultiPolygon(polys) => polys.iter().map(polygon).sum(),
+            _ => 0.0,
+        };
+        twice_centi / (2.0 * SCALE * SCALE)
+    }
+
+    /// Whether the geometry and the closed box `r` share at least one point.
+    #[must_use]
+    pub fn intersects(&self, r: &Rect) -> bool {
+        match self {
+            Self::Point(p) => r.contains(*p),
+            Self::MultiPoint(ps) => ps.iter().any(|p| r.contains(*p)),
+            Self::LineString(ps) => match ps.as_slice() {
+                [p] => r.contains(*p),
+                _ => ps.windows(2).any(|w| segment_meets_rect(w[0], w[1], r)),
+            },
+            Self::Polygon(rings) => polygon_intersects(rings, r),
+            Self::MultiPolygon(polys) => polys.iter().any(|p| polygon_intersects(p, r)),
+        }
+    }
+}
+
+/// Twice the signed area of a ring, in square centipixels.
+fn ring_area2(ring: &[Pt]) -> i128 {
+    let n = ring.len();
+    (0..n)
+        .map(|i| {
+            let (a, b) = (ring[i], ring[(i + 1) % n]);
+            i128::from(a[0]) * i128::from(b[1]) - i128::from(b[0]) * i128::from(a[1])
+        })
+        .sum()
+}
+
+fn ring_edges(ring: &[Pt]) -> impl Iterator<Item = (Pt, Pt)> + '_ {
+    let n = ring.len();
+    (0..n).map(move |i| (ring[i], ring[(i + 1) % n]))
+}
+
+fn polygon_intersects(rings: &[Ring], r: &Rect) -> bool {
+    if rings
+        .iter()
+        .any(|ring| ring_edges(ring).any(|(a, b)| segment_meets_rect(a, b, r)))
+    {
+        return true;
+    }
+    // No boundary crosses the box: the box lies wholly inside or wholly outside the area.
+    let corner = [r.x0, r.y0];
+    rings
+        .iter()
+        .filter(|ring| ring_contains(ring, corner))
+        .count()
+        % 2
+        == 1
+}
+
+/// Even-odd point-in-ring test (a point on the boundary may go either way; callers have
+/// already tested the boundary).
+fn ring_contains(ring: &[Pt], p: Pt) -> bool {
+    let (px, py) = (i128::from(p[0]), i128::from(p[1]));
+    let mut inside = false;
+    for (a, b) in ring_edges(ring) {
+        let (ax, ay, bx, by) = (
+            i128::from(a[0]),
+            i128::from(a[1]),
+            i128::from(b[0]),
+            i128::from(b[1]),
+        );
+        if (ay > py) != (by > py) {
+            // x of the edge at height py, compared without division.
+            let lhs = (px - ax) * (by - ay);
+            let rhs = (bx - ax) * (py - ay);
+            if (by > ay && lhs < rhs) || (by < ay && lhs > rhs) {
+                inside = !inside;
+            }
+        }
+    }
+    inside
+}
+
+fn cross(o: Pt, a: Pt, b: Pt) -> i128 {
+    (i128::from(a[0]) - i128::from(o[0])) * (i128::from(b[1]) - i128::from(o[1]))
+        - (i128::from(a[1]) - i128::from(o[1])) * (i128::from(b[0]) - i128::from(o[0]))
+}
+
+/// Segment against a closed box by separating axes: the box's two axes, then the
+/// segment's normal.
+fn segment_meets_rect(a: Pt, b: Pt, r: &Rect) -> bool {
+    if a[0].max(b[0]) < r.x0
+        || a[0].min(b[0]) > r.x1
+        || a[1].max(b[1]) < r.y0
+        || a[1].min(b[1]) > r.y1
+    {
+        return false;
+    }
+    let sides =
+        [[r.x0, r.y0], [r.x1, r.y0], [r.x1, r.y1], [r.x0, r.y1]].map(|c| cross(a, b, c).signum());
+    !(sides.iter().all(|&s| s > 0) || sides.iter().all(|&s| s < 0))
+}
+
+/// Whether closed segments `ab` and `cd` share a point.
+fn segments_meet(a: Pt, b: Pt, c: Pt, d: Pt) -> bool {
+    let (d1, d2, d3, d4) = (
+        cross(c, d, a),
+        cross(c, d, b),
+        cross(a, b, c),
+        cross(a, b, d),
+    );
+    if ((d1 > 0 && d2 < 0) || (d1 < 0 && d2 > 0)) && ((d3 > 0 && d4 < 0) || (d3 < 0 && d4 > 0)) {
+        return true;
+    }
+    (d1 == 0 && on_segment(c, d, a))
+        || (d2 == 0 && on_segment(c, d, b))
+        || (d3 == 0 && on_segment(a, b, c))
+        || (d4 == 0 && on_segment(a, b, d))
+}
+
+/// For `p` collinear with `ab`: whether it lies within the segment.
+fn on_segment(a: Pt, b: Pt, p: Pt) -> bool {
+    p[0] >= a[0].min(b[0])
+        && p[0] <= a[0].max(b[0])
+        && p[1] >= a[1].min(b[1])
+        && p[1] <= a[1].max(b[1])
+}
+
+/// Where a ring first crosses or touches itself or another ring of the same polygon:
+/// `(ring, edge, ring, edge)`, edges numbered from each ring's first vertex.
+///
+/// Edges are swept in order of their left end, so a ring of n edges costs O(n log n) plus
+/// the pairs whose x-ranges overlap rather than n².
+#[must_use]
+pub fn first_crossing(rings: &[Ring]) -> Option<(usize, usize, usize, usize)> {
+    struct Edge {
+        ring: usize,
+        index: usize,
+        a: Pt,
+        b: Pt,
+        x0: i32,
+        x1: i32,
+    }
+    let mut edges: Vec<Edge> = rings
+        .iter()
+        .enumerate()
+        .flat_map(|(ring, pts)| {
+            ring_edges(pts)
+                .enumerate()
+                .map(move |(index, (a, b))| Edge {
+                    ring,
+                    index,
+                    a,
+                    b,
+                    x0: a[0].min(b[0]),
+                    x1: a[0].max(b[0]),
+                })
+        })
+        .collect();
+    edges.sort_unstable_by_key(|e| e.x0);
+    for (i, e) in edges.iter().enumerate() {
+        for f in edges[i + 1..].iter().take_while(|f| f.x0 <= e.x1) {
+            if e.ring == f.ring {
+                let n = rings[e.ring].len();
+                let (lo, hi) = (e.index.min(f.index), e.index.max(f.index));
+                if hi == lo + 1 || (lo == 0 && hi == n - 1) {
+                    // Neighbours share one vertex; they may not fold back over each other.
+                    let (shared, p, q) = if hi == lo + 1 {
+                        let (first, second) = if e.index == lo { (e, f) } else { (f, e) };
+                        (first.b, first.a, second.b)
+                    } else {
+                        let (last, first) = if e.index == hi { (e, f) } else { (f, e) };
+                        (last.b, last.a, first.b)
+                    };
+                    if cross(shared, p, q) == 0 && folds_back(shared, p, q) {
+                        return Some((e.ring, e.index, f.ring, f.index));
+                    }
+                    continue;
+                }
+            }
+            if segments_meet(e.a, e.b, f.a, f.b) {
+                let (a, b) = if (e.ring, e.index) <= (f.ring, f.index) {
+                    (e, f)
+                } else {
+                    (f, e)
+                };
+                return Some((a.ring, a.index, b.ring, b.index));
+            }
+        }
+    }
+    None
+}
+
+/// For collinear `p`, `shared`, `q`: whether the path p → shared → q turns back on itself.
+fn folds_back(shared: Pt, p: Pt, q: Pt) -> bool {
+    let dot = (i128::from(p[0]) - i128::from(shared[0]))
+        * (i128::from(q[0]) - i128::from(shared[0]))
+        + (i128::from(p[1]) - i128::from(shared[1])) * (i128::from(q[1]) - i128::from(shared[1]));
+    dot > 0
+}
+
+/// Twice the signed area of a ring is zero: all its vertices are on one line.
+#[must_use]
+pub fn ring_is_flat(ring: &[Pt]) -> bool {
+    ring_area2(ring) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn square(x: i32, y: i32, s: i32) -> Ring {
+        vec![[x, y], [x + s, y], [x + s, y + s], [x, y + s]]
+    }
+
+    #[test]
+    fn polygon_box_intersection_covers_inside_outside_and_holes() {
+        let outer = square(0, 0, 1000);
+        let hole = square(400, 400, 200);
+        let g = Geometry::Polygon(vec![outer, hole]);
+        assert!(
+            g.intersects(&Rect {
+                x0: 100,
+                y0: 100,
+                x1: 120,
+                y1: 120
+            }),
+            "inside"
+        );
+        assert!(
+            !g.intersects(&Rect {
+                x0: 450,
+                y0: 450,
+                x1: 550,
+                y1: 550
+            }),
+            "in the hole"
+        );
+        assert!(
+            g.intersects(&Rect {
+                x0: -50,
+                y0: -50,
+                x1: 5000,
+                y1: 5000
+            }),
+            "box around it"
+        );
+        assert!(
+            g.intersects(&Rect {
+                x0: 1000,
+                y0: 1000,
+                x1: 1200,
+                y1: 1200
+            }),
+            "corner touch"
+        );
+        assert!(
+            !g.intersects(&Rect {
+                x0: 1001,
+                y0: 0,
+                x1: 1200,
+                y1: 1200
+            }),
+            "beside it"
+        );
+    }
+
+    #[test]
+    fn crossings_are_found_and_simple_rings_pass() {
+        assert_eq!(first_crossing(&[square(0, 0, 10)]), None);
+        let bowtie = vec![[0, 0], [10, 10], [10, 0], [0, 10]];
+        assert!(first_crossing(&[bowtie]).is_some());
+        let spike = vec![[0, 0], [10, 0], [5, 0], [5, 5]];
+        assert!(first_crossing(&[spike]).is_some());
+        let crossing_hole = vec![square(0, 0, 10), square(5, 5, 10)];
+        assert!(first_crossing(&crossing_hole).is_some());
+    }
+
+    #[test]
+    fn area_subtracts_holes() {
+        let g = Geometry::Polygon(vec![square(0, 0, 1000), square(100, 100, 100)]);
+        assert!((g.area() - (100.0 - 1.0)).abs() < 1e-9);
+    }
+}

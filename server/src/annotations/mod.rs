@@ -1,0 +1,32 @@
+//! The annotation engine: millions of cell polygons per slide, queried by region in
+//! microseconds, never lost. Knows nothing of HTTP.
+//!
+//! - [`store`]: SQLite (WAL, `synchronous=FULL`) in `DIR/annotations.db`, the truth.
+//! - [`index`]: per slide, compact records in one arena plus an rstar R-tree of bounding
+//!   boxes, bulk-loaded from the store on first use and updated in place by edits.
+//! - [`geometry`]: coordinates in integer centipixels; exact box intersection, area and
+//!   the validity checks an import applies.
+//! - [`geojson`]: streaming QuPath GeoJSON reader (every shape QuPath writes or reads)
+//!   and a fast writer.
+//! - [`engine`] ties them together: [`import`](engine::Engine::import) is all or nothing,
+//!   edits are versioned with optimistic concurrency, every change is in history and the
+//!   caller's last one can be undone; [`query`] and [`export`] read.
+
+pub mod codec;
+pub mod engine;
+pub mod error;
+pub mod export;
+pub mod geojson;
+pub mod geometry;
+pub mod import;
+pub mod index;
+pub mod model;
+pub mod query;
+pub mod store;
+pub mod synth;
+
+pub use engine::{Engine, EngineLimits, HistoryEntry, UndoReport};
+pub use error::AnnotationError;
+pub use import::{ImportOptions, ImportReport};
+pub use model::{Annotation, Provenance, Status};
+pub use query::QueryParams;

@@ -1,0 +1,591 @@
+//! Region queries with filters and level of detail, summaries, and their output as
+//! QuPath GeoJSON or the compact binary layout the viewer reads.
+//!
+//! # Binary layout (`format=binary`), little-endian
+//! ```text
+//! 0   "TANN"            magic
+//! 4   u8  version = 1
+//! 5   u8  lod           0 geometry, 1 centroids, 2 density
+//! 6   u16 classes       number of class entries
+//! 8   u32 count         features (geometry, centroids) or features counted (density)
+//! 12  u32 flags         bit 0: truncated by `limit`
+//! 16  classes × { u8 r, u8 g, u8 b, u8 name length, name (UTF-8) }, then zero padding to 4
+//! geometry:  u32 rings, u32 vertices,
+//!            ids        count × 16 bytes (UUID)
+//!            class      count × u16, padded to 4
+//!            type       count × u8 (1 Point, 2 MultiPoint, 3 LineString, 4 Polygon,
+//!                       5 MultiPolygon), then status count × u8 (0 draft, 1 submitted,
+//!                       2 reviewed, 3 approved, 4 rejected), padded to 4
+//!            part_start (count + 1) × u32   first ring of each feature
+//!            ring_start (rings + 1) × u32   first vertex of each ring
+//!            ring_flags rings × u8 (bit 0: exterior ring, starts a polygon), padded to 4
+//!            coords     vertices × 2 × f32  pixels; rings are not closed, points and
+//!                       lines are one "ring" each
+//! centroids: xy count × 2 × f32, then class count × u16
+//! density:   f32 x, f32 y, f32 cell, u32 columns, u32 rows,
+//!            counts columns × rows × classes × u32, index ((row × columns) + column) × classes + class
+//! ```
+
+use super::engine::Engine;
+use super::error::AnnotationError;
+use super::geojson::write::{push_feature, push_str};
+use super::geometry::{Geometry, Rect, SCALE};
+use super::index::{SlideIndex, Slot};
+use super::model::Status;
+use std::collections::BTreeMap;
+
+/// Default number of features above which `lod=auto` stops sending geometry.
+pub const DEFAULT_BUDGET: usize = 20_000;
+/// `lod=auto` sends centroids up to this many times the budget, a density grid beyond.
+const CENTROID_FACTOR: usize = 10;
+/// Cells along the longer side of an automatic density grid.
+const DENSITY_CELLS: f64 = 128.0;
+
+/// Query parameters, as the HTTP API and the CLI take them.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct QueryParams {
+    /// `x,y,w,h` in level-0 pixels; the whole slide when absent.
+    pub bbox: Option<String>,
+    /// Comma-separated lists; an annotation matches if its value is in the list.
+    pub layer: Option<String>,
+    pub class: Option<String>,
+    pub status: Option<String>,
+    pub author: Option<String>,
+    pub limit: Option<usize>,
+    /// `geojson` (default) or `binary`.
+    pub format: Option<String>,
+    /// `geometry` (default), `auto`, `centroids` or `density`.
+    pub lod: Option<String>,
+    pub budget: Option<usize>,
+    /// Density grid cell size in pixels.
+    pub grid: Option<f64>,
+}
+
+/// Level of detail of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lod {
+    Geometry,
+    Centroids,
+    Density,
+}
+
+impl Lod {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Geometry => "geometry",
+            Self::Centroids => "centroids",
+            Self::Density => "density",
+        }
+    }
+}
+
+/// Parses `x,y,w,h`.
+pub fn parse_bbox(text: &str) -> Result<Rect, AnnotationError> {
+    let v: Vec<f64> = text
+        .split(',')
+        .map(|s| s.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            AnnotationError::BadRequest(format!("bbox {text:?} must be x,y,w,h numbers"))
+        })?;
+    match v.as_slice() {
+        [x, y, w, h] if v.iter().all(|n| n.is_finite()) && *w >= 0.0 && *h >= 0.0 => {
+            Ok(Rect::from_pixels(*x, *y, *w, *h))
+        }
+        _ => Err(AnnotationError::BadRequest(format!(
+            "bbox {text:?} must be x,y,w,h with w, h ≥ 0"
+        ))),
+    }
+}
+
+/// Slot filter compiled from the parameters against one index's interned names.
+struct Filter {
+    layers: Option<Vec<u16>>,
+    classes: Option<Vec<u16>>,
+    authors: Option<Vec<u16>>,
+    statuses: Option<Vec<Status>>,
+}
+
+impl Filter {
+    fn new(p: &QueryParams, index: &SlideIndex) -> Result<Self, AnnotationError> {
+        let names = |list: &Option<String>, interner: &super::index::Interner| {
+            list.as_ref().map(|l| {
+                l.split(',')
+                    .filter_map(|n| interner.find(n.trim()))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let statuses = match &p.status {
+            None => None,
+            Some(list) => Some(
+                list.split(',')
+                    .map(|s| {
+                        Status::parse(s.trim()).ok_or_else(|| {
+                            AnnotationError::BadRequest(format!(
+                                "unknown status {s:?} (expected one of {})",
+                                Status::choices()
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        Ok(Self {
+            layers: names(&p.layer, &index.layers),
+            classes: names(&p.class, &index.classes),
+            authors: names(&p.author, &index.authors),
+            statuses,
+        })
+    }
+
+    fn matches(&self, s: &Slot) -> bool {
+        self.layers.as_ref().is_none_or(|l| l.contains(&s.layer))
+            && self.classes.as_ref().is_none_or(|l| l.contains(&s.class))
+            && self.authors.as_ref().is_none_or(|l| l.contains(&s.author))
+            && self.statuses.as_ref().is_none_or(|l| l.contains(&s.status))
+    }
+}
+
+/// An encoded answer and its content type.
+#[derive(Debug)]
+pub struct Answer {
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+    pub lod: Lod,
+    pub count: usize,
+}
+
+fn whole_slide(engine: &Engine, slide: &str) -> Result<Rect, AnnotationError> {
+    let (w, h) = engine.slide_size(slide)?;
+    let t = engine.limits.tolerance;
+    Ok(Rect::from_pixels(-t, -t, w + 2.0 * t, h + 2.0 * t))
+}
+
+fn region(engine: &Engine, slide: &str, p: &QueryParams) -> Result<Rect, AnnotationError> {
+    match &p.bbox {
+        Some(b) => parse_bbox(b),
+        None => whole_slide(engine, slide),
+    }
+}
+
+impl Engine {
+    /// Runs a region query.
+    pub fn query(&self, slide: &str, p: &QueryParams) -> Result<Answer, AnnotationError> {
+        let rect = region(self, slide, p)?;
+        let binary = match p.format.as_deref() {
+            None | Some("geojson" | "json") => false,
+            Some("binary") => true,
+            Some(other) => {
+                return Err(AnnotationError::BadRequest(format!(
+                    "unknown format {other:?} (geojson or binary)"
+                )));
+            }
+        };
+        let budget = p.budget.unwrap_or(DEFAULT_BUDGET);
+        let loaded = self.index(slide)?;
+        let index = loaded.read();
+        let filter = Filter::new(p, &index)?;
+        let candidates = || {
+            index
+                .candidates(&rect)
+                .filter(|&n| filter.matches(index.slot(n)))
+        };
+        let lod = match p.lod.as_deref() {
+            None | Some("geometry") => Lod::Geometry,
+            Some("centroids") => Lod::Centroids,
+            Some("density") => Lod::Density,
+            Some("auto") => {
+                let ceiling = budget.saturating_mul(CENTROID_FACTOR);
+                match candidates().take(ceiling + 1).count() {
+                    n if n <= budget => Lod::Geometry,
+                    n if n <= ceiling => Lod::Centroids,
+                    _ => Lod::Density,
+                }
+            }
+            Some(other) => {
+                return Err(AnnotationError::BadRequest(format!(
+                    "unknown lod {other:?} (geometry, auto, centroids or density)"
+                )));
+            }
+        };
+        let corrupt = |e: super::codec::Corrupt| AnnotationError::Corrupt(e.to_string());
+        match lod {
+            Lod::Geometry => {
+                let limit = p.limit.unwrap_or(usize::MAX);
+                let mut slots = Vec::new();
+                let mut truncated = false;
+                let mut all: Vec<u32> = candidates().collect();
+                all.sort_unstable();
+                for n in all {
+                    if index.meets(n, &rect).map_err(corrupt)? {
+                        if slots.len() == limit {
+                            truncated = true;
+                            break;
+                        }
+                        slots.push(n);
+                    }
+                }
+                let body = if binary {
+                    binary_geometry(&index, &slots, truncated).map_err(corrupt)?
+                } else {
+                    geojson_features(&index, &slots, truncated).map_err(corrupt)?
+                };
+                Ok(answer(body, binary, lod, slots.len()))
+            }
+            Lod::Centroids => {
+                let mut all: Vec<u32> = candidates().collect();
+                all.sort_unstable();
+                let body = centroids(&index, &all, binary);
+                Ok(answer(body, binary, lod, all.len()))
+            }
+            Lod::Density => {
+                let cell = p
+                    .grid
+                    .filter(|g| g.is_finite() && *g > 0.0)
+                    .unwrap_or_else(|| {
+                        let side =
+                            f64::from(rect.x1 - rect.x0).max(f64::from(rect.y1 - rect.y0)) / SCALE;
+                        (side / DENSITY_CELLS).ceil().max(1.0)
+                    });
+                let grid = DensityGrid::new(&rect, cell, index.classes.names().len())?;
+                let (grid, count) = grid.fill(&index, candidates());
+                Ok(answer(
+                    grid.encode(&index, count, binary),
+                    binary,
+                    lod,
+                    count,
+                ))
+            }
+        }
+    }
+
+    /// Counts and areas per class, layer and status of what meets the box.
+    pub fn summary(
+        &self,
+        slide: &str,
+        p: &QueryParams,
+    ) -> Result<serde_json::Value, AnnotationError> {
+        #[derive(Default, serde::Serialize)]
+        struct Tally {
+            count: usize,
+            area: f64,
+        }
+        let rect = region(self, slide, p)?;
+        let loaded = self.index(slide)?;
+        let index = loaded.read();
+        let filter = Filter::new(p, &index)?;
+        let (mut total, mut by_class, mut by_layer, mut by_status) = (
+            Tally::default(),
+            BTreeMap::<String, Tally>::new(),
+            BTreeMap::<String, Tally>::new(),
+            BTreeMap::<String, Tally>::new(),
+        );
+        for n in index.candidates(&rect) {
+            let s = index.slot(n);
+            if !filter.matches(s) {
+                continue;
+            }
+            let g: Geometry = index
+                .geometry(n)
+                .map_err(|e| AnnotationError::Corrupt(e.to_string()))?;
+            if !g.intersects(&rect) {
+                continue;
+            }
+            let area = g.area();
+            for t in [
+                &mut total,
+                by_class
+                    .entry(index.classes.name(s.class).to_string())
+                    .or_default(),
+                by_layer
+                    .entry(index.layers.name(s.layer).to_string())
+                    .or_default(),
+                by_status.entry(s.status.as_str().to_string()).or_default(),
+            ] {
+                t.count += 1;
+                t.area += area;
+            }
+        }
+        Ok(serde_json::json!({
+            "count": total.count,
+            "area": total.area,
+            "by_class": by_class,
+            "by_layer": by_layer,
+            "by_status": by_status,
+            "index": {
+                "annotations": index.len(),
+                "bytes_per_annotation": index.memory_bytes() / index.len().max(1),
+            },
+        }))
+    }
+}
+
+fn answer(body: Vec<u8>, binary: bool, lod: Lod, count: usize) -> Answer {
+    Answer {
+        body,
+        content_type: if binary {
+            "application/octet-stream"
+        } else {
+            "application/geo+json"
+        },
+        lod,
+        count,
+    }
+}
+
+fn geojson_features(
+    index: &SlideIndex,
+    slots: &[u32],
+    truncated: bool,
+) -> Result<Vec<u8>, super::codec::Corrupt> {
+    let mut out = Vec::with_capacity(64 + slots.len() * 700);
+    out.extend_from_slice(br#"{"type":"FeatureCollection","lod":"geometry","count":"#);
+    out.extend_from_slice(itoa::Buffer::new().format(slots.len()).as_bytes());
+    out.extend_from_slice(if truncated {
+        br#","truncated":true"#
+    } else {
+        br#","truncated":false"#
+    });
+    out.extend_from_slice(br#","features":["#);
+    for (i, &n) in slots.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_feature(&mut out, &index.annotation(n)?);
+    }
+    out.extend_from_slice(b"]}");
+    Ok(out)
+}
+
+fn classes_json(index: &SlideIndex, out: &mut Vec<u8>) {
+    out.extend_from_slice(br#""classes":["#);
+    for (i, name) in index.classes.names().iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let [r, g, b] = index.class_color(i);
+        out.extend_from_slice(br#"{"name":"#);
+        push_str(out, name);
+        out.extend_from_slice(format!(r#","color":[{r},{g},{b}]}}"#).as_bytes());
+    }
+    out.push(b']');
+}
+
+/// Binary header and class table.
+fn binary_head(index: &SlideIndex, lod: Lod, count: usize, truncated: bool) -> Vec<u8> {
+    let mut out = Vec::from(*b"TANN");
+    out.push(1);
+    out.push(match lod {
+        Lod::Geometry => 0,
+        Lod::Centroids => 1,
+        Lod::Density => 2,
+    });
+    let names = index.classes.names();
+    out.extend_from_slice(&(names.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(count as u32).to_le_bytes());
+    out.extend_from_slice(&u32::from(truncated).to_le_bytes());
+    for (i, name) in names.iter().enumerate() {
+        out.extend_from_slice(&index.class_color(i));
+        let bytes = &name.as_bytes()[..name.len().min(255)];
+        out.push(bytes.len() as u8);
+        out.extend_from_slice(bytes);
+    }
+    pad4(&mut out);
+    out
+}
+
+fn pad4(out: &mut Vec<u8>) {
+    while out.len() % 4 != 0 {
+        out.push(0);
+    }
+}
+
+fn binary_geometry(
+    index: &SlideIndex,
+    slots: &[u32],
+    truncated: bool,
+) -> Result<Vec<u8>, super::codec::Corrupt> {
+    let mut out = binary_head(index, Lod::Geometry, slots.len(), truncated);
+    let mut kinds = Vec::with_capacity(slots.len());
+    let (mut part_start, mut ring_start, mut ring_flags, mut coords) =
+        (vec![0u32], vec![0u32], Vec::new(), Vec::new());
+    for &n in slots {
+        let g = index.geometry(n)?;
+        let mut ring = |pts: &[[i32; 2]], exterior: bool| {
+            for p in pts {
+                coords.push((f64::from(p[0]) / SCALE) as f32);
+                coords.push((f64::from(p[1]) / SCALE) as f32);
+            }
+            ring_start.push((coords.len() / 2) as u32);
+            ring_flags.push(u8::from(exterior));
+        };
+        let kind = match &g {
+            Geometry::Point(p) => {
+                ring(std::slice::from_ref(p), false);
+                1
+            }
+            Geometry::MultiPoint(ps) => {
+                ring(ps, false);
+                2
+            }
+            Geometry::LineString(ps) => {
+                ring(ps, false);
+                3
+            }
+            Geometry::Polygon(rings) => {
+                for (i, r) in rings.iter().enumerate() {
+                    ring(r, i == 0);
+                }
+                4
+            }
+            Geometry::MultiPolygon(polys) => {
+                for p in polys {
+                    for (i, r) in p.iter().enumerate() {
+                        ring(r, i == 0);
+                    }
+                }
+                5
+            }
+        };
+        kinds.push(kind);
+        part_start.push(ring_flags.len() as u32);
+    }
+    out.extend_from_slice(&(ring_flags.len() as u32).to_le_bytes());
+    out.extend_from_slice(&((coords.len() / 2) as u32).to_le_bytes());
+    for &n in slots {
+        out.extend_from_slice(index.slot(n).id.as_bytes());
+    }
+    for &n in slots {
+        out.extend_from_slice(&index.slot(n).class.to_le_bytes());
+    }
+    pad4(&mut out);
+    out.extend_from_slice(&kinds);
+    out.extend(slots.iter().map(|&n| index.slot(n).status as u8));
+    pad4(&mut out);
+    for v in part_start.iter().chain(&ring_start) {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&ring_flags);
+    pad4(&mut out);
+    for c in coords {
+        out.extend_from_slice(&c.to_le_bytes());
+    }
+    Ok(out)
+}
+
+fn centroids(index: &SlideIndex, slots: &[u32], binary: bool) -> Vec<u8> {
+    if binary {
+        let mut out = binary_head(index, Lod::Centroids, slots.len(), false);
+        for &n in slots {
+            for v in index.slot(n).bbox.centre() {
+                out.extend_from_slice(&(v as f32).to_le_bytes());
+            }
+        }
+        for &n in slots {
+            out.extend_from_slice(&index.slot(n).class.to_le_bytes());
+        }
+        return out;
+    }
+    let mut out = Vec::with_capacity(64 + slots.len() * 24);
+    out.extend_from_slice(br#"{"lod":"centroids","count":"#);
+    out.extend_from_slice(itoa::Buffer::new().format(slots.len()).as_bytes());
+    out.push(b',');
+    classes_json(index, &mut out);
+    out.extend_from_slice(br#","centroids":["#);
+    for (i, &n) in slots.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let s = index.slot(n);
+        let [x, y] = s.bbox.centre();
+        out.extend_from_slice(format!("{x:.1},{y:.1},{}", s.class).as_bytes());
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// Per-class counts on a grid over the query box (by bounding-box centre).
+struct DensityGrid {
+    x: f64,
+    y: f64,
+    cell: f64,
+    columns: usize,
+    rows: usize,
+    classes: usize,
+    counts: Vec<u32>,
+}
+
+impl DensityGrid {
+    fn new(rect: &Rect, cell: f64, classes: usize) -> Result<Self, AnnotationError> {
+        let (x, y) = (f64::from(rect.x0) / SCALE, f64::from(rect.y0) / SCALE);
+        let columns = ((f64::from(rect.x1 - rect.x0) / SCALE / cell).ceil() as usize).max(1);
+        let rows = ((f64::from(rect.y1 - rect.y0) / SCALE / cell).ceil() as usize).max(1);
+        let size = columns.saturating_mul(rows).saturating_mul(classes.max(1));
+        if size > 4 << 20 {
+            return Err(AnnotationError::BadRequest(format!(
+                "a density grid of {columns}×{rows} cells is too fine; give a larger grid"
+            )));
+        }
+        Ok(Self {
+            x,
+            y,
+            cell,
+            columns,
+            rows,
+            classes,
+            counts: vec![0; size],
+        })
+    }
+
+    fn fill(mut self, index: &SlideIndex, slots: impl Iterator<Item = u32>) -> (Self, usize) {
+        let mut count = 0;
+        for n in slots {
+            let s = index.slot(n);
+            let [cx, cy] = s.bbox.centre();
+            let col = (((cx - self.x) / self.cell).floor().max(0.0) as usize).min(self.columns - 1);
+            let row = (((cy - self.y) / self.cell).floor().max(0.0) as usize).min(self.rows - 1);
+            self.counts[(row * self.columns + col) * self.classes + usize::from(s.class)] += 1;
+            count += 1;
+        }
+        (self, count)
+    }
+
+    fn encode(&self, index: &SlideIndex, count: usize, binary: bool) -> Vec<u8> {
+        if binary {
+            let mut out = binary_head(index, Lod::Density, count, false);
+            for v in [self.x as f32, self.y as f32, self.cell as f32] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(&(self.columns as u32).to_le_bytes());
+            out.extend_from_slice(&(self.rows as u32).to_le_bytes());
+            for c in &self.counts {
+                out.extend_from_slice(&c.to_le_bytes());
+            }
+            return out;
+        }
+        let mut out = Vec::with_capacity(128 + self.counts.len() * 2);
+        out.extend_from_slice(
+            format!(
+                r#"{{"lod":"{}","count":{count},"x":{},"y":{},"cell":{},"columns":{},"rows":{},"#,
+                Lod::Density.name(),
+                self.x,
+                self.y,
+                self.cell,
+                self.columns,
+                self.rows
+            )
+            .as_bytes(),
+        );
+        classes_json(index, &mut out);
+        out.extend_from_slice(br#","counts":["#);
+        let mut num = itoa::Buffer::new();
+        for (i, c) in self.counts.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(num.format(*c).as_bytes());
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+}

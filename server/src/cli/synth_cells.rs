@@ -1,0 +1,72 @@
+//! `tessera synth-cells -o FILE`: QuPath GeoJSON cells on the nuclei of a synthetic slide.
+
+use super::progress;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tiler::synth::SynthSpec;
+
+#[derive(clap::Args)]
+pub struct SynthCellsArgs {
+    /// Output GeoJSON (gzip-compressed if it ends in `.gz`).
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
+    /// The synthetic slide's width, height and seed, as given to `tessera synth`.
+    #[arg(long, default_value_t = SynthSpec::default().width)]
+    width: u32,
+    #[arg(long, default_value_t = SynthSpec::default().height)]
+    height: u32,
+    #[arg(long, default_value_t = SynthSpec::default().seed)]
+    seed: u64,
+    #[arg(long, default_value_t = SynthSpec::default().mpp)]
+    mpp: f64,
+    /// Write at most this many cells.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+pub fn run(args: &SynthCellsArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.width > 0 && args.height > 0,
+        "width and height must be positive"
+    );
+    let spec = SynthSpec {
+        width: args.width,
+        height: args.height,
+        seed: args.seed,
+        mpp: args.mpp,
+        ..SynthSpec::default()
+    };
+    let dir = args
+        .output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".cells-")
+        .suffix(".partial")
+        .tempfile_in(dir)?;
+    let file = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file().try_clone()?);
+    let bar = progress::bar(
+        server::annotations::synth::grid_rows(spec),
+        "generating cells",
+    );
+    let progress = |n: u64| bar.set_position(n);
+    let count = if args.output.extension().is_some_and(|e| e == "gz") {
+        let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        let n = server::annotations::synth::write_cells(spec, args.limit, &mut enc, &progress)?;
+        enc.finish()?;
+        n
+    } else {
+        server::annotations::synth::write_cells(spec, args.limit, file, &progress)?
+    };
+    bar.finish_and_clear();
+    tmp.persist(&args.output)?;
+    println!(
+        "{}: {count} synthetic cells for a {}×{} slide, seed {}",
+        args.output.display(),
+        args.width,
+        args.height,
+        args.seed
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,468 @@
+//! The annotation API: import, region queries, summaries, edits with optimistic
+//! concurrency, history, undo and streamed export. Every engine call runs on the blocking
+//! pool; bodies are streamed both ways.
+
+use super::AppState;
+use super::error::AppError;
+use crate::annotations::engine::HistoryEntry;
+use crate::annotations::geojson::write::push_feature;
+use crate::annotations::query::parse_bbox;
+use crate::annotations::{Annotation, AnnotationError, ImportOptions, Provenance, QueryParams};
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
+use std::io::Write;
+use uuid::Uuid;
+
+/// Header naming the caller until accounts exist (issue 6 replaces it with tokens).
+pub const USER_HEADER: &str = "x-tessera-user";
+
+/// The caller's name, for authorship and undo.
+fn caller(headers: &HeaderMap) -> String {
+    headers
+        .get(USER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .unwrap_or("local")
+        .to_string()
+}
+
+/// Marks the I/O error of a request body that grew past the limit.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body is larger than the limit of {0} MiB")]
+struct BodyTooLarge(u64);
+
+impl From<AnnotationError> for AppError {
+    fn from(e: AnnotationError) -> Self {
+        use AnnotationError as E;
+        let status = match &e {
+            E::UnknownSlide(_) | E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::Invalid { .. } | E::Syntax(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            E::BadRequest(_) => StatusCode::BAD_REQUEST,
+            E::DuplicateId(_) | E::Conflict { .. } | E::EditedSince(_) | E::NothingToUndo(_) => {
+                StatusCode::CONFLICT
+            }
+            E::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            E::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<BodyTooLarge>()) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            E::Io(_) => StatusCode::BAD_REQUEST,
+            E::Db { .. } | E::Corrupt(_) => {
+                tracing::error!("{e}");
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the annotation store failed; nothing was changed",
+                );
+            }
+        };
+        let mut err = Self::new(status, e.to_string());
+        match &e {
+            E::Invalid { problems, total } => {
+                let mut details = serde_json::Map::new();
+                details.insert("total".into(), (*total).into());
+                details.insert(
+                    "problems".into(),
+                    problems
+                        .iter()
+                        .map(|p| serde_json::json!({"index": p.index, "line": p.line, "column": p.column, "reason": p.reason}))
+                        .collect(),
+                );
+                err.details = Some(details);
+            }
+            E::Conflict { current } => {
+                let mut details = serde_json::Map::new();
+                details.insert("version".into(), (*current).into());
+                err.details = Some(details);
+            }
+            _ => {}
+        }
+        err
+    }
+}
+
+/// Runs engine work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AnnotationError> + Send + 'static,
+) -> Result<T, AppError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(AppError::from),
+        Err(e) => {
+            tracing::error!("annotation task failed: {e}");
+            Err(AppError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the request failed; nothing was changed",
+            ))
+        }
+    }
+}
+
+/// Import parameters.
+#[derive(Debug, serde::Deserialize)]
+pub struct ImportParams {
+    layer: Option<String>,
+    provenance: Option<String>,
+    #[serde(default)]
+    repair: Option<String>,
+    #[serde(default)]
+    new_ids: Option<String>,
+    class: Option<String>,
+}
+
+fn flag(v: Option<&String>) -> bool {
+    v.is_some_and(|v| matches!(v.as_str(), "" | "1" | "true" | "yes"))
+}
+
+/// `POST /api/slides/{id}/annotations/import?layer=L[&provenance=model][&repair][&new_ids][&class=C]`
+pub async fn import(
+    State(state): State<AppState>,
+    Path(slide): Path<String>,
+    Query(p): Query<ImportParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    let limit = state.annotation_limits.max_import_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(AnnotationError::TooLarge(limit >> 20).into());
+    }
+    let provenance = match &p.provenance {
+        None => None,
+        Some(v) => Some(Provenance::parse(v).ok_or_else(|| {
+            AppError::bad_request(format!(
+                "provenance {v:?}: expected one of {}",
+                Provenance::choices()
+            ))
+        })?),
+    };
+    let opts = ImportOptions {
+        layer: p.layer.clone().unwrap_or_else(|| "default".into()),
+        provenance,
+        author: caller(&headers),
+        repair: flag(p.repair.as_ref()),
+        new_ids: flag(p.new_ids.as_ref()),
+        default_class: p.class.clone(),
+    };
+    let engine = std::sync::Arc::clone(&state.annotations);
+    // The index is loaded first, so the import can extend it in place.
+    let slide2 = slide.clone();
+    let engine2 = std::sync::Arc::clone(&engine);
+    blocking(move || engine2.index(&slide2).map(|_| ())).await?;
+    let mut seen = 0u64;
+    let stream = body
+        .into_data_stream()
+        .map_err(std::io::Error::other)
+        .and_then(move |chunk: Bytes| {
+            seen += chunk.len() as u64;
+            let result = if seen > limit {
+                Err(std::io::Error::other(BodyTooLarge(limit >> 20)))
+            } else {
+                Ok(chunk)
+            };
+            std::future::ready(result)
+        });
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let report = blocking(move || engine.import(&slide, reader, &opts, &|_| {})).await?;
+    Ok((StatusCode::CREATED, Json(report)).into_response())
+}
+
+/// `GET /api/slides/{id}/annotations?bbox=x,y,w,h&…`
+pub async fn query(
+    State(state): State<AppState>,
+    Path(slide): Path<String>,
+    Query(p): Query<QueryParams>,
+) -> Result<Response, AppError> {
+    let engine = std::sync::Arc::clone(&state.annotations);
+    let answer = blocking(move || engine.query(&slide, &p)).await?;
+    let mut response = Response::new(Body::from(answer.body));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(answer.content_type),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        "x-tessera-lod",
+        HeaderValue::from_static(match answer.lod {
+            crate::annotations::query::Lod::Geometry => "geometry",
+            crate::annotations::query::Lod::Centroids => "centroids",
+            crate::annotations::query::Lod::Density => "density",
+        }),
+    );
+    h.insert("x-tessera-count", HeaderValue::from(answer.count));
+    Ok(response)
+}
+
+/// `GET /api/slides/{id}/annotations/summary?bbox=…`
+pub async fn summary(
+    State(state): State<AppState>,
+    Path(slide): Path<String>,
+    Query(p): Query<QueryParams>,
+) -> Result<Response, AppError> {
+    let engine = std::sync::Arc::clone(&state.annotations);
+    let value = blocking(move || engine.summary(&slide, &p)).await?;
+    Ok(Json(value).into_response())
+}
+
+/// Create parameters.
+#[derive(Debug, serde::Deserialize)]
+pub struct CreateParams {
+    layer: Option<String>,
+}
+
+fn feature_response(status: StatusCode, a: &Annotation) -> Response {
+    let mut body = Vec::with_capacity(1024);
+    push_feature(&mut body, a);
+    let mut response = (status, Body::from(body)).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/geo+json"),
+    );
+    h.insert(header::ETAG, version_etag(a.version));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn version_etag(version: u32) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+/// `POST /api/slides/{id}/annotations[?layer=L]` with one Feature → 201.
+pub async fn create(
+    State(state): State<AppState>,
+    Path(slide): Path<String>,
+    Query(p): Query<CreateParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let engine = std::sync::Arc::clone(&state.annotations);
+    let who = caller(&headers);
+    let layer = p.layer.unwrap_or_else(|| "default".into());
+    let a = blocking(move || engine.create(&slide, &layer, &body, &who)).await?;
+    let mut response = feature_response(StatusCode::CREATED, &a);
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/annotations/{}", a.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+fn parse_uuid(text: &str) -> Result<Uuid, AppError> {
+    Uuid::try_parse(text)
+        .map_err(|_| AppError::not_found(format!("{text:?} is not an annotation id")))
+}
+
+/// The version in `If-Match` (`"3"`, `3` or `W/"3"`).
+fn if_match(headers: &HeaderMap) -> Result<Option<u32>, AppError> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = v
+        .to_str()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("W/")
+        .trim_matches('"');
+    text.parse::<u32>().map(Some).map_err(|_| {
+        AppError::bad_request(format!(
+            "If-Match {text:?} must be the annotation's version number"
+        ))
+    })
+}
+
+/// `GET /api/annotations/{uuid}`
+pub async fn get_one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let id = parse_uuid(&id)?;
+    let engine = std::sync::Arc::clone(&state.annotations);
+    let (_, a) = blocking(move || engine.get(&id)).await?;
+    Ok(feature_response(StatusCode::OK, &a))
+}
+
+/// `PUT /api/annotations/{uuid}` with `If-Match: <version>` → 200, or 409 when stale.
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let id = parse_uuid(&id)?;
+    let version = if_match(&headers)?.ok_or_else(|| {
+        AppError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "an update needs If-Match: <the version you edited>",
+        )
+    })?;
+    let engine = std::sync::Arc::clone(&state.annotations);
+    let who = caller(&headers);
+    let a = blocking(move || engine.update(&id, version, &body, &who)).await?;
+    Ok(feature_response(StatusCode::OK, &a))
+}
+
+/// `DELETE /api/annotations/{uuid}` (with `If-Match`, only at that version).
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let id = parse_uuid(&id)?;
+    let version = if_match(&headers)?;
+    let engine = std::sync::Arc::clone(&state.annotations);
+    let who = caller(&headers);
+    let a = blocking(move || engine.delete(&id, version, &who)).await?;
+    Ok(
+        Json(serde_json::json!({"id": a.id.to_string(), "deleted": true, "version": a.version}))
+            .into_response(),
+    )
+}
+
+fn feature_value(a: &Annotation) -> serde_json::Value {
+    let mut buf = Vec::new();
+    push_feature(&mut buf, a);
+    serde_json::from_slice(&buf).unwrap_or(serde_json::Value::Null)
+}
+
+fn history_json(entries: &[HistoryEntry]) -> serde_json::Value {
+    entries
+        .iter()
+        .map(|e| {
+            let at =
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.change.at.max(0) as u64);
+            serde_json::json!({
+                "change": e.change.change,
+                "kind": e.change.kind,
+                "author": e.change.author,
+                "at": humantime::format_rfc3339_millis(at).to_string(),
+                "undone": e.change.undone,
+                "version": e.after.as_ref().or(e.before.as_ref()).map(|a| a.version),
+                "before": e.before.as_ref().map(feature_value),
+                "after": e.after.as_ref().map(feature_value),
+            })
+        })
+        .collect()
+}
+
+/// `GET /api/annotations/{uuid}/history`
+pub async fn history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let id = parse_uuid(&id)?;
+    let engine = std::sync::Arc::clone(&state.annotations);
+    let entries = blocking(move || engine.history(&id)).await?;
+    Ok(
+        Json(serde_json::json!({"id": id.to_string(), "history": history_json(&entries)}))
+            .into_response(),
+    )
+}
+
+/// `POST /api/slides/{id}/undo`: undoes the caller's last change on the slide.
+pub async fn undo(
+    State(state): State<AppState>,
+    Path(slide): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let engine = std::sync::Arc::clone(&state.annotations);
+    let who = caller(&headers);
+    let report = blocking(move || engine.undo(&slide, &who)).await?;
+    Ok(Json(report).into_response())
+}
+
+/// Export parameters.
+#[derive(Debug, serde::Deserialize)]
+pub struct ExportParams {
+    bbox: Option<String>,
+    gzip: Option<String>,
+}
+
+/// A `Write` that hands chunks to the response body.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+const CHANNEL_CHUNK: usize = 256 << 10;
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHANNEL_CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(CHANNEL_CHUNK),
+        ));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+/// `GET /api/slides/{id}/annotations/export[?bbox=…][&gzip=1]`: streamed FeatureCollection.
+pub async fn export(
+    State(state): State<AppState>,
+    Path(slide): Path<String>,
+    Query(p): Query<ExportParams>,
+) -> Result<Response, AppError> {
+    let bbox = p.bbox.as_deref().map(parse_bbox).transpose()?;
+    state.annotations.slide_size(&slide)?;
+    let gzip = flag(p.gzip.as_ref());
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let engine = std::sync::Arc::clone(&state.annotations);
+    let slide2 = slide.clone();
+    tokio::task::spawn_blocking(move || {
+        let writer = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::with_capacity(CHANNEL_CHUNK),
+        };
+        let result = if gzip {
+            let mut enc = flate2::write::GzEncoder::new(writer, flate2::Compression::fast());
+            engine.export(&slide2, bbox, &mut enc).and_then(|_| {
+                enc.finish()
+                    .and_then(|mut w| w.flush())
+                    .map_err(AnnotationError::from)
+            })
+        } else {
+            let mut w = writer;
+            engine
+                .export(&slide2, bbox, &mut w)
+                .and_then(|_| w.flush().map_err(AnnotationError::from))
+        };
+        if let Err(e) = result {
+            // The status is sent; end the body with an error so the client sees a failure.
+            tracing::warn!(slide = %slide2, "export stopped: {e}");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut response = Response::new(Body::from_stream(stream));
+    let h = response.headers_mut();
+    let (content_type, name) = if gzip {
+        ("application/gzip", format!("{slide}.geojson.gz"))
+    } else {
+        ("application/geo+json", format!("{slide}.geojson"))
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
