@@ -405,11 +405,11 @@ impl Engine {
             let undo =
                 store::add_change(tx, slide, caller, "undo", 0, Some(&change_id.to_string()))?;
             if kind == "import" {
-                let created = store::created_by(tx, change_id)?;
+                let created = store::created_by(tx, slide, change_id)?;
                 if let Some((id, _)) = created.iter().find(|(_, v)| *v != 1) {
                     return Err(Abort::EditedSince(*id).into());
                 }
-                store::delete_created_by(tx, change_id)?;
+                store::delete_created_by(tx, slide, change_id)?;
                 removed.extend(created.into_iter().map(|(id, _)| id));
             } else {
                 for (id, before, after) in store::change_history(tx, change_id)? {

@@ -262,37 +262,41 @@ fn on_segment(a: Pt, b: Pt, p: Pt) -> bool {
 /// Where a ring first crosses or touches itself or another ring of the same polygon:
 /// `(ring, edge, ring, edge)`, edges numbered from each ring's first vertex.
 ///
-/// Edges are swept in order of their left end, so a ring of n edges costs O(n log n) plus
-/// the pairs whose x-ranges overlap rather than n².
+/// Long rings are swept in order of their edges' left ends, so n edges cost O(n log n)
+/// plus the pairs whose x-ranges overlap rather than n².
 #[must_use]
 pub fn first_crossing(rings: &[Ring]) -> Option<(usize, usize, usize, usize)> {
-    struct Edge {
-        ring: usize,
-        index: usize,
-        a: Pt,
-        b: Pt,
-        x0: i32,
-        x1: i32,
+    let mut edges = Vec::with_capacity(rings.iter().map(Vec::len).sum());
+    edges.extend(rings.iter().enumerate().flat_map(|(ring, pts)| {
+        ring_edges(pts)
+            .enumerate()
+            .map(move |(index, (a, b))| Edge {
+                ring,
+                index,
+                a,
+                b,
+                x0: a[0].min(b[0]),
+                x1: a[0].max(b[0]),
+                y0: a[1].min(b[1]),
+                y1: a[1].max(b[1]),
+            })
+    }));
+    // Cells have a few dozen edges: sorting costs more than it saves below that.
+    let sweep = edges.len() > 64;
+    if sweep {
+        edges.sort_unstable_by_key(|e| e.x0);
     }
-    let mut edges: Vec<Edge> = rings
-        .iter()
-        .enumerate()
-        .flat_map(|(ring, pts)| {
-            ring_edges(pts)
-                .enumerate()
-                .map(move |(index, (a, b))| Edge {
-                    ring,
-                    index,
-                    a,
-                    b,
-                    x0: a[0].min(b[0]),
-                    x1: a[0].max(b[0]),
-                })
-        })
-        .collect();
-    edges.sort_unstable_by_key(|e| e.x0);
     for (i, e) in edges.iter().enumerate() {
-        for f in edges[i + 1..].iter().take_while(|f| f.x0 <= e.x1) {
+        for f in &edges[i + 1..] {
+            if f.x0 > e.x1 {
+                if sweep {
+                    break;
+                }
+                continue;
+            }
+            if f.x1 < e.x0 || f.y0 > e.y1 || f.y1 < e.y0 {
+                continue;
+            }
             if e.ring == f.ring {
                 let n = rings[e.ring].len();
                 let (lo, hi) = (e.index.min(f.index), e.index.max(f.index));
@@ -324,6 +328,17 @@ pub fn first_crossing(rings: &[Ring]) -> Option<(usize, usize, usize, usize)> {
     None
 }
 
+struct Edge {
+    ring: usize,
+    index: usize,
+    a: Pt,
+    b: Pt,
+    x0: i32,
+    x1: i32,
+    y0: i32,
+    y1: i32,
+}
+
 /// For collinear `p`, `shared`, `q`: whether the path p → shared → q turns back on itself.
 fn folds_back(shared: Pt, p: Pt, q: Pt) -> bool {
     let dot = (i128::from(p[0]) - i128::from(shared[0]))
@@ -332,10 +347,14 @@ fn folds_back(shared: Pt, p: Pt, q: Pt) -> bool {
     dot > 0
 }
 
-/// Twice the signed area of a ring is zero: all its vertices are on one line.
+/// All the ring's vertices are on one line. (A ring whose lobes merely cancel to zero
+/// signed area, like a bowtie, is not flat: it crosses itself.)
 #[must_use]
 pub fn ring_is_flat(ring: &[Pt]) -> bool {
-    ring_area2(ring) == 0
+    match ring {
+        [a, b, rest @ ..] => rest.iter().all(|&p| cross(*a, *b, p) == 0),
+        _ => true,
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use super::index::Staged;
 use super::model::{Provenance, now_ms};
 use super::store;
 use rayon::prelude::*;
-use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use uuid::Uuid;
@@ -91,7 +90,6 @@ fn parse_stage(
     opts: &ImportOptions,
 ) -> ParseOutcome {
     let mut outcome = ParseOutcome::default();
-    let mut seen: HashSet<Uuid> = HashSet::new();
     let now = now_ms();
     for batch in batches {
         let parsed: Vec<_> =
@@ -127,7 +125,7 @@ fn parse_stage(
                         if let Some(p) = opts.provenance {
                             a.provenance = p;
                         }
-                        let staged = Staged::of(&a).ok_or_else(|| Problem {
+                        let staged = Staged::from_owned(a).ok_or_else(|| Problem {
                             index: it.index,
                             line: it.line,
                             column: it.column,
@@ -138,34 +136,16 @@ fn parse_stage(
                 })
                 .collect();
         let mut valid = Vec::with_capacity(parsed.len());
-        for (r, it) in parsed.into_iter().zip(&batch.items) {
+        for r in parsed {
             match r {
                 Err(p) => outcome.problem(p),
-                Ok((index, mut staged, repairs)) => {
+                Ok((index, staged, repairs)) => {
                     if !repairs.is_empty() {
                         outcome.repaired += 1;
                         if outcome.repairs.len() < MAX_PROBLEMS {
                             outcome
                                 .repairs
                                 .push(format!("feature {index}: {}", repairs.join(", ")));
-                        }
-                    }
-                    if !seen.insert(staged.columns.id) {
-                        if opts.new_ids {
-                            staged.columns.id = Uuid::new_v4();
-                            seen.insert(staged.columns.id);
-                            outcome.renamed += 1;
-                        } else {
-                            outcome.problem(Problem {
-                                index,
-                                line: it.line,
-                                column: it.column,
-                                reason: format!(
-                                    "duplicate id {} (an earlier feature has it)",
-                                    staged.columns.id
-                                ),
-                            });
-                            continue;
                         }
                     }
                     valid.push((index, staged));
@@ -226,32 +206,49 @@ impl Engine {
             let stored = transaction(&conn, |tx| {
                 let change =
                     store::add_change(tx, slide, &opts.author, "import", 0, Some(&opts.layer))?;
+                let base = store::next_seq(tx, slide)?;
+                // Rows are appended in file order; ids are indexed at the end, sorted.
+                let mut ids: Vec<(Uuid, i64, usize)> = Vec::new();
                 for batch in &parsed_rx {
-                    for (index, mut s) in batch {
-                        while !store::insert(tx, slide, &s.columns, &s.body, change)? {
-                            if opts.new_ids {
-                                s.columns.id = Uuid::new_v4();
-                                store_problems.renamed += 1;
-                            } else {
-                                store_problems.problem(Problem {
-                                    index,
-                                    line: 0,
-                                    column: 0,
-                                    reason: format!(
-                                        "id {} already exists in the store",
-                                        s.columns.id
-                                    ),
-                                });
-                                break;
-                            }
-                        }
+                    for (index, s) in batch {
+                        let seq = base + imported as i64;
+                        store::insert_row(tx, seq, slide, &s.columns, &s.body, change)?;
+                        ids.push((s.columns.id, seq, index));
                         imported += 1;
                         if stage {
                             staged_all.push(s);
                         }
                     }
-                    if store_problems.total_problems > 0 {
-                        break;
+                }
+                ids.sort_unstable_by_key(|&(id, _, index)| (id, index));
+                let mut renamed: Vec<(i64, Uuid)> = Vec::new();
+                for (i, &(id, seq, index)) in ids.iter().enumerate() {
+                    let repeated = i > 0 && ids[i - 1].0 == id;
+                    if !repeated && store::add_id(tx, &id, seq)? {
+                        continue;
+                    }
+                    if opts.new_ids {
+                        let fresh = Uuid::new_v4();
+                        store::set_row_id(tx, seq, &fresh)?;
+                        store::add_id(tx, &fresh, seq)?;
+                        renamed.push((seq, fresh));
+                        continue;
+                    }
+                    store_problems.problem(Problem {
+                        index,
+                        line: 0,
+                        column: 0,
+                        reason: if repeated {
+                            format!("duplicate id {id} (an earlier feature has it)")
+                        } else {
+                            format!("id {id} already exists in the store")
+                        },
+                    });
+                }
+                store_problems.renamed = renamed.len();
+                if stage {
+                    for (seq, fresh) in renamed {
+                        staged_all[(seq - base) as usize].columns.id = fresh;
                     }
                 }
                 // Drain so the parser finishes; then decide.

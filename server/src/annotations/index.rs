@@ -99,6 +99,25 @@ impl Staged {
             bbox: a.geometry.bbox()?,
         })
     }
+
+    /// Like [`Staged::of`], moving the strings instead of copying them.
+    #[must_use]
+    pub fn from_owned(a: Annotation) -> Option<Self> {
+        let bbox = a.geometry.bbox()?;
+        let body = a.encode_body();
+        Some(Self {
+            columns: Columns {
+                id: a.id,
+                layer: a.layer,
+                class: a.class,
+                author: a.author,
+                status: a.status,
+                version: a.version,
+            },
+            body,
+            bbox,
+        })
+    }
 }
 
 fn entry(bbox: &Rect, slot: u32) -> Entry {

@@ -4,12 +4,17 @@
 //! Tables:
 //! - `annotations`: one row per live annotation; the fields queries filter on are columns,
 //!   the rest is a compact record body (`model::Annotation::encode_body`); `change_id` is
-//!   the change that created it.
+//!   the change that created it. The row id `seq` is the slide's number shifted left 36
+//!   bits plus a counter, so each slide's rows are one contiguous, append-only range:
+//!   loading a slide is a range scan and a bulk import appends without any secondary
+//!   index to maintain.
+//! - `ids`: UUID → `seq`, the one index on annotations; an import fills it at the end, in
+//!   UUID order, which makes a million insertions sequential.
 //! - `changes`: one row per change (an import, a create, an update, a delete, an undo),
 //!   with its author and time; `undone` marks changes that were undone.
 //! - `history`: before and after of every annotation a non-import change touched, as
 //!   full records (an import's annotations point to their change instead).
-//! - `slides`: a generation per slide, bumped by every change, so a server notices
+//! - `slides`: each slide's number and a generation, bumped by every change, so a server notices
 //!   changes another process made.
 
 use super::model::{Annotation, Columns, Status};
@@ -24,7 +29,7 @@ pub const DB_FILE: &str = "annotations.db";
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS annotations (
     seq INTEGER PRIMARY KEY,
-    uuid BLOB NOT NULL UNIQUE,
+    uuid BLOB NOT NULL,
     slide TEXT NOT NULL,
     layer TEXT NOT NULL,
     class TEXT NOT NULL,
@@ -34,8 +39,10 @@ CREATE TABLE IF NOT EXISTS annotations (
     change_id INTEGER NOT NULL,
     record BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS annotations_by_slide ON annotations (slide, seq);
-CREATE INDEX IF NOT EXISTS annotations_by_change ON annotations (change_id);
+CREATE TABLE IF NOT EXISTS ids (
+    uuid BLOB PRIMARY KEY,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS changes (
     id INTEGER PRIMARY KEY,
     slide TEXT NOT NULL,
@@ -58,9 +65,13 @@ CREATE INDEX IF NOT EXISTS history_by_uuid ON history (uuid);
 CREATE INDEX IF NOT EXISTS history_by_change ON history (change_id);
 CREATE TABLE IF NOT EXISTS slides (
     slide TEXT PRIMARY KEY,
+    number INTEGER NOT NULL UNIQUE,
     generation INTEGER NOT NULL
 );
 ";
+
+/// Bits of `seq` that number annotations within a slide; the bits above number the slide.
+const SEQ_BITS: u32 = 36;
 
 /// Opens (creating if needed) the store in `dir`.
 pub fn open(dir: &Path) -> rusqlite::Result<Connection> {
@@ -105,8 +116,13 @@ pub fn for_each_in_slide(
     slide: &str,
     mut f: impl FnMut(Columns, Vec<u8>) -> rusqlite::Result<()>,
 ) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare_cached(&format!("{SELECT_ROW} WHERE slide = ?1 ORDER BY seq"))?;
-    let mut rows = stmt.query(params![slide])?;
+    let Some((lo, hi)) = seq_range(conn, slide)? else {
+        return Ok(());
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT_ROW} WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"
+    ))?;
+    let mut rows = stmt.query(params![lo, hi])?;
     while let Some(row) = rows.next()? {
         let (c, body) = row_to_parts(row)?;
         f(c, body)?;
@@ -117,7 +133,8 @@ pub fn for_each_in_slide(
 /// One annotation by id, with its slide.
 pub fn get(conn: &Connection, id: &Uuid) -> rusqlite::Result<Option<(String, Columns, Vec<u8>)>> {
     conn.query_row(
-        "SELECT uuid, layer, class, author, status, version, record, slide FROM annotations WHERE uuid = ?1",
+        "SELECT a.uuid, a.layer, a.class, a.author, a.status, a.version, a.record, a.slide
+         FROM ids JOIN annotations a ON a.seq = ids.seq WHERE ids.uuid = ?1",
         params![id.as_bytes()],
         |row| {
             let (c, b) = row_to_parts(row)?;
@@ -140,9 +157,9 @@ pub fn generation(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
 
 /// Bumps the slide's generation; returns the new one.
 pub fn bump_generation(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
+    slide_number(conn, slide)?;
     conn.query_row(
-        "INSERT INTO slides (slide, generation) VALUES (?1, 1)
-         ON CONFLICT (slide) DO UPDATE SET generation = generation + 1 RETURNING generation",
+        "UPDATE slides SET generation = generation + 1 WHERE slide = ?1 RETURNING generation",
         params![slide],
         |r| r.get(0),
     )
@@ -164,19 +181,60 @@ pub fn add_change(
     Ok(conn.last_insert_rowid())
 }
 
-/// Inserts one annotation row; `Ok(false)` if its id is taken.
-pub fn insert(
+/// The slide's number, registering the slide on first use.
+pub fn slide_number(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO slides (slide, number, generation)
+         SELECT ?1, (SELECT coalesce(max(number), 0) + 1 FROM slides), 0
+         WHERE NOT EXISTS (SELECT 1 FROM slides WHERE slide = ?1)",
+        params![slide],
+    )?;
+    conn.query_row(
+        "SELECT number FROM slides WHERE slide = ?1",
+        params![slide],
+        |r| r.get(0),
+    )
+}
+
+/// First and last possible `seq` of a slide's rows; `None` for a slide never written.
+fn seq_range(conn: &Connection, slide: &str) -> rusqlite::Result<Option<(i64, i64)>> {
+    let number: Option<i64> = conn
+        .query_row(
+            "SELECT number FROM slides WHERE slide = ?1",
+            params![slide],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(number.map(|n| (n << SEQ_BITS, ((n + 1) << SEQ_BITS) - 1)))
+}
+
+/// The `seq` the slide's next annotation gets.
+pub fn next_seq(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
+    let number = slide_number(conn, slide)?;
+    let (lo, hi) = (number << SEQ_BITS, ((number + 1) << SEQ_BITS) - 1);
+    let last: Option<i64> = conn.query_row(
+        "SELECT max(seq) FROM annotations WHERE seq BETWEEN ?1 AND ?2",
+        params![lo, hi],
+        |r| r.get(0),
+    )?;
+    Ok(last.map_or(lo, |l| l + 1))
+}
+
+/// Appends an annotation row at `seq` without touching the id index (see [`add_id`]).
+pub fn insert_row(
     conn: &Connection,
+    seq: i64,
     slide: &str,
     columns: &Columns,
     body: &[u8],
     change_id: i64,
-) -> rusqlite::Result<bool> {
+) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO annotations (uuid, slide, layer, class, author, status, version, change_id, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (uuid) DO NOTHING",
+        "INSERT INTO annotations (seq, uuid, slide, layer, class, author, status, version, change_id, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    let n = stmt.execute(params![
+    stmt.execute(params![
+        seq,
         columns.id.as_bytes(),
         slide,
         columns.layer,
@@ -187,14 +245,47 @@ pub fn insert(
         change_id,
         body
     ])?;
+    Ok(())
+}
+
+/// Indexes an id; `Ok(false)` if it is taken.
+pub fn add_id(conn: &Connection, id: &Uuid, seq: i64) -> rusqlite::Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO ids (uuid, seq) VALUES (?1, ?2) ON CONFLICT (uuid) DO NOTHING",
+        )?
+        .execute(params![id.as_bytes(), seq])?;
     Ok(n == 1)
+}
+
+/// Gives the row at `seq` another id (before it is indexed).
+pub fn set_row_id(conn: &Connection, seq: i64, id: &Uuid) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE annotations SET uuid = ?2 WHERE seq = ?1")?
+        .execute(params![seq, id.as_bytes()])?;
+    Ok(())
+}
+
+/// Inserts one annotation; `Ok(false)` if its id is taken.
+pub fn insert(
+    conn: &Connection,
+    slide: &str,
+    columns: &Columns,
+    body: &[u8],
+    change_id: i64,
+) -> rusqlite::Result<bool> {
+    let seq = next_seq(conn, slide)?;
+    if !add_id(conn, &columns.id, seq)? {
+        return Ok(false);
+    }
+    insert_row(conn, seq, slide, columns, body, change_id)?;
+    Ok(true)
 }
 
 /// Replaces a stored annotation's row (its creating change stays).
 pub fn replace(conn: &Connection, a: &Annotation) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE annotations SET layer = ?2, class = ?3, author = ?4, status = ?5, version = ?6,
-         record = ?7 WHERE uuid = ?1",
+         record = ?7 WHERE seq = (SELECT seq FROM ids WHERE uuid = ?1)",
         params![
             a.id.as_bytes(),
             a.layer,
@@ -210,9 +301,10 @@ pub fn replace(conn: &Connection, a: &Annotation) -> rusqlite::Result<()> {
 
 pub fn delete(conn: &Connection, id: &Uuid) -> rusqlite::Result<()> {
     conn.execute(
-        "DELETE FROM annotations WHERE uuid = ?1",
+        "DELETE FROM annotations WHERE seq = (SELECT seq FROM ids WHERE uuid = ?1)",
         params![id.as_bytes()],
     )?;
+    conn.execute("DELETE FROM ids WHERE uuid = ?1", params![id.as_bytes()])?;
     Ok(())
 }
 
@@ -271,7 +363,8 @@ pub fn history(conn: &Connection, id: &Uuid) -> rusqlite::Result<Vec<ChangeRow>>
 pub fn creating_import(conn: &Connection, id: &Uuid) -> rusqlite::Result<Option<ChangeRow>> {
     conn.query_row(
         "SELECT c.id, c.kind, c.author, c.at, c.undone FROM changes c
-         JOIN annotations a ON a.change_id = c.id WHERE a.uuid = ?1 AND c.kind = 'import'",
+         JOIN annotations a ON a.change_id = c.id JOIN ids ON ids.seq = a.seq
+         WHERE ids.uuid = ?1 AND c.kind = 'import'",
         params![id.as_bytes()],
         |r| {
             Ok(ChangeRow {
@@ -330,21 +423,40 @@ pub fn mark_undone(conn: &Connection, change_id: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Ids of the annotations an import created that still exist.
-pub fn created_by(conn: &Connection, change_id: i64) -> rusqlite::Result<Vec<(Uuid, u32)>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT uuid, version FROM annotations WHERE change_id = ?1")?;
-    let rows = stmt.query_map(params![change_id], |r| {
+/// Ids of the annotations a change created on a slide that still exist.
+pub fn created_by(
+    conn: &Connection,
+    slide: &str,
+    change_id: i64,
+) -> rusqlite::Result<Vec<(Uuid, u32)>> {
+    let Some((lo, hi)) = seq_range(conn, slide)? else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT uuid, version FROM annotations WHERE seq BETWEEN ?1 AND ?2 AND change_id = ?3",
+    )?;
+    let rows = stmt.query_map(params![lo, hi, change_id], |r| {
         let u: Vec<u8> = r.get(0)?;
         Ok((Uuid::from_slice(&u).unwrap_or_default(), r.get(1)?))
     })?;
     rows.collect()
 }
 
-/// Deletes every annotation an import created.
-pub fn delete_created_by(conn: &Connection, change_id: i64) -> rusqlite::Result<usize> {
+/// Deletes every annotation a change created on a slide.
+pub fn delete_created_by(
+    conn: &Connection,
+    slide: &str,
+    change_id: i64,
+) -> rusqlite::Result<usize> {
+    let Some((lo, hi)) = seq_range(conn, slide)? else {
+        return Ok(0);
+    };
     conn.execute(
-        "DELETE FROM annotations WHERE change_id = ?1",
-        params![change_id],
+        "DELETE FROM ids WHERE seq IN (SELECT seq FROM annotations WHERE seq BETWEEN ?1 AND ?2 AND change_id = ?3)",
+        params![lo, hi, change_id],
+    )?;
+    conn.execute(
+        "DELETE FROM annotations WHERE seq BETWEEN ?1 AND ?2 AND change_id = ?3",
+        params![lo, hi, change_id],
     )
 }

@@ -74,22 +74,70 @@ struct RawItem<'a> {
     kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
     id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    geometry: Option<&'a RawValue>,
+    geometry: Option<RawGeometry<'a>>,
     #[serde(borrow)]
     properties: Option<&'a RawValue>,
     #[serde(rename = "nucleusGeometry", borrow)]
-    nucleus: Option<&'a RawValue>,
-    #[serde(borrow)]
-    coordinates: Option<&'a RawValue>,
+    nucleus: Option<RawGeometry<'a>>,
+    coordinates: Option<Tokens>,
 }
 
 #[derive(Deserialize)]
 struct RawGeometry<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    #[serde(borrow)]
-    coordinates: Option<&'a RawValue>,
+    coordinates: Option<Tokens>,
+}
+
+/// A coordinates array, flattened while serde parses it: one pass over the text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Tok {
+    Open,
+    Close,
+    Num(f64),
+}
+
+#[derive(Debug, Default)]
+struct Tokens(Vec<Tok>);
+
+struct TokSeed<'t>(&'t mut Vec<Tok>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for TokSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TokSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("coordinates: numbers in nested arrays")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.0.push(Tok::Open);
+        while seq.next_element_seed(TokSeed(&mut *self.0))?.is_some() {}
+        self.0.push(Tok::Close);
+        Ok(())
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        self.0.push(Tok::Num(v));
+        Ok(())
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        self.visit_f64(v as f64)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        self.visit_f64(v as f64)
+    }
+}
+
+impl<'de> Deserialize<'de> for Tokens {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut v = Vec::with_capacity(96);
+        serde::de::DeserializeSeed::deserialize(TokSeed(&mut v), d)?;
+        Ok(Self(v))
+    }
 }
 
 /// The members of a JSON object, values unparsed, in order.
@@ -136,21 +184,17 @@ pub fn parse_item(bytes: &[u8], ctx: &ParseContext) -> Result<ParsedFeature, (u6
         };
         (e.line() as u64, e.column() as u64, reason)
     })?;
-    parse_raw(&item, bytes, ctx).map_err(|r| (0, 0, r))
+    parse_raw(&item, ctx).map_err(|r| (0, 0, r))
 }
 
-fn parse_raw(
-    item: &RawItem<'_>,
-    bytes: &[u8],
-    ctx: &ParseContext,
-) -> Result<ParsedFeature, String> {
+fn parse_raw(item: &RawItem<'_>, ctx: &ParseContext) -> Result<ParsedFeature, String> {
     let kind = item.kind.as_deref().unwrap_or("");
     let mut repairs = Vec::new();
     let (geometry, props) = match kind {
         "Feature" => {
             let g = item
                 .geometry
-                .filter(|g| !is_null(g))
+                .as_ref()
                 .ok_or("the feature has no geometry")?;
             (
                 parse_geometry(g, ctx, &mut repairs)?,
@@ -158,9 +202,11 @@ fn parse_raw(
             )
         }
         "Point" | "MultiPoint" | "LineString" | "Polygon" | "MultiPolygon" => {
-            let raw = serde_json::from_slice::<&RawValue>(bytes).map_err(|e| e.to_string())?;
-            let _ = item.coordinates.ok_or("the geometry has no coordinates")?;
-            (parse_geometry(raw, ctx, &mut repairs)?, None)
+            let g = RawGeometry {
+                kind: Cow::Borrowed(kind),
+                coordinates: item.coordinates.as_ref().map(|t| Tokens(t.0.clone())),
+            };
+            (parse_geometry(&g, ctx, &mut repairs)?, None)
         }
         "GeometryCollection" => {
             return Err("GeometryCollection is not supported; split it into features".into());
@@ -195,7 +241,7 @@ fn parse_raw(
         extra: String::new(),
         repairs,
     };
-    if let Some(n) = item.nucleus.filter(|n| !is_null(n)) {
+    if let Some(n) = &item.nucleus {
         f.nucleus = Some(
             parse_geometry(n, ctx, &mut f.repairs).map_err(|e| format!("nucleusGeometry: {e}"))?,
         );
@@ -258,8 +304,10 @@ fn apply_properties(
             }
             "nucleusGeometry" if !is_null(raw) => {
                 let mut repairs = Vec::new();
+                let g: RawGeometry<'_> =
+                    serde_json::from_str(raw.get()).map_err(|e| format!("nucleusGeometry: {e}"))?;
                 f.nucleus = Some(
-                    parse_geometry(raw, ctx, &mut repairs)
+                    parse_geometry(&g, ctx, &mut repairs)
                         .map_err(|e| format!("nucleusGeometry: {e}"))?,
                 );
                 f.repairs.extend(repairs);
@@ -397,22 +445,21 @@ fn is_number(s: &str) -> bool {
     s.starts_with(|c: char| c == '-' || c.is_ascii_digit())
 }
 
-/// A coordinate array parser over raw JSON text.
+/// Reads GeoJSON coordinate nesting from the token stream.
 struct Coords<'a> {
-    s: &'a [u8],
+    t: &'a [Tok],
     i: usize,
 }
 
 impl Coords<'_> {
-    fn ws(&mut self) {
-        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\n' | b'\r' | b'\t') {
-            self.i += 1;
-        }
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.t.get(self.i).copied();
+        self.i += 1;
+        t
     }
 
-    fn eat(&mut self, b: u8) -> bool {
-        self.ws();
-        if self.s.get(self.i) == Some(&b) {
+    fn eat(&mut self, want: Tok) -> bool {
+        if self.t.get(self.i) == Some(&want) {
             self.i += 1;
             true
         } else {
@@ -426,47 +473,45 @@ impl Coords<'_> {
         what: &str,
         mut item: impl FnMut(&mut Self) -> Result<T, String>,
     ) -> Result<Vec<T>, String> {
-        if !self.eat(b'[') {
+        if !self.eat(Tok::Open) {
             return Err(format!("expected an array of {what}"));
         }
         let mut out = Vec::new();
-        if self.eat(b']') {
-            return Ok(out);
-        }
-        loop {
+        while !self.eat(Tok::Close) {
+            if self.i >= self.t.len() {
+                return Err(format!("unterminated array of {what}"));
+            }
             out.push(item(self)?);
-            if self.eat(b']') {
-                return Ok(out);
-            }
-            if !self.eat(b',') {
-                return Err(format!("expected ',' or ']' in the array of {what}"));
-            }
         }
+        Ok(out)
     }
 
-    fn number(&mut self) -> Result<f64, String> {
-        self.ws();
-        let (v, n) = fast_float2::parse_partial::<f64, _>(&self.s[self.i..])
-            .map_err(|_| "a coordinate is not a number".to_string())?;
-        if n == 0 {
-            return Err("a coordinate is not a number".into());
-        }
-        self.i += n;
-        if !v.is_finite() {
-            return Err("a coordinate is not a finite number".into());
-        }
-        Ok(v)
-    }
-
+    /// `[x, y]` (a third value, elevation, is ignored).
     fn position(&mut self) -> Result<[f64; 2], String> {
-        let vals = self.list("numbers", Self::number)?;
-        match vals.as_slice() {
-            [x, y, ..] => Ok([*x, *y]),
-            _ => Err(format!(
-                "a position has {} number(s); it needs x and y",
-                vals.len()
-            )),
+        if !self.eat(Tok::Open) {
+            return Err("expected a position [x, y]".into());
         }
+        let mut xy = [0.0; 2];
+        let mut n = 0;
+        loop {
+            match self.next() {
+                Some(Tok::Num(v)) => {
+                    if !v.is_finite() {
+                        return Err("a coordinate is not a finite number".into());
+                    }
+                    if n < 2 {
+                        xy[n] = v;
+                    }
+                    n += 1;
+                }
+                Some(Tok::Close) => break,
+                _ => return Err("a position must hold numbers only".into()),
+            }
+        }
+        if n < 2 {
+            return Err(format!("a position has {n} number(s); it needs x and y"));
+        }
+        Ok(xy)
     }
 }
 
@@ -515,7 +560,7 @@ fn ring(
         return Err(format!("ring {n} has fewer than 3 distinct points"));
     }
     if ring_is_flat(&pts) {
-        return Err(format!("ring {n} has zero area"));
+        return Err(format!("ring {n} has zero area (its points are on one line)"));
     }
     Ok(pts)
 }
@@ -546,23 +591,18 @@ fn polygon(
 
 /// Parses and validates a GeoJSON geometry object.
 fn parse_geometry(
-    raw: &RawValue,
+    g: &RawGeometry<'_>,
     ctx: &ParseContext,
     repairs: &mut Vec<String>,
 ) -> Result<Geometry, String> {
-    let g: RawGeometry<'_> = serde_json::from_str(raw.get())
-        .map_err(|_| "geometry must be an object with a \"type\"".to_string())?;
-    let coords = g.coordinates.filter(|c| !is_null(c)).ok_or_else(|| {
+    let coords = g.coordinates.as_ref().ok_or_else(|| {
         if g.kind == "GeometryCollection" {
             "GeometryCollection is not supported; split it into features".to_string()
         } else {
             "geometry has no coordinates".to_string()
         }
     })?;
-    let mut c = Coords {
-        s: coords.get().as_bytes(),
-        i: 0,
-    };
+    let mut c = Coords { t: &coords.0, i: 0 };
     let geometry = match g.kind.as_ref() {
         "Point" => Geometry::Point(to_centi(c.position()?, ctx)?),
         "MultiPoint" => {
@@ -667,10 +707,13 @@ mod tests {
             ),
             (
                 r#"{"type":"Polygon","coordinates":[[[0,0],["a",0],[10,10],[0,0]]]}"#,
-                "not a number",
+                "expected coordinates: numbers",
             ),
             (r#"{"type":"Polygon","coordinates":[]}"#, "empty"),
-            (r#"{"type":"Point","coordinates":[1e999,0]}"#, "finite"),
+            (
+                r#"{"type":"Point","coordinates":[1e999,0]}"#,
+                "out of range",
+            ),
             ("null", "no geometry"),
         ];
         for (g, want) in cases {
