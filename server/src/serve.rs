@@ -49,6 +49,8 @@ pub async fn run(
     ready: impl FnOnce(SocketAddr, usize),
 ) -> std::io::Result<()> {
     let state = state(&config).map_err(std::io::Error::other)?;
+    let engine = Arc::clone(&state.annotations);
+    tokio::task::spawn_blocking(move || engine.preload());
     let slides = state.store.list().len();
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
     ready(listener.local_addr()?, slides);

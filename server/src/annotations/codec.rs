@@ -173,6 +173,34 @@ impl DeltaReader<'_, '_> {
     }
 }
 
+/// Moves past one geometry written by [`encode_geometry`] without building it.
+pub fn skip_geometry(r: &mut Reader<'_>) -> Result<(), Corrupt> {
+    let kind = r.byte()?;
+    let points = |r: &mut Reader<'_>| -> Result<(), Corrupt> {
+        for _ in 0..2 * r.count()? {
+            r.varint()?;
+        }
+        Ok(())
+    };
+    let rings = |r: &mut Reader<'_>| -> Result<(), Corrupt> {
+        for _ in 0..r.count()? {
+            points(r)?;
+        }
+        Ok(())
+    };
+    match kind {
+        POINT | MULTI_POINT | LINE_STRING => points(r),
+        POLYGON => rings(r),
+        MULTI_POLYGON => {
+            for _ in 0..r.count()? {
+                rings(r)?;
+            }
+            Ok(())
+        }
+        _ => Err(Corrupt(r.pos - 1)),
+    }
+}
+
 /// Reads one geometry written by [`encode_geometry`].
 pub fn decode_geometry(r: &mut Reader<'_>) -> Result<Geometry, Corrupt> {
     let kind = r.byte()?;

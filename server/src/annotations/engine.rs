@@ -189,21 +189,19 @@ impl Engine {
         let started = Instant::now();
         let reader = self.reader();
         let generation = store::generation(&reader, slide).map_err(|e| self.db_error(e))?;
-        let mut staged = Vec::new();
-        store::for_each_in_slide(&reader, slide, |columns, body| {
-            let geometry = Annotation::decode_geometry_only(&body)
+        let mut index = SlideIndex::default();
+        index.generation = generation;
+        let mut entries = Vec::new();
+        store::for_each_view_in_slide(&reader, slide, |row| {
+            let geometry = Annotation::decode_geometry_only(row.body)
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             if let Some(bbox) = geometry.bbox() {
-                staged.push(Staged {
-                    columns,
-                    body,
-                    bbox,
-                });
+                entries.push(index.push_view(&row, bbox));
             }
             Ok(())
         })
         .map_err(|e| self.db_error(e))?;
-        let index = SlideIndex::build(staged, generation);
+        index.finish_load(entries);
         tracing::info!(
             slide,
             annotations = index.len(),
@@ -224,6 +222,28 @@ impl Engine {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             change(&mut index);
             index.generation = generation;
+        }
+    }
+
+    /// Loads the index of every slide that has annotations (a server does this at start,
+    /// so the first viewer does not wait).
+    pub fn preload(&self) {
+        let slides: Vec<String> = {
+            let reader = self.reader();
+            let listed = reader
+                .prepare("SELECT slide FROM slides ORDER BY number")
+                .and_then(|mut stmt| {
+                    stmt.query_map([], |r| r.get::<_, String>(0))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                });
+            listed.unwrap_or_default()
+        };
+        for slide in slides {
+            if (self.bounds)(&slide).is_some()
+                && let Err(e) = self.index(&slide)
+            {
+                tracing::warn!(slide = %slide, "annotations not loaded: {e}");
+            }
         }
     }
 
@@ -255,20 +275,20 @@ impl Engine {
         caller: &str,
     ) -> Result<Annotation, AnnotationError> {
         let f = self.parse_one(slide, feature)?;
-        let a = annotation_from(f, None, caller, layer, now_ms())?;
+        let a = annotation_from(f, None, caller, layer, now_ms());
         let staged =
             Staged::of(&a).ok_or_else(|| AnnotationError::Corrupt("empty geometry".into()))?;
         let conn = self.writer();
         let generation = transaction(&conn, |tx| {
             let change = store::add_change(tx, slide, caller, "create", 1, None)?;
             if !store::insert(tx, slide, &staged.columns, &staged.body, change)? {
-                return Err(Abort::Duplicate(a.id).into());
+                return Err(Abort::Duplicate(a.id));
             }
             store::add_history(tx, change, &a.id, None, Some(&a.encode_full()))?;
             Ok(store::bump_generation(tx, slide)?)
         })
         .map_err(|e| e.into_error(self))?;
-        self.apply(slide, generation, |index| index.put(staged));
+        self.apply(slide, generation, |index| index.put(&staged));
         Ok(a)
     }
 
@@ -308,7 +328,7 @@ impl Engine {
             &current.author,
             &current.layer,
             current.created_ms,
-        )?;
+        );
         a.version = current.version + 1;
         a.updated_ms = now_ms();
         a.provenance = match current.provenance {
@@ -330,7 +350,7 @@ impl Engine {
             Ok(store::bump_generation(tx, &slide)?)
         })
         .map_err(|e| e.into_error(self))?;
-        self.apply(&slide, generation, |index| index.put(staged));
+        self.apply(&slide, generation, |index| index.put(&staged));
         Ok(a)
     }
 
@@ -407,7 +427,7 @@ impl Engine {
             if kind == "import" {
                 let created = store::created_by(tx, slide, change_id)?;
                 if let Some((id, _)) = created.iter().find(|(_, v)| *v != 1) {
-                    return Err(Abort::EditedSince(*id).into());
+                    return Err(Abort::EditedSince(*id));
                 }
                 store::delete_created_by(tx, slide, change_id)?;
                 removed.extend(created.into_iter().map(|(id, _)| id));
@@ -422,7 +442,7 @@ impl Engine {
                         .map_err(|e| Abort::Corrupt(e.to_string()))?
                         .map(|a| a.version);
                     if now_version != after_version {
-                        return Err(Abort::EditedSince(id).into());
+                        return Err(Abort::EditedSince(id));
                     }
                     let now_full = now
                         .map(|(_, c, b)| Annotation::decode(c, &b).map(|a| a.encode_full()))
@@ -475,7 +495,7 @@ impl Engine {
             }
             for a in &restored {
                 if let Some(s) = Staged::of(a) {
-                    index.put(s);
+                    index.put(&s);
                 }
             }
         });
@@ -542,8 +562,8 @@ pub(crate) fn annotation_from(
     author: &str,
     layer: &str,
     created_ms: i64,
-) -> Result<Annotation, AnnotationError> {
-    Ok(Annotation {
+) -> Annotation {
+    Annotation {
         id: id.or(f.id).unwrap_or_else(Uuid::new_v4),
         layer: layer.to_string(),
         class: f.class,
@@ -562,7 +582,7 @@ pub(crate) fn annotation_from(
         version: 1,
         created_ms: f.created_ms.unwrap_or(created_ms),
         updated_ms: now_ms(),
-    })
+    }
 }
 
 /// Why a transaction was rolled back.

@@ -2,6 +2,7 @@
 
 use super::geojson::parse::Problem;
 use super::geojson::split::SplitError;
+use std::fmt::Write as _;
 use std::path::Path;
 use uuid::Uuid;
 
@@ -52,7 +53,7 @@ fn invalid_message(problems: &[Problem], total: usize) -> String {
         s.push_str(&p.to_string());
     }
     if total > problems.len() {
-        s.push_str(&format!("\n  … and {} more", total - problems.len()));
+        let _ = write!(s, "\n  … and {} more", total - problems.len());
     }
     s
 }

@@ -92,49 +92,42 @@ fn parse_stage(
     let mut outcome = ParseOutcome::default();
     let now = now_ms();
     for batch in batches {
-        let parsed: Vec<_> =
-            batch
-                .items
-                .par_iter()
-                .map(|it| {
-                    let result = parse_item(&batch.bytes[it.range.clone()], ctx).map_err(
-                        |(line, column, reason)| {
-                            // serde counts from the item's start; make it a place in the file.
-                            let (line, column) = match line {
-                                0 => (it.line, it.column),
-                                1 => (it.line, it.column + column - 1),
-                                l => (it.line + l - 1, column),
-                            };
-                            Problem {
-                                index: it.index,
-                                line,
-                                column,
-                                reason,
-                            }
-                        },
-                    );
-                    result.and_then(|f| {
-                        let repairs = f.repairs.clone();
-                        let mut a = annotation_from(f, None, &opts.author, &opts.layer, now)
-                            .map_err(|e| Problem {
-                                index: it.index,
-                                line: it.line,
-                                column: it.column,
-                                reason: e.to_string(),
-                            })?;
-                        if let Some(p) = opts.provenance {
-                            a.provenance = p;
-                        }
-                        let staged = Staged::from_owned(a).ok_or_else(|| Problem {
+        let parsed: Vec<_> = batch
+            .items
+            .par_iter()
+            .map(|it| {
+                let result = parse_item(&batch.bytes[it.range.clone()], ctx).map_err(
+                    |(line, column, reason)| {
+                        // serde counts from the item's start; make it a place in the file.
+                        let (line, column) = match line {
+                            0 => (it.line, it.column),
+                            1 => (it.line, it.column + column - 1),
+                            l => (it.line + l - 1, column),
+                        };
+                        Problem {
                             index: it.index,
-                            line: it.line,
-                            column: it.column,
-                            reason: "empty geometry".into(),
-                        })?;
-                        Ok((it.index, staged, repairs))
-                    })
+                            line,
+                            column,
+                            reason,
+                        }
+                    },
+                );
+                result.and_then(|f| {
+                    let repairs = f.repairs.clone();
+                    let mut a = annotation_from(f, None, &opts.author, &opts.layer, now);
+                    if let Some(p) = opts.provenance {
+                        a.provenance = p;
+                    }
+                    let staged = Staged::from_owned(a).ok_or_else(|| Problem {
+                        index: it.index,
+                        line: it.line,
+                        column: it.column,
+                        reason: "empty geometry".into(),
+                    })?;
+                    Ok((it.index, staged, repairs))
                 })
-                .collect();
+            })
+            .collect();
         let mut valid = Vec::with_capacity(parsed.len());
         for r in parsed {
             match r {
@@ -160,6 +153,90 @@ fn parse_stage(
     outcome
 }
 
+/// What the store stage wrote inside the import's transaction.
+struct Stored {
+    change: i64,
+    imported: usize,
+    problems: ParseOutcome,
+    staged: Vec<Staged>,
+}
+
+/// Appends the parsed features as rows in file order, then indexes their ids sorted (so
+/// a million insertions into the id index are sequential), renaming or refusing
+/// duplicates. `keep` keeps the staged annotations for the in-memory index.
+fn store_stage(
+    tx: &rusqlite::Connection,
+    slide: &str,
+    opts: &ImportOptions,
+    parsed: &Receiver<Vec<(usize, Staged)>>,
+    keep: bool,
+) -> Result<Stored, Abort> {
+    let change = store::add_change(tx, slide, &opts.author, "import", 0, Some(&opts.layer))?;
+    let base = store::next_seq(tx, slide)?;
+    let mut out = Stored {
+        change,
+        imported: 0,
+        problems: ParseOutcome::default(),
+        staged: Vec::new(),
+    };
+    let mut ids: Vec<(Uuid, i64, usize)> = Vec::new();
+    for batch in parsed {
+        for (index, s) in batch {
+            let seq = base + out.imported as i64;
+            store::insert_row(tx, seq, slide, &s.columns, &s.body, change)?;
+            ids.push((s.columns.id, seq, index));
+            out.imported += 1;
+            if keep {
+                out.staged.push(s);
+            }
+        }
+    }
+    ids.sort_unstable_by_key(|&(id, _, index)| (id, index));
+    for (i, &(id, seq, index)) in ids.iter().enumerate() {
+        let repeated = i > 0 && ids[i - 1].0 == id;
+        if !repeated && store::add_id(tx, &id, seq)? {
+            continue;
+        }
+        if opts.new_ids {
+            let fresh = Uuid::new_v4();
+            store::set_row_id(tx, seq, &fresh)?;
+            store::add_id(tx, &fresh, seq)?;
+            out.problems.renamed += 1;
+            if keep {
+                out.staged[(seq - base) as usize].columns.id = fresh;
+            }
+            continue;
+        }
+        out.problems.problem(Problem {
+            index,
+            line: 0,
+            column: 0,
+            reason: if repeated {
+                format!("duplicate id {id} (an earlier feature has it)")
+            } else {
+                format!("id {id} already exists in the store")
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// The refusal an import ends with, if any.
+fn refusal(parsed: &mut ParseOutcome, stored: &mut Stored) -> Option<AnnotationError> {
+    let total = parsed.total_problems + stored.problems.total_problems;
+    if total > 0 {
+        let mut all = std::mem::take(&mut parsed.problems);
+        all.append(&mut stored.problems.problems);
+        all.sort_by_key(|p| p.index);
+        all.truncate(MAX_PROBLEMS);
+        return Some(AnnotationError::Invalid {
+            problems: all,
+            total,
+        });
+    }
+    (stored.imported == 0).then(|| AnnotationError::BadRequest("the file holds no features".into()))
+}
+
 impl Engine {
     /// Imports every feature of `input` into `slide`, or nothing.
     ///
@@ -173,132 +250,63 @@ impl Engine {
     ) -> Result<ImportReport, AnnotationError> {
         let started = std::time::Instant::now();
         let ctx = self.parse_context(slide, opts.repair, opts.default_class.clone())?;
-        let stage = self.is_loaded(slide);
-        let counted = CountingReader {
+        let keep = self.is_loaded(slide);
+        let input = maybe_gunzip(CountingReader {
             inner: input,
             read: 0,
             progress,
-        };
-        let input = maybe_gunzip(counted)?;
+        })?;
         let mut splitter = Splitter::new(input, self.limits.max_feature_bytes);
         let conn = self.writer();
-        let mut staged_all: Vec<Staged> = Vec::new();
-        let mut store_problems = ParseOutcome::default();
-        let mut imported = 0usize;
         let result = std::thread::scope(|scope| {
             let (batch_tx, batch_rx) = sync_channel(2);
             let (parsed_tx, parsed_rx) = sync_channel::<Vec<(usize, Staged)>>(2);
             let splitting = scope.spawn(move || {
-                loop {
-                    match splitter.next_batch(BATCH_BYTES) {
-                        Ok(Some(b)) => {
-                            if batch_tx.send(b).is_err() {
-                                return Ok(());
-                            }
-                        }
-                        Ok(None) => return Ok(()),
-                        Err(e) => return Err(e),
+                while let Some(b) = splitter.next_batch(BATCH_BYTES)? {
+                    if batch_tx.send(b).is_err() {
+                        break;
                     }
                 }
+                Ok::<(), super::geojson::split::SplitError>(())
             });
-            let (ctx, opts2) = (&ctx, opts);
-            let parsing = scope.spawn(move || parse_stage(&batch_rx, &parsed_tx, ctx, opts2));
-            let stored = transaction(&conn, |tx| {
-                let change =
-                    store::add_change(tx, slide, &opts.author, "import", 0, Some(&opts.layer))?;
-                let base = store::next_seq(tx, slide)?;
-                // Rows are appended in file order; ids are indexed at the end, sorted.
-                let mut ids: Vec<(Uuid, i64, usize)> = Vec::new();
-                for batch in &parsed_rx {
-                    for (index, s) in batch {
-                        let seq = base + imported as i64;
-                        store::insert_row(tx, seq, slide, &s.columns, &s.body, change)?;
-                        ids.push((s.columns.id, seq, index));
-                        imported += 1;
-                        if stage {
-                            staged_all.push(s);
-                        }
-                    }
-                }
-                ids.sort_unstable_by_key(|&(id, _, index)| (id, index));
-                let mut renamed: Vec<(i64, Uuid)> = Vec::new();
-                for (i, &(id, seq, index)) in ids.iter().enumerate() {
-                    let repeated = i > 0 && ids[i - 1].0 == id;
-                    if !repeated && store::add_id(tx, &id, seq)? {
-                        continue;
-                    }
-                    if opts.new_ids {
-                        let fresh = Uuid::new_v4();
-                        store::set_row_id(tx, seq, &fresh)?;
-                        store::add_id(tx, &fresh, seq)?;
-                        renamed.push((seq, fresh));
-                        continue;
-                    }
-                    store_problems.problem(Problem {
-                        index,
-                        line: 0,
-                        column: 0,
-                        reason: if repeated {
-                            format!("duplicate id {id} (an earlier feature has it)")
-                        } else {
-                            format!("id {id} already exists in the store")
-                        },
-                    });
-                }
-                store_problems.renamed = renamed.len();
-                if stage {
-                    for (seq, fresh) in renamed {
-                        staged_all[(seq - base) as usize].columns.id = fresh;
-                    }
-                }
-                // Drain so the parser finishes; then decide.
+            let ctx = &ctx;
+            let parsing = scope.spawn(move || parse_stage(&batch_rx, &parsed_tx, ctx, opts));
+            transaction(&conn, |tx| {
+                let mut stored = store_stage(tx, slide, opts, &parsed_rx, keep)?;
                 drop(parsed_rx);
                 let split = splitting
                     .join()
                     .map_err(|_| Abort::Corrupt("the GeoJSON reader panicked".into()))?;
-                let outcome = parsing
+                let mut parsed = parsing
                     .join()
                     .map_err(|_| Abort::Corrupt("the GeoJSON parser panicked".into()))?;
                 if let Err(e) = split {
                     return Err(Abort::Refused(Box::new(e.into())));
                 }
-                if outcome.total_problems + store_problems.total_problems > 0 {
-                    let mut all = outcome.problems;
-                    all.extend(store_problems.problems.drain(..));
-                    all.sort_by_key(|p| p.index);
-                    all.truncate(MAX_PROBLEMS);
-                    let total = outcome.total_problems + store_problems.total_problems;
-                    return Err(Abort::Refused(Box::new(AnnotationError::Invalid {
-                        problems: all,
-                        total,
-                    })));
-                }
-                if imported == 0 {
-                    return Err(Abort::Refused(Box::new(AnnotationError::BadRequest(
-                        "the file holds no features".into(),
-                    ))));
+                if let Some(e) = refusal(&mut parsed, &mut stored) {
+                    return Err(Abort::Refused(Box::new(e)));
                 }
                 tx.execute(
                     "UPDATE changes SET count = ?1 WHERE id = ?2",
-                    rusqlite::params![imported as i64, change],
+                    rusqlite::params![stored.imported as i64, stored.change],
                 )?;
                 let generation = store::bump_generation(tx, slide)?;
-                Ok((change, generation, outcome))
-            });
-            stored
+                Ok((stored, parsed, generation))
+            })
         });
         // A refusal inside the transaction rolled it back.
-        let (change, generation, outcome) = result.map_err(|e| e.into_error(self))?;
+        let (stored, parsed, generation) = result.map_err(|e| e.into_error(self))?;
         drop(conn);
-        if stage {
-            self.apply(slide, generation, |index| index.extend(staged_all));
+        let (imported, change, renamed) = (stored.imported, stored.change, stored.problems.renamed);
+        if keep {
+            self.apply(slide, generation, |index| index.extend(stored.staged));
         }
         Ok(ImportReport {
             imported,
             layer: opts.layer.clone(),
-            new_ids: outcome.renamed + store_problems.renamed,
-            repairs: outcome.repairs,
-            repaired: outcome.repaired,
+            new_ids: parsed.renamed + renamed,
+            repairs: parsed.repairs,
+            repaired: parsed.repaired,
             change,
             seconds: started.elapsed().as_secs_f64(),
         })

@@ -62,6 +62,8 @@ pub struct Slot {
     pub author: u16,
     pub status: Status,
     pub alive: bool,
+    /// Whether the body's extras are in [`super::extras`] form.
+    compact: bool,
     pub bbox: Rect,
 }
 
@@ -78,6 +80,7 @@ pub struct SlideIndex {
     class_colors: Vec<[u8; 3]>,
     pub authors: Interner,
     live: usize,
+    skeletons: super::extras::Skeletons,
     /// The store's generation of this slide that the index reflects.
     pub generation: i64,
 }
@@ -154,32 +157,53 @@ impl SlideIndex {
             generation,
             ..Self::default()
         };
-        let entries: Vec<Entry> = staged.into_iter().map(|s| index.push_slot(s)).collect();
+        let entries: Vec<Entry> = staged.into_iter().map(|s| index.push_slot(&s)).collect();
         index.tree = RTree::bulk_load(entries);
         index
     }
 
-    fn push_slot(&mut self, s: Staged) -> Entry {
+    fn push_slot(&mut self, s: &Staged) -> Entry {
+        let view = super::store::RowView {
+            id: s.columns.id,
+            layer: &s.columns.layer,
+            class: &s.columns.class,
+            author: &s.columns.author,
+            status: s.columns.status,
+            version: s.columns.version,
+            body: &s.body,
+        };
+        // Bodies made by this process are well formed; a corrupt one stays plain.
+        self.push_view(&view, s.bbox)
+    }
+
+    /// Adds a stored row (without an R-tree entry: the caller inserts or bulk-loads it).
+    pub fn push_view(&mut self, v: &super::store::RowView<'_>, bbox: Rect) -> Entry {
         let n = self.slots.len() as u32;
-        let class = self.classes.intern(&s.columns.class);
+        let class = self.classes.intern(v.class);
         if usize::from(class) == self.class_colors.len() {
-            let color = Annotation::color_in_body(&s.body)
-                .unwrap_or_else(|| default_color(&s.columns.class));
+            let color = Annotation::color_in_body(v.body).unwrap_or_else(|| default_color(v.class));
             self.class_colors.push(color);
         }
+        let body_at = self.arena.len();
+        let compacted = Annotation::extra_offset(v.body)
+            .and_then(|at| self.skeletons.compact_into(v.body, at, &mut self.arena));
+        if compacted.is_err() {
+            self.arena.truncate(body_at);
+            self.arena.extend_from_slice(v.body);
+        }
         let slot = Slot {
-            id: s.columns.id,
-            body_at: self.arena.len() as u64,
-            body_len: s.body.len() as u32,
-            version: s.columns.version,
+            id: v.id,
+            body_at: body_at as u64,
+            body_len: (self.arena.len() - body_at) as u32,
+            compact: compacted.is_ok(),
+            version: v.version,
             class,
-            layer: self.layers.intern(&s.columns.layer),
-            author: self.authors.intern(&s.columns.author),
-            status: s.columns.status,
+            layer: self.layers.intern(v.layer),
+            author: self.authors.intern(v.author),
+            status: v.status,
             alive: true,
-            bbox: s.bbox,
+            bbox,
         };
-        self.arena.extend_from_slice(&s.body);
         if let Some(old) = self.by_id.insert(slot.id, n) {
             // A replaced version: the old slot stays as garbage.
             self.kill(old);
@@ -200,10 +224,18 @@ impl SlideIndex {
         }
     }
 
+    /// Finishes a load of [`SlideIndex::push_view`]s: one bulk load of the tree, and
+    /// buffers trimmed to size.
+    pub fn finish_load(&mut self, entries: Vec<Entry>) {
+        self.tree = RTree::bulk_load(entries);
+        self.arena.shrink_to_fit();
+        self.slots.shrink_to_fit();
+    }
+
     /// Adds many annotations; rebuilds the tree when that is cheaper than inserting.
     pub fn extend(&mut self, staged: Vec<Staged>) {
         let bulk = staged.len() > self.live / 4;
-        let entries: Vec<Entry> = staged.into_iter().map(|s| self.push_slot(s)).collect();
+        let entries: Vec<Entry> = staged.into_iter().map(|s| self.push_slot(&s)).collect();
         if bulk {
             let all = self
                 .slots
@@ -221,7 +253,7 @@ impl SlideIndex {
     }
 
     /// Adds or replaces one annotation.
-    pub fn put(&mut self, s: Staged) {
+    pub fn put(&mut self, s: &Staged) {
         let e = self.push_slot(s);
         self.tree.insert(e);
     }
@@ -294,6 +326,7 @@ impl SlideIndex {
     /// The whole annotation in slot `n`.
     pub fn annotation(&self, n: u32) -> Result<Annotation, Corrupt> {
         let s = &self.slots[n as usize];
+        let body = self.body(s);
         let columns = Columns {
             id: s.id,
             layer: self.layers.name(s.layer).to_string(),
@@ -302,7 +335,11 @@ impl SlideIndex {
             status: s.status,
             version: s.version,
         };
-        Annotation::decode(columns, self.body(s))
+        if s.compact {
+            Annotation::decode_with(columns, body, |r| self.skeletons.read(r))
+        } else {
+            Annotation::decode(columns, body)
+        }
     }
 
     /// Colour of class number `n`.
@@ -316,7 +353,11 @@ impl SlideIndex {
     pub fn memory_bytes(&self) -> usize {
         let tree = self.tree.size() * (std::mem::size_of::<Entry>() + 8) * 5 / 4;
         let ids = self.by_id.capacity() * (std::mem::size_of::<(Uuid, u32)>() + 1);
-        self.slots.capacity() * std::mem::size_of::<Slot>() + self.arena.capacity() + tree + ids
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.arena.capacity()
+            + tree
+            + ids
+            + self.skeletons.memory_bytes()
     }
 }
 

@@ -16,6 +16,7 @@ pub mod codec;
 pub mod engine;
 pub mod error;
 pub mod export;
+pub mod extras;
 pub mod geojson;
 pub mod geometry;
 pub mod import;

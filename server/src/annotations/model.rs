@@ -184,6 +184,16 @@ impl Annotation {
 
     /// Rebuilds an annotation from its columns and record body.
     pub fn decode(columns: Columns, body: &[u8]) -> Result<Self, Corrupt> {
+        Self::decode_with(columns, body, get_str)
+    }
+
+    /// Like [`Annotation::decode`], with `extra` reading the body's last field (the
+    /// in-memory index keeps it in a compact form of its own).
+    pub fn decode_with(
+        columns: Columns,
+        body: &[u8],
+        extra: impl FnOnce(&mut Reader<'_>) -> Result<String, Corrupt>,
+    ) -> Result<Self, Corrupt> {
         let mut r = Reader::new(body);
         if r.byte()? != RECORD_FORMAT {
             return Err(Corrupt(0));
@@ -217,7 +227,7 @@ impl Annotation {
         } else {
             None
         };
-        let extra = get_str(&mut r)?;
+        let extra = extra(&mut r)?;
         Ok(Self {
             id: columns.id,
             layer: columns.layer,
@@ -249,6 +259,31 @@ impl Annotation {
             }
             _ => None,
         }
+    }
+
+    /// Where the `extra` string (its length varint) starts in a record body: it is last.
+    pub fn extra_offset(body: &[u8]) -> Result<usize, Corrupt> {
+        let mut r = Reader::new(body);
+        if r.byte()? != RECORD_FORMAT {
+            return Err(Corrupt(0));
+        }
+        r.take(3)?;
+        let flags = r.byte()?;
+        r.take(
+            if flags & HAS_COLOR != 0 { 3 } else { 0 }
+                + if flags & HAS_CONFIDENCE != 0 { 4 } else { 0 },
+        )?;
+        r.varint()?;
+        r.varint()?;
+        if flags & HAS_NAME != 0 {
+            let n = r.count()?;
+            r.take(n)?;
+        }
+        crate::annotations::codec::skip_geometry(&mut r)?;
+        if flags & HAS_NUCLEUS != 0 {
+            crate::annotations::codec::skip_geometry(&mut r)?;
+        }
+        Ok(r.position())
     }
 
     /// Only the geometry of a record body, without decoding the rest.

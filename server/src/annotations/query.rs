@@ -149,10 +149,19 @@ impl Filter {
 /// An encoded answer and its content type.
 #[derive(Debug)]
 pub struct Answer {
-    pub body: Vec<u8>,
+    /// The body, in pieces to be sent in order.
+    pub body: Vec<Vec<u8>>,
     pub content_type: &'static str,
     pub lod: Lod,
     pub count: usize,
+}
+
+impl Answer {
+    /// The whole body in one buffer.
+    #[must_use]
+    pub fn bytes(&self) -> Vec<u8> {
+        self.body.concat()
+    }
 }
 
 fn whole_slide(engine: &Engine, slide: &str) -> Result<Rect, AnnotationError> {
@@ -226,7 +235,7 @@ impl Engine {
                     }
                 }
                 let body = if binary {
-                    binary_geometry(&index, &slots, truncated).map_err(corrupt)?
+                    vec![binary_geometry(&index, &slots, truncated).map_err(corrupt)?]
                 } else {
                     geojson_features(&index, &slots, truncated).map_err(corrupt)?
                 };
@@ -235,7 +244,7 @@ impl Engine {
             Lod::Centroids => {
                 let mut all: Vec<u32> = candidates().collect();
                 all.sort_unstable();
-                let body = centroids(&index, &all, binary);
+                let body = vec![centroids(&index, &all, binary)];
                 Ok(answer(body, binary, lod, all.len()))
             }
             Lod::Density => {
@@ -250,7 +259,7 @@ impl Engine {
                 let grid = DensityGrid::new(&rect, cell, index.classes.names().len())?;
                 let (grid, count) = grid.fill(&index, candidates());
                 Ok(answer(
-                    grid.encode(&index, count, binary),
+                    vec![grid.encode(&index, count, binary)],
                     binary,
                     lod,
                     count,
@@ -320,7 +329,7 @@ impl Engine {
     }
 }
 
-fn answer(body: Vec<u8>, binary: bool, lod: Lod, count: usize) -> Answer {
+fn answer(body: Vec<Vec<u8>>, binary: bool, lod: Lod, count: usize) -> Answer {
     Answer {
         body,
         content_type: if binary {
@@ -333,28 +342,44 @@ fn answer(body: Vec<u8>, binary: bool, lod: Lod, count: usize) -> Answer {
     }
 }
 
+/// Features formatted per task; large answers are formatted on every core.
+const FORMAT_CHUNK: usize = 256;
+
 fn geojson_features(
     index: &SlideIndex,
     slots: &[u32],
     truncated: bool,
-) -> Result<Vec<u8>, super::codec::Corrupt> {
-    let mut out = Vec::with_capacity(64 + slots.len() * 700);
-    out.extend_from_slice(br#"{"type":"FeatureCollection","lod":"geometry","count":"#);
-    out.extend_from_slice(itoa::Buffer::new().format(slots.len()).as_bytes());
-    out.extend_from_slice(if truncated {
+) -> Result<Vec<Vec<u8>>, super::codec::Corrupt> {
+    use rayon::prelude::*;
+    let mut head = Vec::with_capacity(96);
+    head.extend_from_slice(br#"{"type":"FeatureCollection","lod":"geometry","count":"#);
+    head.extend_from_slice(itoa::Buffer::new().format(slots.len()).as_bytes());
+    head.extend_from_slice(if truncated {
         br#","truncated":true"#
     } else {
         br#","truncated":false"#
     });
-    out.extend_from_slice(br#","features":["#);
-    for (i, &n) in slots.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+    head.extend_from_slice(br#","features":["#);
+    let format = |(c, chunk): (usize, &[u32])| {
+        let mut out = Vec::with_capacity(chunk.len() * 1024);
+        for (i, &n) in chunk.iter().enumerate() {
+            if c > 0 || i > 0 {
+                out.push(b',');
+            }
+            push_feature(&mut out, &index.annotation(n)?);
         }
-        push_feature(&mut out, &index.annotation(n)?);
-    }
-    out.extend_from_slice(b"]}");
-    Ok(out)
+        Ok(out)
+    };
+    let chunks: Vec<(usize, &[u32])> = slots.chunks(FORMAT_CHUNK).enumerate().collect();
+    let body: Result<Vec<Vec<u8>>, _> = if chunks.len() > 1 {
+        chunks.into_par_iter().map(format).collect()
+    } else {
+        chunks.into_iter().map(format).collect()
+    };
+    let mut pieces = vec![head];
+    pieces.extend(body?);
+    pieces.push(b"]}".to_vec());
+    Ok(pieces)
 }
 
 fn classes_json(index: &SlideIndex, out: &mut Vec<u8>) {
@@ -395,7 +420,7 @@ fn binary_head(index: &SlideIndex, lod: Lod, count: usize, truncated: bool) -> V
 }
 
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }

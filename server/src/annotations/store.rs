@@ -85,7 +85,7 @@ pub fn open(dir: &Path) -> rusqlite::Result<Connection> {
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "cache_size", -32_000)?;
+    conn.pragma_update(None, "cache_size", -8_000)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "journal_size_limit", 64 << 20)?;
     conn.execute_batch(SCHEMA)?;
@@ -126,6 +126,49 @@ pub fn for_each_in_slide(
     while let Some(row) = rows.next()? {
         let (c, body) = row_to_parts(row)?;
         f(c, body)?;
+    }
+    Ok(())
+}
+
+/// A stored row, borrowed from SQLite's buffers (no allocation per row).
+#[derive(Debug)]
+pub struct RowView<'r> {
+    pub id: Uuid,
+    pub layer: &'r str,
+    pub class: &'r str,
+    pub author: &'r str,
+    pub status: Status,
+    pub version: u32,
+    pub body: &'r [u8],
+}
+
+/// Like [`for_each_in_slide`], lending each row instead of copying it.
+pub fn for_each_view_in_slide(
+    conn: &Connection,
+    slide: &str,
+    mut f: impl FnMut(RowView<'_>) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let Some((lo, hi)) = seq_range(conn, slide)? else {
+        return Ok(());
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT_ROW} WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq"
+    ))?;
+    let mut rows = stmt.query(params![lo, hi])?;
+    while let Some(row) = rows.next()? {
+        let text = |i: usize| {
+            row.get_ref(i)
+                .and_then(|v| v.as_str().map_err(rusqlite::Error::from))
+        };
+        f(RowView {
+            id: Uuid::from_slice(row.get_ref(0)?.as_blob()?).unwrap_or_default(),
+            layer: text(1)?,
+            class: text(2)?,
+            author: text(3)?,
+            status: Status::parse(text(4)?).unwrap_or_default(),
+            version: row.get(5)?,
+            body: row.get_ref(6)?.as_blob()?,
+        })?;
     }
     Ok(())
 }

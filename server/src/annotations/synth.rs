@@ -48,7 +48,7 @@ pub fn cell_id(seed: u64, index: u64) -> Uuid {
 /// The outline of a nucleus: a star-shaped (hence simple) polygon around its ellipse.
 #[must_use]
 pub fn cell_outline(n: &Nucleus) -> Geometry {
-    let h = mix(n.index ^ 0x0071_1e5);
+    let h = mix(n.index ^ 0x0007_11e5);
     let vertices = 16 + (h % 9) as usize;
     let (phase, wobble) = (
         unit(mix(h ^ 1)) * std::f64::consts::TAU,

@@ -39,18 +39,21 @@ struct BodyTooLarge(u64);
 impl From<AnnotationError> for AppError {
     fn from(e: AnnotationError) -> Self {
         use AnnotationError as E;
+        let too_large = match &e {
+            E::TooLarge(_) => true,
+            E::Io(io) => io
+                .get_ref()
+                .is_some_and(<dyn std::error::Error + Send + Sync>::is::<BodyTooLarge>),
+            _ => false,
+        };
         let status = match &e {
+            _ if too_large => StatusCode::PAYLOAD_TOO_LARGE,
             E::UnknownSlide(_) | E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Invalid { .. } | E::Syntax(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            E::BadRequest(_) => StatusCode::BAD_REQUEST,
             E::DuplicateId(_) | E::Conflict { .. } | E::EditedSince(_) | E::NothingToUndo(_) => {
                 StatusCode::CONFLICT
             }
-            E::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            E::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<BodyTooLarge>()) => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
-            E::Io(_) => StatusCode::BAD_REQUEST,
+            E::BadRequest(_) | E::Io(_) | E::TooLarge(_) => StatusCode::BAD_REQUEST,
             E::Db { .. } | E::Corrupt(_) => {
                 tracing::error!("{e}");
                 return Self::new(
@@ -180,7 +183,11 @@ pub async fn query(
 ) -> Result<Response, AppError> {
     let engine = std::sync::Arc::clone(&state.annotations);
     let answer = blocking(move || engine.query(&slide, &p)).await?;
-    let mut response = Response::new(Body::from(answer.body));
+    let pieces = answer
+        .body
+        .into_iter()
+        .map(|p| Ok::<_, std::convert::Infallible>(Bytes::from(p)));
+    let mut response = Response::new(Body::from_stream(futures_util::stream::iter(pieces)));
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -368,7 +368,7 @@ fn classification(f: &mut ParsedFeature, raw: &RawValue) -> Result<(), String> {
         match key.as_ref() {
             "name" => {
                 f.class = serde_json::from_str::<String>(v.get())
-                    .map_err(|_| "classification name must be a string".to_string())?
+                    .map_err(|_| "classification name must be a string".to_string())?;
             }
             "names" if f.class.is_empty() => {
                 let names: Vec<String> = serde_json::from_str(v.get())
@@ -560,7 +560,9 @@ fn ring(
         return Err(format!("ring {n} has fewer than 3 distinct points"));
     }
     if ring_is_flat(&pts) {
-        return Err(format!("ring {n} has zero area (its points are on one line)"));
+        return Err(format!(
+            "ring {n} has zero area (its points are on one line)"
+        ));
     }
     Ok(pts)
 }

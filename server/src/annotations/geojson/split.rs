@@ -231,9 +231,8 @@ impl<R: Read> Splitter<R> {
     pub fn next_batch(&mut self, target: usize) -> Result<Option<Batch>, SplitError> {
         let mut batch = Batch::default();
         while batch.bytes.len() < target {
-            match self.next_item(&mut batch)? {
-                true => {}
-                false => break,
+            if !self.next_item(&mut batch)? {
+                break;
             }
         }
         Ok((!batch.items.is_empty()).then_some(batch))
@@ -303,47 +302,60 @@ impl<R: Read> Splitter<R> {
                     self.members.push((key, value));
                 }
                 State::Items { first, top } => {
-                    match self.peek()? {
-                        Some(b']') => {
-                            self.pos += 1;
-                            self.state = if top {
-                                State::Done
-                            } else {
-                                State::TopMembers { first: false }
-                            };
-                            continue;
-                        }
-                        None => {
-                            return Err(self.error(
-                                self.buf.len(),
-                                "unexpected end of input inside the features array",
-                            ));
-                        }
-                        Some(_) => {}
+                    if self.array_item(first, top, batch)? {
+                        return Ok(true);
                     }
-                    if !first {
-                        self.expect(b',', "',' or ']'")?;
-                    }
-                    self.state = State::Items { first: false, top };
-                    if self.peek()? != Some(b'{') {
-                        return Err(self.error(self.pos, "expected a Feature object"));
-                    }
-                    let end = self.value_end()?;
-                    let (line, column) = self.place(self.pos);
-                    let start = batch.bytes.len();
-                    batch.bytes.extend_from_slice(&self.buf[self.pos..end]);
-                    batch.items.push(ItemPlace {
-                        index: self.next_index,
-                        line,
-                        column,
-                        range: start..batch.bytes.len(),
-                    });
-                    self.next_index += 1;
-                    self.pos = end;
-                    return Ok(true);
                 }
             }
         }
+    }
+
+    /// Reads the next element of a features array into `batch`; false when the array
+    /// ended instead (the state then says what comes next).
+    fn array_item(
+        &mut self,
+        first: bool,
+        top: bool,
+        batch: &mut Batch,
+    ) -> Result<bool, SplitError> {
+        match self.peek()? {
+            Some(b']') => {
+                self.pos += 1;
+                self.state = if top {
+                    State::Done
+                } else {
+                    State::TopMembers { first: false }
+                };
+                return Ok(false);
+            }
+            None => {
+                return Err(self.error(
+                    self.buf.len(),
+                    "unexpected end of input inside the features array",
+                ));
+            }
+            Some(_) => {}
+        }
+        if !first {
+            self.expect(b',', "',' or ']'")?;
+        }
+        self.state = State::Items { first: false, top };
+        if self.peek()? != Some(b'{') {
+            return Err(self.error(self.pos, "expected a Feature object"));
+        }
+        let end = self.value_end()?;
+        let (line, column) = self.place(self.pos);
+        let start = batch.bytes.len();
+        batch.bytes.extend_from_slice(&self.buf[self.pos..end]);
+        batch.items.push(ItemPlace {
+            index: self.next_index,
+            line,
+            column,
+            range: start..batch.bytes.len(),
+        });
+        self.next_index += 1;
+        self.pos = end;
+        Ok(true)
     }
 
     /// Checks what follows the top-level value and the collection's `type`.
