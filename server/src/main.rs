@@ -7,6 +7,11 @@
 
 mod cli;
 
+/// mimalloc: imports and queries allocate many small short-lived buffers on several
+/// threads; it is faster than glibc's allocator at that and returns freed memory sooner.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 

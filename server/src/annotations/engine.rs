@@ -435,19 +435,15 @@ impl Engine {
                 for (id, before, after) in store::change_history(tx, change_id)? {
                     let now = store::get(tx, &id)?;
                     let now_version = now.as_ref().map(|(_, c, _)| c.version);
-                    let after_version = after
-                        .as_deref()
-                        .map(|b| Annotation::decode_full(id, b))
-                        .transpose()
-                        .map_err(|e| Abort::Corrupt(e.to_string()))?
-                        .map(|a| a.version);
-                    if now_version != after_version {
-                        return Err(Abort::EditedSince(id));
-                    }
                     let now_full = now
                         .map(|(_, c, b)| Annotation::decode(c, &b).map(|a| a.encode_full()))
                         .transpose()
                         .map_err(|e| Abort::Corrupt(e.to_string()))?;
+                    // Changed since? Compared by content: an undo in between restores the
+                    // same content under a newer version.
+                    if !same_content(&id, now_full.as_deref(), after.as_deref())? {
+                        return Err(Abort::EditedSince(id));
+                    }
                     match before {
                         None => {
                             store::delete(tx, &id)?;
@@ -456,11 +452,7 @@ impl Engine {
                         Some(b) => {
                             let mut a = Annotation::decode_full(id, &b)
                                 .map_err(|e| Abort::Corrupt(e.to_string()))?;
-                            a.version = now_version
-                                .or(after_version)
-                                .unwrap_or(a.version)
-                                .max(a.version)
-                                + 1;
+                            a.version = now_version.unwrap_or(a.version).max(a.version) + 1;
                             a.updated_ms = now_ms();
                             if now_version.is_some() {
                                 store::replace(tx, &a)?;
@@ -501,6 +493,25 @@ impl Engine {
         });
         Ok(report)
     }
+}
+
+/// Whether two stored states (full records, or absent) hold the same annotation apart
+/// from version and update time.
+fn same_content(id: &Uuid, a: Option<&[u8]>, b: Option<&[u8]>) -> Result<bool, Abort> {
+    let decode = |bytes: &[u8]| {
+        Annotation::decode_full(*id, bytes)
+            .map(|mut x| {
+                x.version = 0;
+                x.updated_ms = 0;
+                x
+            })
+            .map_err(|e| Abort::Corrupt(e.to_string()))
+    };
+    Ok(match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => decode(a)? == decode(b)?,
+        _ => false,
+    })
 }
 
 /// A change and the annotation before and after it (`None`: did not exist, or, for an

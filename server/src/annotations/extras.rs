@@ -147,6 +147,10 @@ mod tests {
             assert_eq!(sk.read(&mut r).ok().as_deref(), Some(extra));
             assert!(r.is_empty());
         }
-        assert_eq!(sk.list.len(), 2, "the two measurement extras share one skeleton");
+        assert_eq!(
+            sk.list.len(),
+            2,
+            "the two measurement extras share one skeleton"
+        );
     }
 }

@@ -251,6 +251,25 @@ fn segments_meet(a: Pt, b: Pt, c: Pt, d: Pt) -> bool {
         || (d4 == 0 && on_segment(a, b, d))
 }
 
+/// Whether `ab` and `cd` cross at a point inside both, or lie on one line and share more
+/// than a point. (Touching at one point is neither.)
+fn segments_cross_or_overlap(a: Pt, b: Pt, c: Pt, d: Pt) -> bool {
+    let (d1, d2, d3, d4) = (
+        cross(c, d, a),
+        cross(c, d, b),
+        cross(a, b, c),
+        cross(a, b, d),
+    );
+    if d1 == 0 && d2 == 0 {
+        // Collinear: compare extents along the longer axis.
+        let axis = usize::from((a[0] - b[0]).abs() < (a[1] - b[1]).abs());
+        let (lo1, hi1) = (a[axis].min(b[axis]), a[axis].max(b[axis]));
+        let (lo2, hi2) = (c[axis].min(d[axis]), c[axis].max(d[axis]));
+        return lo1.max(lo2) < hi1.min(hi2);
+    }
+    d1.signum() * d2.signum() < 0 && d3.signum() * d4.signum() < 0
+}
+
 /// For `p` collinear with `ab`: whether it lies within the segment.
 fn on_segment(a: Pt, b: Pt, p: Pt) -> bool {
     p[0] >= a[0].min(b[0])
@@ -315,7 +334,14 @@ pub fn first_crossing(rings: &[Ring]) -> Option<(usize, usize, usize, usize)> {
                     continue;
                 }
             }
-            if segments_meet(e.a, e.b, f.a, f.b) {
+            // Edges of one ring may not meet at all; a hole may touch its shell or another
+            // hole at single points (as OGC allows), but not cross or share a stretch.
+            let bad = if e.ring == f.ring {
+                segments_meet(e.a, e.b, f.a, f.b)
+            } else {
+                segments_cross_or_overlap(e.a, e.b, f.a, f.b)
+            };
+            if bad {
                 let (a, b) = if (e.ring, e.index) <= (f.ring, f.index) {
                     (e, f)
                 } else {
@@ -426,6 +452,17 @@ mod tests {
         assert!(first_crossing(&[spike]).is_some());
         let crossing_hole = vec![square(0, 0, 10), square(5, 5, 10)];
         assert!(first_crossing(&crossing_hole).is_some());
+        let touching_hole = vec![square(0, 0, 10), vec![[0, 0], [5, 2], [2, 5]]];
+        assert_eq!(
+            first_crossing(&touching_hole),
+            None,
+            "a hole may touch its shell at a point"
+        );
+        let hole_along_shell = vec![square(0, 0, 10), vec![[0, 2], [5, 5], [0, 8]]];
+        assert!(
+            first_crossing(&hole_along_shell).is_some(),
+            "but not share a stretch of it"
+        );
     }
 
     #[test]

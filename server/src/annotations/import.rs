@@ -11,7 +11,7 @@ use super::engine::{Abort, Engine, annotation_from, transaction};
 use super::error::{AnnotationError, MAX_PROBLEMS};
 use super::geojson::parse::{ParseContext, Problem, parse_item};
 use super::geojson::split::Splitter;
-use super::index::Staged;
+use super::index::{SlideIndex, Staged};
 use super::model::{Provenance, now_ms};
 use super::store;
 use rayon::prelude::*;
@@ -158,12 +158,13 @@ struct Stored {
     change: i64,
     imported: usize,
     problems: ParseOutcome,
-    staged: Vec<Staged>,
+    fragment: Option<SlideIndex>,
 }
 
 /// Appends the parsed features as rows in file order, then indexes their ids sorted (so
 /// a million insertions into the id index are sequential), renaming or refusing
-/// duplicates. `keep` keeps the staged annotations for the in-memory index.
+/// duplicates. With `keep`, the rows also go into a fresh in-memory index fragment that
+/// joins the slide's index once committed.
 fn store_stage(
     tx: &rusqlite::Connection,
     slide: &str,
@@ -177,8 +178,9 @@ fn store_stage(
         change,
         imported: 0,
         problems: ParseOutcome::default(),
-        staged: Vec::new(),
+        fragment: keep.then(SlideIndex::default),
     };
+    let mut entries = Vec::new();
     let mut ids: Vec<(Uuid, i64, usize)> = Vec::new();
     for batch in parsed {
         for (index, s) in batch {
@@ -186,8 +188,17 @@ fn store_stage(
             store::insert_row(tx, seq, slide, &s.columns, &s.body, change)?;
             ids.push((s.columns.id, seq, index));
             out.imported += 1;
-            if keep {
-                out.staged.push(s);
+            if let Some(fragment) = &mut out.fragment {
+                let view = store::RowView {
+                    id: s.columns.id,
+                    layer: &s.columns.layer,
+                    class: &s.columns.class,
+                    author: &s.columns.author,
+                    status: s.columns.status,
+                    version: s.columns.version,
+                    body: &s.body,
+                };
+                entries.push(fragment.push_view(&view, s.bbox));
             }
         }
     }
@@ -202,8 +213,8 @@ fn store_stage(
             store::set_row_id(tx, seq, &fresh)?;
             store::add_id(tx, &fresh, seq)?;
             out.problems.renamed += 1;
-            if keep {
-                out.staged[(seq - base) as usize].columns.id = fresh;
+            if let Some(fragment) = &mut out.fragment {
+                fragment.rename((seq - base) as u32, fresh);
             }
             continue;
         }
@@ -217,6 +228,9 @@ fn store_stage(
                 format!("id {id} already exists in the store")
             },
         });
+    }
+    if let Some(fragment) = &mut out.fragment {
+        fragment.finish_load(entries);
     }
     Ok(out)
 }
@@ -298,8 +312,8 @@ impl Engine {
         let (stored, parsed, generation) = result.map_err(|e| e.into_error(self))?;
         drop(conn);
         let (imported, change, renamed) = (stored.imported, stored.change, stored.problems.renamed);
-        if keep {
-            self.apply(slide, generation, |index| index.extend(stored.staged));
+        if let Some(fragment) = stored.fragment {
+            self.apply(slide, generation, |index| index.absorb(fragment));
         }
         Ok(ImportReport {
             imported,

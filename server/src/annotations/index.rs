@@ -81,6 +81,8 @@ pub struct SlideIndex {
     pub authors: Interner,
     live: usize,
     skeletons: super::extras::Skeletons,
+    /// Slot → the slot with the same id it displaced (see [`SlideIndex::rename`]).
+    displaced: HashMap<u32, u32>,
     /// The store's generation of this slide that the index reflects.
     pub generation: i64,
 }
@@ -207,6 +209,7 @@ impl SlideIndex {
         if let Some(old) = self.by_id.insert(slot.id, n) {
             // A replaced version: the old slot stays as garbage.
             self.kill(old);
+            self.displaced.insert(n, old);
         }
         self.live += 1;
         let e = entry(&slot.bbox, n);
@@ -227,9 +230,50 @@ impl SlideIndex {
     /// Finishes a load of [`SlideIndex::push_view`]s: one bulk load of the tree, and
     /// buffers trimmed to size.
     pub fn finish_load(&mut self, entries: Vec<Entry>) {
+        let entries = entries
+            .into_iter()
+            .filter(|e| self.slots[e.data as usize].alive)
+            .collect();
         self.tree = RTree::bulk_load(entries);
+        self.displaced.clear();
         self.arena.shrink_to_fit();
         self.slots.shrink_to_fit();
+    }
+
+    /// Gives slot `n` another id (an import renaming a duplicate). Used on an import's
+    /// fragment before its tree is built: a slot that `n` displaced by arriving with the
+    /// same id comes back to life under that id.
+    pub fn rename(&mut self, n: u32, id: Uuid) {
+        let old = self.slots[n as usize].id;
+        if self.by_id.get(&old) == Some(&n) {
+            self.by_id.remove(&old);
+            if let Some(prev) = self.displaced.remove(&n) {
+                let slot = &mut self.slots[prev as usize];
+                if !slot.alive {
+                    slot.alive = true;
+                    self.live += 1;
+                }
+                self.by_id.insert(old, prev);
+            }
+        }
+        self.slots[n as usize].id = id;
+        self.by_id.insert(id, n);
+    }
+
+    /// Takes in an index built apart (an import's): adopted whole when this one is
+    /// empty, else its annotations are added.
+    pub fn absorb(&mut self, other: SlideIndex) {
+        if self.is_empty() {
+            let generation = self.generation;
+            *self = other;
+            self.generation = generation;
+            return;
+        }
+        let staged: Vec<Staged> = other
+            .live_slots()
+            .filter_map(|n| other.annotation(n).ok().and_then(Staged::from_owned))
+            .collect();
+        self.extend(staged);
     }
 
     /// Adds many annotations; rebuilds the tree when that is cheaper than inserting.

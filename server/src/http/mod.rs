@@ -61,17 +61,8 @@ fn annotation_routes(limits: AnnotationLimits) -> Router<AppState> {
             get(annotations::query).post(annotations::create),
         )
         .route(
-            "/api/slides/{id}/annotations/import",
-            // The import streams its body and counts it against its own limit.
-            post(annotations::import).layer(DefaultBodyLimit::disable()),
-        )
-        .route(
             "/api/slides/{id}/annotations/summary",
             get(annotations::summary),
-        )
-        .route(
-            "/api/slides/{id}/annotations/export",
-            get(annotations::export),
         )
         .route("/api/slides/{id}/undo", post(annotations::undo))
         .route(
@@ -82,6 +73,20 @@ fn annotation_routes(limits: AnnotationLimits) -> Router<AppState> {
         )
         .route("/api/annotations/{uuid}/history", get(annotations::history))
         .layer(DefaultBodyLimit::max(limits.max_edit_bytes))
+}
+
+/// Routes that stream gigabytes and may rightly take minutes: outside the request timeout.
+fn long_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/slides/{id}/annotations/import",
+            // The import streams its body and counts it against its own limit.
+            post(annotations::import).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/slides/{id}/annotations/export",
+            get(annotations::export),
+        )
 }
 
 /// The whole HTTP surface; tests call it directly with `oneshot`.
@@ -116,6 +121,8 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(60),
         ))
+        // Imports and exports stream for as long as their data takes: no timeout.
+        .merge(long_routes())
         // CORS: IIIF and Deep Zoom clients load tiles from other origins.
         .layer(
             CorsLayer::new()

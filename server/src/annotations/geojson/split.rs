@@ -68,6 +68,7 @@ enum State {
 #[derive(Debug)]
 pub struct Splitter<R> {
     input: R,
+    scratch: Vec<u8>,
     buf: Vec<u8>,
     /// Start of unconsumed bytes in `buf`.
     pos: usize,
@@ -91,6 +92,7 @@ impl<R: Read> Splitter<R> {
     pub fn new(input: R, max_item: usize) -> Self {
         Self {
             input,
+            scratch: Vec::new(),
             buf: Vec::new(),
             pos: 0,
             eof: false,
@@ -123,20 +125,25 @@ impl<R: Read> Splitter<R> {
         if self.buf.len() > self.max_item {
             return Err(SplitError::TooLarge(self.max_item >> 20));
         }
-        let start = self.buf.len();
-        self.buf.resize(start + READ_CHUNK, 0);
-        let n = loop {
-            match self.input.read(&mut self.buf[start..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.buf.truncate(start);
-                    return Err(e.into());
+        // Read through a scratch buffer zeroed once: a stream hands over small chunks,
+        // and growing `buf` by a zeroed chunk per read would cost more than the data.
+        if self.scratch.is_empty() {
+            self.scratch = vec![0; READ_CHUNK];
+        }
+        // Gather at least a quarter chunk, so big features are not rescanned per packet.
+        let mut n = 0;
+        while n < READ_CHUNK / 4 {
+            match self.input.read(&mut self.scratch[n..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
                 }
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
             }
-        };
-        self.buf.truncate(start + n);
-        self.eof = n == 0;
+        }
+        self.buf.extend_from_slice(&self.scratch[..n]);
         Ok(n > 0)
     }
 

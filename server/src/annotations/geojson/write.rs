@@ -103,10 +103,20 @@ pub fn push_geometry(out: &mut Vec<u8>, g: &Geometry) {
 }
 
 fn push_time(out: &mut Vec<u8>, ms: i64) {
-    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    out.push(b'"');
-    out.extend_from_slice(humantime::format_rfc3339_millis(t).to_string().as_bytes());
-    out.push(b'"');
+    // Annotations of one import share their times: remember the last one formatted.
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    LAST.with_borrow_mut(|(last_ms, text)| {
+        if *last_ms != ms {
+            let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+            *text = humantime::format_rfc3339_millis(t).to_string();
+            *last_ms = ms;
+        }
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    });
 }
 
 fn push_key(out: &mut Vec<u8>, key: &str) {
