@@ -191,7 +191,9 @@ impl Engine {
         let generation = store::generation(&reader, slide).map_err(|e| self.db_error(e))?;
         let mut index = SlideIndex::default();
         index.generation = generation;
-        let mut entries = Vec::new();
+        let rows = store::row_bound(&reader, slide).map_err(|e| self.db_error(e))?;
+        index.reserve(rows);
+        let mut entries = Vec::with_capacity(rows);
         store::for_each_view_in_slide(&reader, slide, |row| {
             let geometry = Annotation::decode_geometry_only(row.body)
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;

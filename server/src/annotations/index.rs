@@ -1,4 +1,4 @@
-//! The in-memory form of one slide's annotations: compact records in one arena, an
+//! The in-memory form of one slide's annotations: compact records in an arena, an
 //! R-tree of their bounding boxes, and the fields queries filter on.
 //!
 //! Memory per polygon cell is about 56 bytes of slot, its record body (≈ 180 bytes for a
@@ -50,6 +50,51 @@ impl Interner {
     }
 }
 
+/// Record bodies in fixed-size segments: growing never copies what is already there (a
+/// doubling `Vec` would briefly hold twice a slide's bodies).
+#[derive(Debug, Default)]
+struct Arena {
+    segments: Vec<Vec<u8>>,
+}
+
+/// Bytes per arena segment.
+const SEGMENT: usize = 16 << 20;
+
+impl Arena {
+    /// Appends `bytes`; returns where they are (segment in the high 32 bits) and length.
+    fn push(&mut self, bytes: &[u8]) -> (u64, u32) {
+        let fits = self
+            .segments
+            .last()
+            .is_some_and(|s| s.capacity() - s.len() >= bytes.len());
+        if !fits {
+            self.segments
+                .push(Vec::with_capacity(SEGMENT.max(bytes.len())));
+        }
+        let n = self.segments.len() - 1;
+        let segment = &mut self.segments[n];
+        let at = segment.len();
+        segment.extend_from_slice(bytes);
+        (((n as u64) << 32) | at as u64, bytes.len() as u32)
+    }
+
+    fn get(&self, at: u64, len: u32) -> &[u8] {
+        let (segment, offset) = ((at >> 32) as usize, (at & 0xffff_ffff) as usize);
+        &self.segments[segment][offset..offset + len as usize]
+    }
+
+    /// Returns the unused tail of the last segment.
+    fn trim(&mut self) {
+        if let Some(last) = self.segments.last_mut() {
+            last.shrink_to_fit();
+        }
+    }
+
+    fn capacity(&self) -> usize {
+        self.segments.iter().map(Vec::capacity).sum()
+    }
+}
+
 /// The indexed fields of one annotation; its record body lives in the arena.
 #[derive(Debug, Clone)]
 pub struct Slot {
@@ -71,7 +116,7 @@ pub struct Slot {
 #[derive(Debug, Default)]
 pub struct SlideIndex {
     slots: Vec<Slot>,
-    arena: Vec<u8>,
+    arena: Arena,
     tree: RTree<Entry>,
     by_id: HashMap<Uuid, u32>,
     pub layers: Interner,
@@ -81,6 +126,8 @@ pub struct SlideIndex {
     pub authors: Interner,
     live: usize,
     skeletons: super::extras::Skeletons,
+    /// Reused buffer for compacting a body.
+    scratch: Vec<u8>,
     /// Slot → the slot with the same id it displaced (see [`SlideIndex::rename`]).
     displaced: HashMap<u32, u32>,
     /// The store's generation of this slide that the index reflects.
@@ -186,17 +233,18 @@ impl SlideIndex {
             let color = Annotation::color_in_body(v.body).unwrap_or_else(|| default_color(v.class));
             self.class_colors.push(color);
         }
-        let body_at = self.arena.len();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
         let compacted = Annotation::extra_offset(v.body)
-            .and_then(|at| self.skeletons.compact_into(v.body, at, &mut self.arena));
-        if compacted.is_err() {
-            self.arena.truncate(body_at);
-            self.arena.extend_from_slice(v.body);
-        }
+            .and_then(|at| self.skeletons.compact_into(v.body, at, &mut scratch));
+        let (body_at, body_len) =
+            self.arena
+                .push(if compacted.is_ok() { &scratch } else { v.body });
+        self.scratch = scratch;
         let slot = Slot {
             id: v.id,
-            body_at: body_at as u64,
-            body_len: (self.arena.len() - body_at) as u32,
+            body_at,
+            body_len,
             compact: compacted.is_ok(),
             version: v.version,
             class,
@@ -227,6 +275,11 @@ impl SlideIndex {
         }
     }
 
+    /// Room for `n` more annotations, so loading does not grow (and copy) the slots.
+    pub fn reserve(&mut self, n: usize) {
+        self.slots.reserve_exact(n);
+    }
+
     /// Finishes a load of [`SlideIndex::push_view`]s: one bulk load of the tree, and
     /// buffers trimmed to size.
     pub fn finish_load(&mut self, entries: Vec<Entry>) {
@@ -236,7 +289,7 @@ impl SlideIndex {
             .collect();
         self.tree = RTree::bulk_load(entries);
         self.displaced.clear();
-        self.arena.shrink_to_fit();
+        self.arena.trim();
         self.slots.shrink_to_fit();
     }
 
@@ -351,7 +404,7 @@ impl SlideIndex {
     }
 
     fn body(&self, s: &Slot) -> &[u8] {
-        &self.arena[s.body_at as usize..s.body_at as usize + s.body_len as usize]
+        self.arena.get(s.body_at, s.body_len)
     }
 
     /// Exact test: whether the annotation in slot `n` meets `r`.

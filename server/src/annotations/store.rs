@@ -251,6 +251,19 @@ fn seq_range(conn: &Connection, slide: &str) -> rusqlite::Result<Option<(i64, i6
     Ok(number.map(|n| (n << SEQ_BITS, ((n + 1) << SEQ_BITS) - 1)))
 }
 
+/// At least as many rows as the slide has (its `seq` span; deletions leave gaps).
+pub fn row_bound(conn: &Connection, slide: &str) -> rusqlite::Result<usize> {
+    let Some((lo, hi)) = seq_range(conn, slide)? else {
+        return Ok(0);
+    };
+    let span: Option<i64> = conn.query_row(
+        "SELECT max(seq) - min(seq) + 1 FROM annotations WHERE seq BETWEEN ?1 AND ?2",
+        params![lo, hi],
+        |r| r.get(0),
+    )?;
+    Ok(span.unwrap_or(0).max(0) as usize)
+}
+
 /// The `seq` the slide's next annotation gets.
 pub fn next_seq(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
     let number = slide_number(conn, slide)?;
