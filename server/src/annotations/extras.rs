@@ -17,7 +17,8 @@ const SPLIT: u8 = 1;
 /// The skeletons of one slide's extras.
 #[derive(Debug, Default)]
 pub struct Skeletons {
-    list: Vec<Vec<u8>>,
+    /// Each skeleton as its literal parts; a number goes between consecutive parts.
+    list: Vec<Vec<Vec<u8>>>,
     numbers: HashMap<Vec<u8>, u32>,
 }
 
@@ -73,7 +74,8 @@ impl Skeletons {
             Some((skeleton, numbers)) if n > 0 => {
                 let next = self.list.len() as u32;
                 let id = *self.numbers.entry(skeleton).or_insert_with_key(|k| {
-                    self.list.push(k.clone());
+                    self.list
+                        .push(k.split(|&b| b == HOLE).map(<[u8]>::to_vec).collect());
                     next
                 });
                 arena.push(SPLIT);
@@ -102,15 +104,14 @@ impl Skeletons {
             }
             SPLIT => {
                 let id = r.varint()? as usize;
-                let skeleton = self.list.get(id).ok_or(Corrupt(at))?;
-                let mut text = Vec::with_capacity(skeleton.len() + 64);
-                for &b in skeleton {
-                    if b == HOLE {
+                let parts = self.list.get(id).ok_or(Corrupt(at))?;
+                let mut text = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + 64);
+                for (i, part) in parts.iter().enumerate() {
+                    if i > 0 {
                         let len = usize::from(r.byte()?);
                         text.extend_from_slice(r.take(len)?);
-                    } else {
-                        text.push(b);
                     }
+                    text.extend_from_slice(part);
                 }
                 String::from_utf8(text).map_err(|_| Corrupt(at))
             }
@@ -121,7 +122,10 @@ impl Skeletons {
     /// Heap bytes held.
     #[must_use]
     pub fn memory_bytes(&self) -> usize {
-        self.list.iter().map(|s| 2 * s.len() + 64).sum()
+        self.list
+            .iter()
+            .map(|parts| parts.iter().map(|p| 2 * p.len() + 24).sum::<usize>() + 64)
+            .sum()
     }
 }
 

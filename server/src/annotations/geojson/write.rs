@@ -29,12 +29,17 @@ pub fn push_str(out: &mut Vec<u8>, s: &str) {
 
 /// Appends a centipixel value as pixels with at most two decimals.
 pub fn push_centi(out: &mut Vec<u8>, v: i32) {
-    let mut buf = itoa::Buffer::new();
     let abs = i64::from(v).unsigned_abs();
     if v < 0 {
         out.push(b'-');
     }
-    out.extend_from_slice(buf.format(abs / 100).as_bytes());
+    if abs < 100 {
+        out.push(b'0');
+    } else {
+        let mut buf = itoa::Buffer::new();
+        let digits = buf.format(abs).as_bytes();
+        out.extend_from_slice(&digits[..digits.len() - 2]);
+    }
     let frac = (abs % 100) as u8;
     if frac != 0 {
         out.push(b'.');
@@ -102,12 +107,11 @@ pub fn push_geometry(out: &mut Vec<u8>, g: &Geometry) {
     out.push(b'}');
 }
 
-fn push_time(out: &mut Vec<u8>, ms: i64) {
-    // Annotations of one import share their times: remember the last one formatted.
-    thread_local! {
-        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
-    }
-    LAST.with_borrow_mut(|(last_ms, text)| {
+/// A formatted time, remembered: annotations of one import share their times.
+type TimeCache = std::cell::RefCell<(i64, String)>;
+
+fn push_time(out: &mut Vec<u8>, ms: i64, cache: &'static std::thread::LocalKey<TimeCache>) {
+    cache.with_borrow_mut(|(last_ms, text)| {
         if *last_ms != ms {
             let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
             *text = humantime::format_rfc3339_millis(t).to_string();
@@ -117,6 +121,11 @@ fn push_time(out: &mut Vec<u8>, ms: i64) {
         out.extend_from_slice(text.as_bytes());
         out.push(b'"');
     });
+}
+
+thread_local! {
+    static CREATED: TimeCache = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    static UPDATED: TimeCache = const { std::cell::RefCell::new((i64::MIN, String::new())) };
 }
 
 fn push_key(out: &mut Vec<u8>, key: &str) {
@@ -182,9 +191,9 @@ pub fn push_feature(out: &mut Vec<u8>, a: &Annotation) {
     push_key(out, "version");
     out.extend_from_slice(num.format(a.version).as_bytes());
     push_key(out, "created");
-    push_time(out, a.created_ms);
+    push_time(out, a.created_ms, &CREATED);
     push_key(out, "updated");
-    push_time(out, a.updated_ms);
+    push_time(out, a.updated_ms, &UPDATED);
     out.extend_from_slice(b"}}");
 }
 
