@@ -64,6 +64,9 @@ PGDIR=$WORK/pg PGDATA=$WORK/pg/data PGDB=tessera_ann
 MAXLIFE=7200                # hard cap (s) on the server we start, even if the trap never runs
 KV=$WORK/results.kv         # scalar results, key=value, read by `annbench.py report`
 mkdir -p "$WORK"
+# One run per work dir: a second one would stop this run's PostgreSQL and overwrite its results.
+exec 9>"$WORK/.lock"
+flock -n 9 || { echo "error: another run is using $WORK (holds $WORK/.lock); set TESSERA_ANN_DIR to run elsewhere" >&2; exit 1; }
 : >"$KV"
 rm -f "$WORK/queries.json" "$WORK/pgser.json" "$WORK/first-query.json" "$WORK/results.json"   # no stale rows
 kv() { echo "$1=$2" >>"$KV"; }
@@ -137,7 +140,7 @@ trap 'echo "interrupted"; exit 130' INT TERM
 # start_server LOG: `tessera serve` on $DATA, sets SRV_TO (timeout wrapper), SRV_PID, URL
 start_server() {
   pick_port; URL=http://127.0.0.1:$PORT
-  timeout -k 5 $MAXLIFE "$TESSERA" serve --data "$DATA" --addr "127.0.0.1:$PORT" >"$1" 2>&1 &
+  timeout -k 5 $MAXLIFE "$TESSERA" serve --data "$DATA" --addr "127.0.0.1:$PORT" >"$1" 2>&1 9>&- &
   SRV_TO=$!
   for _ in $(seq 300); do
     if curl -sf "$URL/healthz" >/dev/null 2>&1; then SRV_PID=$(pgrep -P "$SRV_TO" | head -n 1); return 0; fi
@@ -191,12 +194,12 @@ if [ ! -f "$PGDATA/PG_VERSION" ]; then
   as_pg $PGBIN/initdb -A trust -U postgres -D "$PGDATA" >"$PGDIR/initdb.log" 2>&1 \
     || { echo "error: initdb failed:"; tail -n 5 "$PGDIR/initdb.log"; exit 1; }
 fi
-# a cluster left running by an interrupted run
+# a cluster left running by an interrupted run (not a live one: we hold the work dir's lock)
 as_pg $PGBIN/pg_ctl -D "$PGDATA" status >/dev/null 2>&1 && as_pg $PGBIN/pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
 pick_port; PGPORT=$PORT
 if ! as_pg $PGBIN/pg_ctl -D "$PGDATA" -l "$PGDIR/server.log" -w -t 120 -o "-p $PGPORT \
     -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PGDIR -c shared_buffers=2GB -c max_wal_size=8GB" \
-    start >/dev/null; then
+    start >/dev/null 9>&-; then
   echo "error: PostgreSQL did not start:"; tail -n 5 "$PGDIR/server.log"; PGPORT=""; exit 1
 fi
 PGPID=$(head -n 1 "$PGDATA/postmaster.pid")
