@@ -199,18 +199,6 @@ fn envelope(r: &Rect) -> AABB<[f32; 2]> {
 }
 
 impl SlideIndex {
-    /// Builds an index in one bulk load.
-    #[must_use]
-    pub fn build(staged: Vec<Staged>, generation: i64) -> Self {
-        let mut index = Self {
-            generation,
-            ..Self::default()
-        };
-        let entries: Vec<Entry> = staged.into_iter().map(|s| index.push_slot(&s)).collect();
-        index.tree = RTree::bulk_load(entries);
-        index
-    }
-
     fn push_slot(&mut self, s: &Staged) -> Entry {
         let view = super::store::RowView {
             id: s.columns.id,

@@ -261,8 +261,8 @@ impl Annotation {
         }
     }
 
-    /// Where the `extra` string (its length varint) starts in a record body: it is last.
-    pub fn extra_offset(body: &[u8]) -> Result<usize, Corrupt> {
+    /// A reader positioned at the geometry of a record body, and the body's flags.
+    fn at_geometry(body: &[u8]) -> Result<(Reader<'_>, u8), Corrupt> {
         let mut r = Reader::new(body);
         if r.byte()? != RECORD_FORMAT {
             return Err(Corrupt(0));
@@ -279,6 +279,12 @@ impl Annotation {
             let n = r.count()?;
             r.take(n)?;
         }
+        Ok((r, flags))
+    }
+
+    /// Where the `extra` string (its length varint) starts in a record body: it is last.
+    pub fn extra_offset(body: &[u8]) -> Result<usize, Corrupt> {
+        let (mut r, flags) = Self::at_geometry(body)?;
         crate::annotations::codec::skip_geometry(&mut r)?;
         if flags & HAS_NUCLEUS != 0 {
             crate::annotations::codec::skip_geometry(&mut r)?;
@@ -288,23 +294,7 @@ impl Annotation {
 
     /// Only the geometry of a record body, without decoding the rest.
     pub fn decode_geometry_only(body: &[u8]) -> Result<Geometry, Corrupt> {
-        let mut r = Reader::new(body);
-        if r.byte()? != RECORD_FORMAT {
-            return Err(Corrupt(0));
-        }
-        r.take(3)?;
-        let flags = r.byte()?;
-        r.take(
-            if flags & HAS_COLOR != 0 { 3 } else { 0 }
-                + if flags & HAS_CONFIDENCE != 0 { 4 } else { 0 },
-        )?;
-        r.varint()?;
-        r.varint()?;
-        if flags & HAS_NAME != 0 {
-            let n = r.count()?;
-            r.take(n)?;
-        }
-        decode_geometry(&mut r)
+        decode_geometry(&mut Self::at_geometry(body)?.0)
     }
 
     /// The fields kept outside the record body.
