@@ -113,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(viewer::index))
         .route("/view/{id}", get(viewer::view))
         .route("/viewer/osd/{*path}", get(viewer::osd_file))
+        .route("/viewer/clip/{*path}", get(viewer::clip_file))
         .route("/viewer/{*path}", get(viewer::static_file))
         .fallback(|| async { AppError::not_found("no such route") })
         // Layers, innermost first.

@@ -16,6 +16,12 @@ struct ViewerFiles;
 #[allow_missing = true]
 struct OsdFiles;
 
+/// polygon-clipping's self-contained UMD build (the drawing tools' brush union/difference).
+#[derive(rust_embed::Embed)]
+#[folder = "../viewer/node_modules/polygon-clipping/dist/"]
+#[allow_missing = true]
+struct ClipFiles;
+
 fn serve<E: rust_embed::Embed>(path: &str) -> Result<Response, AppError> {
     // Embedded names are plain relative paths; anything else is no file of ours.
     if path
@@ -49,4 +55,8 @@ pub async fn static_file(Path(path): Path<String>) -> Result<Response, AppError>
 
 pub async fn osd_file(Path(path): Path<String>) -> Result<Response, AppError> {
     serve::<OsdFiles>(&path)
+}
+
+pub async fn clip_file(Path(path): Path<String>) -> Result<Response, AppError> {
+    serve::<ClipFiles>(&path)
 }
