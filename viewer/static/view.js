@@ -3,6 +3,11 @@
 // level-0 image pixels) so a reload or a shared link reopens the same place.
 import { fetchJson, formatMpp, formatSize, showStatus } from './common.js';
 import { formatMagnification, formatRegion, magnification, parseRegion, scaleBar } from './scale.js';
+import { createOverlay } from './overlay.js';
+import { createLayersPanel } from './layers-panel.js';
+import { createAdjustPanel } from './adjust.js';
+import { createReviewPanel } from './review.js';
+import { createMagnificationButtons } from './orientation.js';
 
 const OSD = window.OpenSeadragon;
 const status = document.getElementById('status');
@@ -96,6 +101,15 @@ async function main() {
   });
   viewer.addHandler('update-viewport', () => updateReadouts(viewer, slide));
   viewer.addHandler('animation-finish', () => rememberRegion(viewer));
+
+  // Annotation overlay, its panels and the magnification buttons (overlay.js and friends).
+  const dock = document.getElementById('dock');
+  const report = (message, isError) => showStatus(status, message, isError);
+  const overlay = createOverlay(viewer, slide, { onStatus: report });
+  createLayersPanel(dock, slide, overlay, { onStatus: report });
+  createAdjustPanel(dock, viewer);
+  createReviewPanel(dock, slide, viewer, overlay, { onStatus: report });
+  createMagnificationButtons(document.getElementById('mag-buttons'), viewer, slide);
 }
 
 main();
