@@ -268,20 +268,23 @@ export function createSaveQueue(options) {
       if (response.status === 409 || response.status === 404) {
         const current = await fetchCurrent(one);
         if (current && content(current) === content(op.feature)) return current; // our earlier try went in
-        const what = current
-          ? `changed on the server (now version ${current.properties.version}${current.properties.author ? `, by ${current.properties.author}` : ''})`
-          : 'deleted on the server';
+        const what = current ? `changed on the server (now version ${current.properties.version}${await lastEditor(one)})` : 'deleted on the server';
         throw conflict(`PUT ${one} → ${response.status}: it was ${what} since version ${op.version}`, current);
       }
       return expectOk(response, `PUT ${one}`);
     }
+    if (op.version === undefined) {
+      const current = await fetchCurrent(one);
+      if (!current) return null; // already gone
+      op.version = current.properties.version;
+    }
     const response = await request('DELETE', one, {
-      headers: headers(op.version !== undefined ? { 'if-match': `"${op.version}"` } : {}),
+      headers: headers({ 'if-match': `"${op.version}"` }),
     });
     if (response.status === 404) return null; // already gone
     if (response.status === 409) {
       const current = await fetchCurrent(one);
-      throw conflict(`DELETE ${one} → 409: it was changed on the server (now version ${current?.properties?.version})`, current);
+      throw conflict(`DELETE ${one} → 409: it was changed on the server (now version ${current?.properties?.version}${await lastEditor(one)})`, current);
     }
     await expectOk(response, `DELETE ${one}`);
     return null;
@@ -306,6 +309,21 @@ export function createSaveQueue(options) {
     const response = await request('GET', url, { headers: headers({ accept: 'application/geo+json' }) });
     if (response.status === 404) return null;
     return expectOk(response, `GET ${url}`);
+  }
+
+  /** ", by ana at 14:31" from the annotation's history (the author property names its creator); "" when unknown. */
+  async function lastEditor(url) {
+    try {
+      const response = await fetch(`${url}/history`, { method: 'GET', headers: headers({ accept: 'application/json' }) });
+      const last = response.ok ? (await response.json()).history?.at(-1) : null;
+      if (!last?.author) return '';
+      const at = last.at ? new Date(last.at) : null;
+      const pad = (n) => String(n).padStart(2, '0');
+      const time = at && !Number.isNaN(at.getTime()) ? ` at ${pad(at.getHours())}:${pad(at.getMinutes())}` : '';
+      return `, by ${last.author}${time}`;
+    } catch {
+      return '';
+    }
   }
 
   function conflict(message, theirs) {
@@ -334,6 +352,10 @@ export function createSaveQueue(options) {
       versions.set(id, version);
     },
     version: (id) => versions.get(id),
+    /** Forgets a version that is no longer current (after an undo); the next edit asks the server. */
+    forget(id) {
+      versions.delete(id);
+    },
     /** Unsaved edits, oldest first (each: kind, id, feature, state, error, …). */
     get ops() {
       return ops.slice();

@@ -8,6 +8,7 @@ import { createLayersPanel } from './layers-panel.js';
 import { createAdjustPanel } from './adjust.js';
 import { createReviewPanel } from './review.js';
 import { createMagnificationButtons } from './orientation.js';
+import { createTools } from './tools.js';
 
 const OSD = window.OpenSeadragon;
 const status = document.getElementById('status');
@@ -110,6 +111,8 @@ async function main() {
   createAdjustPanel(dock, viewer);
   createReviewPanel(dock, slide, viewer, overlay, { onStatus: report });
   createMagnificationButtons(document.getElementById('mag-buttons'), viewer, slide);
+  // Drawing tools, keyboard, saving, undo/redo (tools.js and friends).
+  createTools({ viewer, slide, overlay, stage: document.querySelector('.stage'), dock, onStatus: report });
 }
 
 main();

@@ -37,6 +37,9 @@ function fakeServer() {
     }
     const current = store.get(id);
     if (!current) return json(404, { error: 'no such annotation' });
+    if (method === 'GET' && url.endsWith('/history')) {
+      return json(200, { id, history: [{ kind: 'update', author: current.properties.editor ?? 'local', at: '2026-01-02T14:31:00Z' }] });
+    }
     if (method === 'GET') return json(200, current);
     if (ifMatch !== undefined && Number(ifMatch) !== current.properties.version) {
       return json(409, { error: `stale version: the annotation is at version ${current.properties.version}`, version: current.properties.version });
@@ -51,7 +54,7 @@ function fakeServer() {
     return json(200, { id, deleted: true });
   }
   async function fetch(url, init) {
-    const method = init.method;
+    const method = init.method ?? 'GET';
     log.push(`${method} ${url}`);
     const how = failures.shift();
     if (how === 'network') throw new TypeError('Failed to fetch');
@@ -70,7 +73,7 @@ function fakeServer() {
     /** Someone else's edit: bumps the version and changes the class. */
     editElsewhere(id) {
       const current = store.get(id);
-      store.set(id, { ...current, properties: { ...current.properties, classification: { name: 'Stroma' }, version: current.properties.version + 1, author: 'ana' } });
+      store.set(id, { ...current, properties: { ...current.properties, classification: { name: 'Stroma' }, version: current.properties.version + 1, editor: 'ana' } });
     },
   };
 }
@@ -231,7 +234,7 @@ test('a conflict waits for a choice: overwrite with mine', async () => {
   assert.equal(await queue.whenIdle(100), false);
   const [op] = queue.ops;
   assert.equal(op.state, 'conflict');
-  assert.match(op.error, /changed on the server \(now version 2, by ana\) since version 1/);
+  assert.match(op.error, /changed on the server \(now version 2, by ana at \d\d:\d\d\) since version 1/);
   queue.resolve(op, 'mine');
   assert.equal(await queue.whenIdle(1000), true);
   assert.equal(server.store.get(ID).properties.version, 3);
