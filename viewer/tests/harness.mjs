@@ -10,8 +10,9 @@
 //   assertExists(path, what) fails with a readable message when a file is missing
 //   freePort()               a loopback port that was free a moment ago
 //   waitHealthy(url, child, log, ms)  polls until 200, the child dies, or the deadline
-//   startServer({ slides, dataDir, imports, env })  tiles `slides` (paths) into `dataDir`
-//                            (a new temporary one by default), imports GeoJSON files
+//   startServer({ slides, dataDir, removeDataDir, imports, logName })  tiles `slides`
+//                            (paths) into `dataDir` (a new temporary one by default,
+//                            removed on stop), imports GeoJSON files
 //                            ({ slideId, file, layer }), serves it on a free port.
 //                            Returns { base, dataDir, log, stop() }. With TESSERA_URL set it
 //                            tiles nothing and returns that server.
@@ -23,6 +24,7 @@
 //   visibleImageRect(page)   the visible level-0 rectangle {x, y, width, height}
 //   slideClip(page)          the page rectangle where the slide is drawn (for screenshots)
 //   measurePng(page, png, fn)  decodes a PNG in the page and returns fn(rgba, width, height)
+//   comparePngs(page, a, b)  { changed, meanDiff } between two screenshots
 //   tissueFraction(page, png) share of a screenshot's pixels that look like tissue
 //   runTessera(args, opts)   runs the binary, resolves { stdout, stderr }, rejects on failure
 //
@@ -118,7 +120,7 @@ export async function waitHealthy(url, child, log, deadlineMs) {
  * (and removed by stop()) unless one is given; a given one is kept. `logName` names the
  * server log written to test-results/ on stop.
  */
-export async function startServer({ slides = [], dataDir, imports = [], logName = 'server.log', healthMs = 60000 } = {}) {
+export async function startServer({ slides = [], dataDir, removeDataDir, imports = [], logName = 'server.log', healthMs = 60000 } = {}) {
   await mkdir(RESULTS, { recursive: true });
   if (process.env.TESSERA_URL) {
     const base = process.env.TESSERA_URL.replace(/\/$/, '');
@@ -127,8 +129,8 @@ export async function startServer({ slides = [], dataDir, imports = [], logName 
   }
   assertExists(BIN, 'tessera binary (run `cargo build -p server` or set TESSERA_BIN)');
   for (const slide of slides) assertExists(slide, 'test slide');
-  const ownDir = !dataDir;
-  if (ownDir) dataDir = await mkdtemp(path.join(os.tmpdir(), 'tessera-viewer-data-'));
+  const ownDir = removeDataDir ?? !dataDir;
+  if (!dataDir) dataDir = await mkdtemp(path.join(os.tmpdir(), 'tessera-viewer-data-'));
   for (const slide of slides) await runTessera(['tile', slide, '-o', dataDir], { timeout: 120000 });
   for (const { slideId, file, layer = 'default' } of imports) {
     await runTessera(['import', '--data', dataDir, slideId, file, '--layer', layer], { timeout: 300000 });
@@ -260,6 +262,42 @@ export function measurePng(page, png, measure) {
       return new Function(`return (${source})`)()(data, img.width, img.height);
     },
     [png.toString('base64'), measure.toString()],
+  );
+}
+
+/**
+ * Compares two same-sized PNGs in the page: { changed, meanDiff } where `changed` is the
+ * fraction of pixels whose largest channel difference exceeds `threshold` and `meanDiff`
+ * the mean absolute channel difference (0–255).
+ */
+export function comparePngs(page, a, b, threshold = 24) {
+  return page.evaluate(
+    async ([b64a, b64b, limit]) => {
+      const decode = async (b64) => {
+        const img = new Image();
+        img.src = `data:image/png;base64,${b64}`;
+        await img.decode();
+        const canvas = new OffscreenCanvas(img.width, img.height);
+        const ctx = canvas.getContext('2d');
+        ctx.drawImage(img, 0, 0);
+        return ctx.getImageData(0, 0, img.width, img.height).data;
+      };
+      const [x, y] = await Promise.all([decode(b64a), decode(b64b)]);
+      if (x.length !== y.length) throw new Error('the screenshots differ in size');
+      let changed = 0;
+      let sum = 0;
+      for (let i = 0; i < x.length; i += 4) {
+        let max = 0;
+        for (let c = 0; c < 3; c++) {
+          const d = Math.abs(x[i + c] - y[i + c]);
+          sum += d;
+          if (d > max) max = d;
+        }
+        if (max > limit) changed++;
+      }
+      return { changed: changed / (x.length / 4), meanDiff: sum / ((x.length / 4) * 3) };
+    },
+    [a.toString('base64'), b.toString('base64'), threshold],
   );
 }
 
