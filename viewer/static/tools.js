@@ -20,32 +20,10 @@ import { createSaveQueue, createSaveStatus } from './save.js';
 import { createUndo } from './undo.js';
 import { createClassPicker } from './classes.js';
 import { bindKeys } from './keys.js';
+import { HINTS, TOOLS, createToolbar, stageElement } from './toolbar.js';
 
 /** Layer of the annotations drawn here. */
 export const DRAW_LAYER = 'manual';
-
-/** [tool, label, key]. */
-const TOOLS = [
-  ['select', 'Select', 's'],
-  ['point', 'Point', 'o'],
-  ['line', 'Line', 'l'],
-  ['polygon', 'Polygon', 'p'],
-  ['rectangle', 'Rectangle', 'r'],
-  ['ellipse', 'Ellipse', 'i'],
-  ['brush', 'Brush', 'b'],
-  ['ruler', 'Ruler', 'm'],
-];
-
-const HINTS = {
-  select: 'Click a shape to select it. Drag its squares to move vertices, its dots to add one, its inside to move it; Alt+click a vertex removes it. Delete removes the shape.',
-  point: 'Click to place a point.',
-  line: 'Click to add vertices, Enter or double-click to finish; or drag to draw freehand. Esc cancels.',
-  polygon: 'Click to add vertices, Enter, double-click or a click on the first vertex to close; or drag to draw freehand. Esc cancels.',
-  rectangle: 'Drag to draw a rectangle.',
-  ellipse: 'Drag to draw an ellipse.',
-  brush: 'Paint to add to the selected shape (or to start a new one); hold Alt or press x to erase. [ and ] change the size.',
-  ruler: 'Drag to measure. Not saved; Esc clears it.',
-};
 
 /** Below this many screen pixels of movement a press and release is a click. */
 const CLICK_PX = 5;
@@ -57,6 +35,9 @@ const CLOSE_PX = 10;
 const TRACE_STEP_PX = 2;
 /** Freehand outlines are simplified to within this many screen pixels. */
 const SIMPLIFY_PX = 0.75;
+/** Above these vertex counts the selection shows no midpoint, then no vertex handles. */
+const MAX_MIDPOINT_HANDLES = 150;
+const MAX_VERTEX_HANDLES = 600;
 const BRUSH_MIN_PX = 2;
 const BRUSH_MAX_PX = 400;
 
@@ -74,15 +55,6 @@ function describe(feature) {
   const name = feature?.properties?.classification?.name ?? 'unclassified';
   const type = feature?.properties?.shape ?? { Point: 'point', MultiPoint: 'points', LineString: 'line', Polygon: 'polygon', MultiPolygon: 'polygon' }[feature?.geometry?.type] ?? 'annotation';
   return `${name} ${type}`;
-}
-
-function button(label, title, onClick) {
-  const b = document.createElement('button');
-  b.type = 'button';
-  b.textContent = label;
-  b.title = title;
-  b.addEventListener('click', onClick);
-  return b;
 }
 
 /**
@@ -134,7 +106,7 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
       overlay?.refresh();
     },
   });
-  saveStatus = createSaveStatus(stageElement('save-status', 'save-status'), queue, (op) => describe(op.feature ?? known.get(op.id) ?? op.theirs));
+  saveStatus = createSaveStatus(stageElement(stage, 'save-status', 'save-status'), queue, (op) => describe(op.feature ?? known.get(op.id) ?? op.theirs));
 
   const undo = createUndo({
     slideId: slide.id,
@@ -186,51 +158,21 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
 
   // ---- The toolbar ----
 
-  function stageElement(className, id) {
-    const e = document.createElement('div');
-    e.className = className;
-    if (id) e.id = id;
-    stage.append(e);
-    return e;
-  }
-
-  const toolbar = stageElement('toolbar', 'toolbar');
-  toolbar.setAttribute('role', 'toolbar');
-  toolbar.setAttribute('aria-label', 'Drawing tools');
-  const toolButtons = new Map();
-  for (const [name, label, key] of TOOLS) {
-    const b = button(label, `${label} (${key})`, () => setTool(name));
-    b.dataset.tool = name;
-    const k = document.createElement('kbd');
-    k.textContent = key;
-    b.append(' ', k);
-    toolButtons.set(name, b);
-    toolbar.append(b);
-  }
-  const brushRow = document.createElement('div');
-  brushRow.className = 'brush-controls';
-  const brushSize = document.createElement('output');
-  const brushMode = button('', 'Brush adds or erases (x; Alt erases while held)', () => toggleBrushMode());
-  brushRow.append(button('−', 'Smaller brush ([)', () => resizeBrush(1 / 1.25)), brushSize, button('+', 'Larger brush (])', () => resizeBrush(1.25)), brushMode);
-  toolbar.append(brushRow);
-  const undoButton = button('Undo', 'Undo (Ctrl+Z)', () => undo.undo());
-  const redoButton = button('Redo', 'Redo (Ctrl+Shift+Z)', () => undo.redo());
-  const deleteButton = button('Delete', 'Delete the selection (Delete)', () => deleteSelection());
-  toolbar.append(undoButton, redoButton, deleteButton);
-  const hintLine = stageElement('tool-hint', 'tool-hint');
-
-  function hint(message) {
-    hintLine.textContent = message ?? HINTS[tool];
-  }
+  const toolbar = createToolbar(stage, {
+    tool: (name) => setTool(name),
+    brushSize: (factor) => resizeBrush(factor),
+    brushMode: () => toggleBrushMode(),
+    undo: () => undo.undo().then(render),
+    redo: () => {
+      undo.redo();
+      render();
+    },
+    delete: () => deleteSelection(),
+  });
+  const hint = (message) => toolbar.hint(message ?? HINTS[tool]);
 
   function updateToolbar() {
-    for (const [name, b] of toolButtons) b.setAttribute('aria-pressed', String(name === tool));
-    brushRow.hidden = tool !== 'brush';
-    brushSize.textContent = `${Math.round(brush.radius)} px`;
-    brushMode.textContent = brush.mode === 'add' ? 'Adds' : 'Erases';
-    brushMode.setAttribute('aria-pressed', String(brush.mode === 'subtract'));
-    deleteButton.disabled = !selected;
-    redoButton.disabled = !undo.canRedo;
+    toolbar.update({ tool, brush, hasSelection: !!selected, canRedo: undo.canRedo });
     classes.setSelectionActive(!!selected);
     viewer.canvas.style.cursor = tool === 'select' ? '' : tool === 'brush' ? 'none' : 'crosshair';
   }
@@ -243,7 +185,12 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
     if (selected) {
       scene.selected = { geometry: selected.geometry, color: selected.feature.properties?.classification?.color ?? color };
       if (tool === 'select' && !gesture?.moving) {
-        scene.handles = { vertices: shapes.vertices(selected.geometry), midpoints: shapes.midpoints(selected.geometry) };
+        // Dense outlines (brush results) get vertex handles only, very dense ones none.
+        const vertices = shapes.vertices(selected.geometry);
+        scene.handles = {
+          vertices: vertices.length <= MAX_VERTEX_HANDLES ? vertices : [],
+          midpoints: vertices.length <= MAX_MIDPOINT_HANDLES ? shapes.midpoints(selected.geometry) : [],
+        };
       }
     }
     if (draft?.points.length) {
@@ -415,7 +362,7 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
       }
       if (token !== selectToken) return; // another click came first
       queue.setVersion(id, feature.properties.version);
-      remember(feature);
+      known.set(id, feature);
     }
     selected = { id, feature, geometry: feature.geometry };
     overlay?.setHidden(id, true);
@@ -436,9 +383,10 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
   function handleAt(screen) {
     if (!selected || tool !== 'select') return null;
     const near = (h) => screenDistance(draw.toScreen(h.x, h.y), screen) <= HANDLE_PX;
-    const v = shapes.vertices(selected.geometry).find(near);
+    const vertices = shapes.vertices(selected.geometry);
+    const v = vertices.length <= MAX_VERTEX_HANDLES && vertices.find(near);
     if (v) return { type: 'vertex', ...v };
-    const m = shapes.midpoints(selected.geometry).find(near);
+    const m = vertices.length <= MAX_MIDPOINT_HANDLES && shapes.midpoints(selected.geometry).find(near);
     return m ? { type: 'midpoint', ...m } : null;
   }
 
@@ -588,6 +536,8 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
         if (moved && g.end) {
           const box = tool === 'ellipse' ? shapes.ellipse(g.start, g.end) : shapes.rectangle(g.start, g.end);
           createShape(box, tool);
+        } else {
+          hint(`${HINTS[tool]} (A click alone draws nothing.)`);
         }
         break;
       case 'paint':
