@@ -160,10 +160,14 @@ export function createOverlay(viewer, slide, { onStatus = () => {}, budget = DEF
     }
   }
 
-  /** The target view in level-0 pixels as {x, y, w, h}. */
+  /** The target view in level-0 pixels as {x, y, w, h}, clipped to the slide. */
   function targetView() {
     const r = viewer.viewport.viewportToImageRectangle(viewer.viewport.getBounds(false));
-    return { x: r.x, y: r.y, w: r.width, h: r.height };
+    const x = Math.max(0, r.x);
+    const y = Math.max(0, r.y);
+    const w = Math.max(0, Math.min(slide.width, r.x + r.width) - x);
+    const h = Math.max(0, Math.min(slide.height, r.y + r.height) - y);
+    return { x, y, w, h };
   }
 
   /** The view grown by MARGIN on each side and clipped to the slide. */

@@ -117,8 +117,8 @@ export async function waitHealthy(url, child, log, deadlineMs) {
 /**
  * Tiles `slides` into a data directory, imports `imports` ({ slideId, file, layer }),
  * and starts `tessera serve` on a free loopback port. A temporary `dataDir` is created
- * (and removed by stop()) unless one is given; a given one is kept. `logName` names the
- * server log written to test-results/ on stop.
+ * (and removed by stop()) unless one is given; a given one is kept unless
+ * `removeDataDir`. `logName` names the server log written to test-results/ on stop.
  */
 export async function startServer({ slides = [], dataDir, removeDataDir, imports = [], logName = 'server.log', healthMs = 60000 } = {}) {
   await mkdir(RESULTS, { recursive: true });
