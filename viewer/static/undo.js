@@ -4,11 +4,19 @@
 // after), and redo sends the undone change again through the save queue.
 
 /**
- * `queue`: the save queue; `user`: X-Tessera-User or null; `onUndone(entry | null)`:
+ * `queue`: the save queue; `user`: X-Tessera-User or null; `fetch` for tests; `onUndone(entry | null)`:
  * the server undid a change (the entry this page made, or null when it was not one of
  * ours — e.g. from before a reload); `onStatus(message, isError)`.
  */
-export function createUndo({ slideId, queue, user = null, onUndone = () => {}, onRedone = () => {}, onStatus = () => {} }) {
+export function createUndo({
+  slideId,
+  queue,
+  user = null,
+  fetch = globalThis.fetch.bind(globalThis),
+  onUndone = () => {},
+  onRedone = () => {},
+  onStatus = () => {},
+}) {
   const done = [];
   const undone = [];
 
@@ -36,7 +44,8 @@ export function createUndo({ slideId, queue, user = null, onUndone = () => {}, o
   }
 
   async function undo() {
-    if (queue.ops.length && !(await queue.whenIdle(5000))) {
+    const stuck = queue.ops.some((op) => op.state === 'failed' || op.state === 'conflict');
+    if (queue.ops.length && (stuck || !(await queue.whenIdle(5000)))) {
       onStatus('Undo waits until your unsaved edits are saved (see the save status below).', true);
       return false;
     }

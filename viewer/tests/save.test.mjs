@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSaveQueue } from '../static/save.js';
+import { createUndo } from '../static/undo.js';
 
 /** localStorage's interface over a Map. */
 function memoryStorage() {
@@ -325,4 +326,76 @@ test('a never-tried create and its deletion cancel out', async () => {
   assert.equal(await q.whenIdle(1000), true);
   assert.deepEqual([...server.store.keys()], [ID]);
   assert.equal(queue.ops.length, 0);
+});
+
+/**
+ * Undo against the fake server: it answers POST /undo like the real one for the last
+ * create by removing it (enough to follow the page's side).
+ */
+function undoSetup() {
+  const ctx = setup();
+  const undoFetch = async (url, init) => {
+    if (url.endsWith('/undo')) {
+      const last = [...ctx.server.store.keys()].pop();
+      if (!last) return new Response(JSON.stringify({ error: 'nothing to undo for local' }), { status: 409 });
+      ctx.server.store.delete(last);
+      return new Response(JSON.stringify({ change: 1, kind: 'create', removed: 1, restored: 0 }), { status: 200 });
+    }
+    return ctx.server.fetch(url, init);
+  };
+  const undone = [];
+  const messages = [];
+  const undo = createUndo({
+    slideId: 'slide-1',
+    queue: ctx.queue,
+    fetch: undoFetch,
+    onUndone: (entry) => undone.push(entry),
+    onStatus: (m, isError) => messages.push([m, isError]),
+  });
+  return { ...ctx, undo, undone, messages };
+}
+
+test('undo: an edit folded into an unsent create is one step, undone and redone as one', async () => {
+  const { server, queue, undo, undone } = undoSetup();
+  server.failNext(1, 'network');
+  const created = feature(ID);
+  undo.record({ kind: 'create', id: ID, before: null, after: created, layer: 'manual' }, queue.create(created, 'manual'));
+  await new Promise((r) => setTimeout(r, 1));
+  const edited = feature(ID, 40);
+  undo.record({ kind: 'update', id: ID, before: created, after: edited }, queue.update(edited));
+  assert.equal(undo.history.done.length, 1, 'one change as the server sees it');
+  assert.deepEqual(undo.history.done[0].after, edited);
+  assert.equal(await undo.undo(), true);
+  assert.equal(server.store.size, 0);
+  assert.equal(undone[0].kind, 'create');
+  assert.ok(undo.canRedo);
+  undo.redo();
+  assert.equal(await queue.whenIdle(2000), true);
+  assert.equal(server.store.get(ID).geometry.coordinates[0][0][0], 40, 'redo stores the edited shape under the same id');
+  assert.equal(undo.canRedo, false);
+});
+
+test('undo: a create deleted before it was sent leaves nothing to undo', async () => {
+  let release;
+  const gate = new Promise((r) => (release = r));
+  const server = fakeServer();
+  const queue = createSaveQueue({ slideId: 's', storage: memoryStorage(), fetch: async (u, i) => (await gate, server.fetch(u, i)) });
+  const undo = createUndo({ slideId: 's', queue, fetch: server.fetch });
+  // The first create holds the queue, so the second is never tried.
+  undo.record({ kind: 'create', id: ID, before: null, after: feature(ID) }, queue.create(feature(ID)));
+  undo.record({ kind: 'create', id: ID2, before: null, after: feature(ID2) }, queue.create(feature(ID2)));
+  undo.record({ kind: 'delete', id: ID2, before: feature(ID2), after: null }, queue.remove(ID2));
+  assert.deepEqual(undo.history.done.map((e) => e.id), [ID]);
+  release();
+  assert.equal(await queue.whenIdle(1000), true);
+});
+
+test('undo: a server change the page did not make is undone without a redo', async () => {
+  const { server, undo, undone, messages } = undoSetup();
+  server.store.set(ID, { ...feature(ID), properties: { version: 1 } });
+  assert.equal(await undo.undo(), true);
+  assert.deepEqual(undone, [null], 'the page is told to reload what it shows');
+  assert.equal(undo.canRedo, false);
+  assert.equal(await undo.undo(), false);
+  assert.deepEqual(messages.at(-1), ['Nothing to undo.', false]);
 });
