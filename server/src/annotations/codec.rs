@@ -42,6 +42,13 @@ impl<'a> Reader<'a> {
     }
 
     pub fn varint(&mut self) -> Result<u64, Corrupt> {
+        // Most varints here (vertex deltas, counts) are one byte.
+        if let Some(&b) = self.bytes.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = *self.bytes.get(self.pos).ok_or(Corrupt(self.pos))?;
@@ -145,30 +152,91 @@ pub fn encode_geometry(g: &Geometry, out: &mut Vec<u8>) {
     }
 }
 
-struct DeltaReader<'r, 'a> {
-    r: &'r mut Reader<'a>,
-    last: [i64; 2],
+/// The kinds of geometry in the encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncodedKind {
+    Point,
+    MultiPoint,
+    LineString,
+    Polygon,
+    MultiPolygon,
 }
 
-impl DeltaReader<'_, '_> {
-    fn points(&mut self) -> Result<Vec<Pt>, Corrupt> {
-        let n = self.r.count()?;
-        let mut pts = Vec::with_capacity(n);
-        for _ in 0..n {
-            for axis in 0..2 {
-                self.last[axis] += unzigzag(self.r.varint()?);
-            }
-            let p = [
-                i32::try_from(self.last[0]).map_err(|_| Corrupt(self.r.pos))?,
-                i32::try_from(self.last[1]).map_err(|_| Corrupt(self.r.pos))?,
-            ];
-            pts.push(p);
+impl EncodedKind {
+    /// The GeoJSON type name.
+    #[must_use]
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Self::Point => "Point",
+            Self::MultiPoint => "MultiPoint",
+            Self::LineString => "LineString",
+            Self::Polygon => "Polygon",
+            Self::MultiPolygon => "MultiPolygon",
         }
-        Ok(pts)
+    }
+}
+
+/// Streams one encoded geometry (what [`encode_geometry`] wrote) without building it:
+/// after its kind, the caller reads counts and points in the encoding's order
+/// (polygons and parts as counts, then each ring's length and its points).
+#[derive(Debug)]
+pub struct EncodedPoints<'r, 'a> {
+    r: &'r mut Reader<'a>,
+    last: [i64; 2],
+    pub kind: EncodedKind,
+}
+
+impl<'r, 'a> EncodedPoints<'r, 'a> {
+    /// Reads the geometry's kind.
+    pub fn new(r: &'r mut Reader<'a>) -> Result<Self, Corrupt> {
+        let at = r.pos;
+        let kind = match r.byte()? {
+            POINT => EncodedKind::Point,
+            MULTI_POINT => EncodedKind::MultiPoint,
+            LINE_STRING => EncodedKind::LineString,
+            POLYGON => EncodedKind::Polygon,
+            MULTI_POLYGON => EncodedKind::MultiPolygon,
+            _ => return Err(Corrupt(at)),
+        };
+        Ok(Self {
+            r,
+            last: [0, 0],
+            kind,
+        })
+    }
+
+    /// A count of rings or polygons.
+    pub fn count(&mut self) -> Result<usize, Corrupt> {
+        self.r.count()
+    }
+
+    /// The number of points that follow.
+    pub fn ring_len(&mut self) -> Result<usize, Corrupt> {
+        self.r.count()
+    }
+
+    pub fn next_point(&mut self) -> Result<Pt, Corrupt> {
+        for axis in 0..2 {
+            self.last[axis] += unzigzag(self.r.varint()?);
+        }
+        Ok([
+            i32::try_from(self.last[0]).map_err(|_| Corrupt(self.r.pos))?,
+            i32::try_from(self.last[1]).map_err(|_| Corrupt(self.r.pos))?,
+        ])
+    }
+
+    #[must_use]
+    pub fn position(&self) -> usize {
+        self.r.pos
+    }
+
+    fn points(&mut self) -> Result<Vec<Pt>, Corrupt> {
+        let n = self.ring_len()?;
+        (0..n).map(|_| self.next_point()).collect()
     }
 
     fn rings(&mut self) -> Result<Vec<Ring>, Corrupt> {
-        let n = self.r.count()?;
+        let n = self.count()?;
         (0..n).map(|_| self.points()).collect()
     }
 }
@@ -203,19 +271,17 @@ pub fn skip_geometry(r: &mut Reader<'_>) -> Result<(), Corrupt> {
 
 /// Reads one geometry written by [`encode_geometry`].
 pub fn decode_geometry(r: &mut Reader<'_>) -> Result<Geometry, Corrupt> {
-    let kind = r.byte()?;
     let at = r.pos;
-    let mut d = DeltaReader { r, last: [0, 0] };
-    Ok(match kind {
-        POINT => Geometry::Point(*d.points()?.first().ok_or(Corrupt(at))?),
-        MULTI_POINT => Geometry::MultiPoint(d.points()?),
-        LINE_STRING => Geometry::LineString(d.points()?),
-        POLYGON => Geometry::Polygon(d.rings()?),
-        MULTI_POLYGON => {
-            let n = d.r.count()?;
+    let mut d = EncodedPoints::new(r)?;
+    Ok(match d.kind {
+        EncodedKind::Point => Geometry::Point(*d.points()?.first().ok_or(Corrupt(at))?),
+        EncodedKind::MultiPoint => Geometry::MultiPoint(d.points()?),
+        EncodedKind::LineString => Geometry::LineString(d.points()?),
+        EncodedKind::Polygon => Geometry::Polygon(d.rings()?),
+        EncodedKind::MultiPolygon => {
+            let n = d.count()?;
             Geometry::MultiPolygon((0..n).map(|_| d.rings()).collect::<Result<_, _>>()?)
         }
-        _ => return Err(Corrupt(at - 1)),
     })
 }
 

@@ -6,7 +6,9 @@
 
 use super::engine::Engine;
 use super::error::AnnotationError;
-use super::geojson::write::{COLLECTION_END, COLLECTION_START, push_feature};
+use super::geojson::write::{
+    COLLECTION_END, COLLECTION_START, Fields, RecordColumns, push_plain_extras, push_record,
+};
 use super::geometry::Rect;
 use super::model::{Annotation, Columns};
 use super::store;
@@ -90,15 +92,33 @@ impl Engine {
                         .map(|rows| {
                             let mut buf = Vec::with_capacity(rows.len() * 700);
                             let mut n = 0;
-                            for (columns, body) in rows {
-                                let a = Annotation::decode(columns.clone(), body).map_err(|e| {
-                                    AnnotationError::Corrupt(format!("{}: {e}", columns.id))
-                                })?;
-                                if bbox.is_some_and(|r| !a.geometry.intersects(&r)) {
-                                    continue;
+                            for (c, body) in rows {
+                                let corrupt =
+                                    |e| AnnotationError::Corrupt(format!("{}: {e}", c.id));
+                                if let Some(r) = &bbox {
+                                    let g =
+                                        Annotation::decode_geometry_only(body).map_err(corrupt)?;
+                                    if !g.intersects(r) {
+                                        continue;
+                                    }
                                 }
+                                let columns = RecordColumns {
+                                    id: &c.id,
+                                    layer: &c.layer,
+                                    class: &c.class,
+                                    author: &c.author,
+                                    status: c.status,
+                                    version: c.version,
+                                };
                                 buf.push(b',');
-                                push_feature(&mut buf, &a);
+                                push_record(
+                                    &mut buf,
+                                    &columns,
+                                    body,
+                                    Fields::All,
+                                    push_plain_extras,
+                                )
+                                .map_err(corrupt)?;
                                 n += 1;
                             }
                             Ok((buf, n))

@@ -97,26 +97,34 @@ impl Skeletons {
     /// back into their JSON text.
     pub fn read(&self, r: &mut Reader<'_>) -> Result<String, Corrupt> {
         let at = r.position();
+        let mut text = Vec::new();
+        self.write_into(r, &mut text)?;
+        String::from_utf8(text).map_err(|_| Corrupt(at))
+    }
+
+    /// Appends the JSON text of compact extras to `out`; returns its length.
+    pub fn write_into(&self, r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<usize, Corrupt> {
+        let at = r.position();
+        let start = out.len();
         match r.byte()? {
             PLAIN => {
                 let n = r.count()?;
-                String::from_utf8(r.take(n)?.to_vec()).map_err(|_| Corrupt(at))
+                out.extend_from_slice(r.take(n)?);
             }
             SPLIT => {
                 let id = r.varint()? as usize;
                 let parts = self.list.get(id).ok_or(Corrupt(at))?;
-                let mut text = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + 64);
                 for (i, part) in parts.iter().enumerate() {
                     if i > 0 {
                         let len = usize::from(r.byte()?);
-                        text.extend_from_slice(r.take(len)?);
+                        out.extend_from_slice(r.take(len)?);
                     }
-                    text.extend_from_slice(part);
+                    out.extend_from_slice(part);
                 }
-                String::from_utf8(text).map_err(|_| Corrupt(at))
             }
-            _ => Err(Corrupt(at)),
+            _ => return Err(Corrupt(at)),
         }
+        Ok(out.len() - start)
     }
 
     /// Heap bytes held.

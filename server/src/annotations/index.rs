@@ -6,6 +6,7 @@
 //! [`SlideIndex::memory_bytes`] reports the real figure.
 
 use super::codec::Corrupt;
+use super::geojson::write::{Fields, RecordColumns, push_plain_extras, push_record};
 use super::geometry::{Geometry, Rect, SCALE};
 use super::model::{Annotation, Columns, Status, default_color};
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -427,6 +428,31 @@ impl SlideIndex {
         }
     }
 
+    /// Appends the annotation in slot `n` as a QuPath Feature, straight from its record.
+    pub fn push_feature_json(
+        &self,
+        n: u32,
+        fields: Fields,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Corrupt> {
+        let s = &self.slots[n as usize];
+        let columns = RecordColumns {
+            id: &s.id,
+            layer: self.layers.name(s.layer),
+            class: self.classes.name(s.class),
+            author: self.authors.name(s.author),
+            status: s.status,
+            version: s.version,
+        };
+        if s.compact {
+            push_record(out, &columns, self.body(s), fields, |r, out| {
+                self.skeletons.write_into(r, out)
+            })
+        } else {
+            push_record(out, &columns, self.body(s), fields, push_plain_extras)
+        }
+    }
+
     /// Colour of class number `n`.
     #[must_use]
     pub fn class_color(&self, n: usize) -> [u8; 3] {
@@ -461,5 +487,71 @@ mod tests {
         let e = entry(&r, 0);
         assert!(f64::from(e.geom().lower()[0]) <= 12_345_678.91);
         assert!(f64::from(e.geom().upper()[0]) >= 12_345_678.93);
+    }
+
+    /// The feature text written straight from a record equals the one written from the
+    /// decoded annotation, for every optional field and both forms of extras.
+    #[test]
+    fn features_from_records_equal_features_from_annotations() {
+        use crate::annotations::geojson::write::push_feature;
+        use crate::annotations::model::{ObjectType, Provenance, ShapeHint, Status};
+        let full = crate::annotations::model::tests::sample();
+        let mut variants = vec![full.clone()];
+        let mut bare = full.clone();
+        (bare.color, bare.nucleus, bare.name, bare.confidence) = (None, None, None, None);
+        (bare.is_locked, bare.shape, bare.extra) = (false, ShapeHint::None, String::new());
+        (bare.object_type, bare.provenance, bare.status) =
+            (ObjectType::Annotation, Provenance::Human, Status::Draft);
+        variants.push(bare);
+        for (i, (geometry, extra)) in [
+            (
+                Geometry::Point([-1, 250]),
+                r#""measurements":{"x":-3e-4,"y":12.5}"#,
+            ),
+            (
+                Geometry::MultiPoint(vec![[0, 0], [99_999_999, -7]]),
+                r#""note":"a \"quoted\" 5, \u00e9""#,
+            ),
+            (
+                Geometry::LineString(vec![[10, 10], [2_000_005, 30]]),
+                "\"k\":[1,2,{}]",
+            ),
+            (
+                Geometry::MultiPolygon(vec![
+                    vec![
+                        vec![[0, 0], [1000, 0], [0, 1000]],
+                        vec![[10, 10], [20, 10], [10, 20]],
+                    ],
+                    vec![vec![[5000, 5000], [6000, 5000], [5000, 6001]]],
+                ]),
+                r#""measurements":{"Area µm^2":7}"#,
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut a = full.clone();
+            a.id = Uuid::from_u128(100 + i as u128);
+            (a.geometry, a.extra) = (geometry, extra.to_string());
+            a.name = Some("tab\there \"q\"".into());
+            variants.push(a);
+        }
+        let mut index = SlideIndex::default();
+        for a in &variants {
+            index.put(&Staged::of(a).expect("a geometry with a box"));
+        }
+        for (n, a) in variants.iter().enumerate() {
+            let (mut expected, mut got) = (Vec::new(), Vec::new());
+            push_feature(&mut expected, a);
+            index
+                .push_feature_json(n as u32, Fields::All, &mut got)
+                .expect("a well-formed record");
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&expected)
+            );
+            let parsed: serde_json::Value = serde_json::from_slice(&got).expect("valid JSON");
+            assert_eq!(parsed["id"], a.id.to_string());
+        }
     }
 }

@@ -135,6 +135,71 @@ fn get_str(r: &mut Reader<'_>) -> Result<String, Corrupt> {
     String::from_utf8(bytes.to_vec()).map_err(|_| Corrupt(0))
 }
 
+/// The fields at the start of a record body, before its geometry: read without decoding
+/// the rest, so a feature can be written straight from its record.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyHead<'a> {
+    pub object_type: ObjectType,
+    pub shape: ShapeHint,
+    pub provenance: Provenance,
+    pub is_locked: bool,
+    /// Whether a nucleus geometry follows the geometry.
+    pub has_nucleus: bool,
+    pub color: Option<[u8; 3]>,
+    pub confidence: Option<f32>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub name: Option<&'a str>,
+}
+
+impl<'a> BodyHead<'a> {
+    /// Reads the head; the reader returned is positioned at the geometry.
+    pub fn read(body: &'a [u8]) -> Result<(Self, Reader<'a>), Corrupt> {
+        let mut r = Reader::new(body);
+        if r.byte()? != RECORD_FORMAT {
+            return Err(Corrupt(0));
+        }
+        let object_type = ObjectType::from_byte(r.byte()?).ok_or(Corrupt(1))?;
+        let shape = ShapeHint::from_byte(r.byte()?).ok_or(Corrupt(2))?;
+        let provenance = Provenance::from_byte(r.byte()?).ok_or(Corrupt(3))?;
+        let flags = r.byte()?;
+        let color = if flags & HAS_COLOR != 0 {
+            let c = r.take(3)?;
+            Some([c[0], c[1], c[2]])
+        } else {
+            None
+        };
+        let confidence = if flags & HAS_CONFIDENCE != 0 {
+            let b = r.take(4)?;
+            Some(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        } else {
+            None
+        };
+        let created_ms = r.varint()? as i64;
+        let updated_ms = r.varint()? as i64;
+        let name = if flags & HAS_NAME != 0 {
+            let at = r.position();
+            let n = r.count()?;
+            Some(std::str::from_utf8(r.take(n)?).map_err(|_| Corrupt(at))?)
+        } else {
+            None
+        };
+        let head = Self {
+            object_type,
+            shape,
+            provenance,
+            is_locked: flags & LOCKED != 0,
+            has_nucleus: flags & HAS_NUCLEUS != 0,
+            color,
+            confidence,
+            created_ms,
+            updated_ms,
+            name,
+        };
+        Ok((head, r))
+    }
+}
+
 impl Annotation {
     #[must_use]
     pub fn color_or_default(&self) -> [u8; 3] {
@@ -194,35 +259,9 @@ impl Annotation {
         body: &[u8],
         extra: impl FnOnce(&mut Reader<'_>) -> Result<String, Corrupt>,
     ) -> Result<Self, Corrupt> {
-        let mut r = Reader::new(body);
-        if r.byte()? != RECORD_FORMAT {
-            return Err(Corrupt(0));
-        }
-        let object_type = ObjectType::from_byte(r.byte()?).ok_or(Corrupt(1))?;
-        let shape = ShapeHint::from_byte(r.byte()?).ok_or(Corrupt(2))?;
-        let provenance = Provenance::from_byte(r.byte()?).ok_or(Corrupt(3))?;
-        let flags = r.byte()?;
-        let color = if flags & HAS_COLOR != 0 {
-            let c = r.take(3)?;
-            Some([c[0], c[1], c[2]])
-        } else {
-            None
-        };
-        let confidence = if flags & HAS_CONFIDENCE != 0 {
-            let b = r.take(4)?;
-            Some(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        } else {
-            None
-        };
-        let created_ms = r.varint()? as i64;
-        let updated_ms = r.varint()? as i64;
-        let name = if flags & HAS_NAME != 0 {
-            Some(get_str(&mut r)?)
-        } else {
-            None
-        };
+        let (head, mut r) = BodyHead::read(body)?;
         let geometry = decode_geometry(&mut r)?;
-        let nucleus = if flags & HAS_NUCLEUS != 0 {
+        let nucleus = if head.has_nucleus {
             Some(decode_geometry(&mut r)?)
         } else {
             None
@@ -232,21 +271,21 @@ impl Annotation {
             id: columns.id,
             layer: columns.layer,
             class: columns.class,
-            color,
+            color: head.color,
             geometry,
             nucleus,
-            object_type,
-            shape,
-            name,
-            is_locked: flags & LOCKED != 0,
+            object_type: head.object_type,
+            shape: head.shape,
+            name: head.name.map(str::to_string),
+            is_locked: head.is_locked,
             author: columns.author,
-            provenance,
+            provenance: head.provenance,
             status: columns.status,
-            confidence,
+            confidence: head.confidence,
             extra,
             version: columns.version,
-            created_ms,
-            updated_ms,
+            created_ms: head.created_ms,
+            updated_ms: head.updated_ms,
         })
     }
 
@@ -261,32 +300,11 @@ impl Annotation {
         }
     }
 
-    /// A reader positioned at the geometry of a record body, and the body's flags.
-    fn at_geometry(body: &[u8]) -> Result<(Reader<'_>, u8), Corrupt> {
-        let mut r = Reader::new(body);
-        if r.byte()? != RECORD_FORMAT {
-            return Err(Corrupt(0));
-        }
-        r.take(3)?;
-        let flags = r.byte()?;
-        r.take(
-            if flags & HAS_COLOR != 0 { 3 } else { 0 }
-                + if flags & HAS_CONFIDENCE != 0 { 4 } else { 0 },
-        )?;
-        r.varint()?;
-        r.varint()?;
-        if flags & HAS_NAME != 0 {
-            let n = r.count()?;
-            r.take(n)?;
-        }
-        Ok((r, flags))
-    }
-
     /// Where the `extra` string (its length varint) starts in a record body: it is last.
     pub fn extra_offset(body: &[u8]) -> Result<usize, Corrupt> {
-        let (mut r, flags) = Self::at_geometry(body)?;
+        let (head, mut r) = BodyHead::read(body)?;
         crate::annotations::codec::skip_geometry(&mut r)?;
-        if flags & HAS_NUCLEUS != 0 {
+        if head.has_nucleus {
             crate::annotations::codec::skip_geometry(&mut r)?;
         }
         Ok(r.position())
@@ -294,7 +312,7 @@ impl Annotation {
 
     /// Only the geometry of a record body, without decoding the rest.
     pub fn decode_geometry_only(body: &[u8]) -> Result<Geometry, Corrupt> {
-        decode_geometry(&mut Self::at_geometry(body)?.0)
+        decode_geometry(&mut BodyHead::read(body)?.1)
     }
 
     /// The fields kept outside the record body.
@@ -366,7 +384,7 @@ pub fn now_ms() -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> Annotation {

@@ -28,7 +28,7 @@
 
 use super::engine::Engine;
 use super::error::AnnotationError;
-use super::geojson::write::{push_feature, push_str};
+use super::geojson::write::{Fields, push_str};
 use super::geometry::{Geometry, Rect, SCALE};
 use super::index::{SlideIndex, Slot};
 use super::model::Status;
@@ -59,6 +59,10 @@ pub struct QueryParams {
     pub budget: Option<usize>,
     /// Density grid cell size in pixels.
     pub grid: Option<f64>,
+    /// `all` (default): every property; `qupath`: QuPath's properties only (objectType,
+    /// classification, name, isLocked, measurements, metadata…), without Tessera's own
+    /// (layer, author, provenance, status, confidence, shape, version, times).
+    pub fields: Option<String>,
 }
 
 /// Level of detail of an answer.
@@ -190,6 +194,15 @@ impl Engine {
                 )));
             }
         };
+        let fields = match p.fields.as_deref() {
+            None | Some("all") => Fields::All,
+            Some("qupath") => Fields::QuPath,
+            Some(other) => {
+                return Err(AnnotationError::BadRequest(format!(
+                    "unknown fields {other:?} (all or qupath)"
+                )));
+            }
+        };
         let budget = p.budget.unwrap_or(DEFAULT_BUDGET);
         let loaded = self.index(slide)?;
         let index = loaded.read();
@@ -237,7 +250,7 @@ impl Engine {
                 let body = if binary {
                     vec![binary_geometry(&index, &slots, truncated).map_err(corrupt)?]
                 } else {
-                    geojson_features(&index, &slots, truncated).map_err(corrupt)?
+                    geojson_features(&index, &slots, truncated, fields).map_err(corrupt)?
                 };
                 Ok(answer(body, binary, lod, slots.len()))
             }
@@ -349,6 +362,7 @@ fn geojson_features(
     index: &SlideIndex,
     slots: &[u32],
     truncated: bool,
+    fields: Fields,
 ) -> Result<Vec<Vec<u8>>, super::codec::Corrupt> {
     use rayon::prelude::*;
     let mut head = Vec::with_capacity(96);
@@ -366,7 +380,7 @@ fn geojson_features(
             if c > 0 || i > 0 {
                 out.push(b',');
             }
-            push_feature(&mut out, &index.annotation(n)?);
+            index.push_feature_json(n, fields, &mut out)?;
         }
         Ok(out)
     };
