@@ -19,6 +19,7 @@ export function cssColor(rgb, alpha = 1) {
  *   brush    { x, y, radius, mode }       the cursor (radius in screen pixels)
  *   ruler    { a, b, label }              a measurement
  *   stroke   { points, width, mode, color } a brush stroke being painted (width in screen pixels)
+ *   unsaved  [geometry]                   shapes whose save failed: outlined in red dashes
  */
 export function createDrawLayer(viewer) {
   const OSD = window.OpenSeadragon;
@@ -74,7 +75,7 @@ export function createDrawLayer(viewer) {
       el('path', {
         d,
         class: className,
-        fill: areal && !openLast ? cssColor(color, 0.25) : 'none',
+        fill: areal && !openLast && className !== 'unsaved' ? cssColor(color, 0.25) : 'none',
         'fill-rule': 'evenodd',
         stroke: cssColor(color),
       });
@@ -87,7 +88,8 @@ export function createDrawLayer(viewer) {
 
   function draw() {
     svg.replaceChildren();
-    const { draft, selected, handles, brush, ruler, stroke } = scene;
+    const { draft, selected, handles, brush, ruler, stroke, unsaved } = scene;
+    for (const geometry of unsaved ?? []) drawShape(geometry, [200, 0, 0], 'unsaved', false);
     if (selected?.geometry) drawShape(selected.geometry, selected.color, 'selected', false);
     if (draft?.geometry) drawShape(draft.geometry, draft.color, 'draft', !!draft.open);
     if (stroke?.points.length) {

@@ -84,7 +84,10 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
   const queue = createSaveQueue({
     slideId: slide.id,
     user,
-    onChange: () => saveStatus?.render(),
+    onChange: () => {
+      saveStatus?.render();
+      if (saveStatus) render();
+    },
     onSaved(op, stored) {
       if (stored) {
         remember(stored);
@@ -203,6 +206,10 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
     if (gesture?.kind === 'paint') {
       scene.stroke = { points: gesture.points, width: 2 * brush.radius, mode: gesture.mode, color };
     }
+    // Shapes whose save failed (and is being retried or waits for a choice) are marked.
+    scene.unsaved = queue.ops
+      .filter((op) => op.feature && op.state !== 'queued' && op.state !== 'sending' && op.id !== selected?.id)
+      .map((op) => op.feature.geometry);
     if (ruler) {
       const um = shapes.rulerLength(ruler.a, ruler.b, slide.mpp_x, slide.mpp_y);
       const px = Math.hypot(ruler.b[0] - ruler.a[0], ruler.b[1] - ruler.a[1]);

@@ -303,6 +303,7 @@ describe('drawing tools in Chromium', { skip }, () => {
     const middle = [(from[0] + to[0]) / 2, (from[1] + to[1]) / 2];
     const localId = await overlayIdAt(page, middle);
     assert.ok(localId, 'the unsaved ellipse is still shown');
+    assert.equal(await page.locator('.draw-layer .unsaved').count(), 1, 'the unsaved ellipse is marked');
     await screenshot(page, 'tools-save-failed');
     assert.equal((await stored()).length, countBefore, 'nothing reached the server');
 
@@ -321,6 +322,7 @@ describe('drawing tools in Chromium', { skip }, () => {
     await status.getByRole('button', { name: 'Retry now' }).click();
     await waitSaved(page);
     await page.waitForFunction(() => document.getElementById('save-status').dataset.state === 'saved');
+    assert.equal(await page.locator('.draw-layer .unsaved').count(), 0, 'no longer marked once saved');
     const saved = (await api(`/api/annotations/${localId}`)).body;
     assert.equal(saved.properties.classification.name, 'Region*');
     assert.equal(saved.properties.shape, 'ellipse');
