@@ -8,8 +8,10 @@
 #                request: parse, validate, durable SQLite store and in-memory R-tree index);
 #   2. queries - 200 viewports 1920x1080 and 200 regions 8000x4500 around random cells (fixed
 #                seed), PostGIS `geom && ST_MakeEnvelope(...)` through psycopg2 (all rows fetched)
-#                vs GET /api/slides/synthetic/annotations?bbox=... over one keep-alive connection
-#                (whole body read): p50/p99 ms and mean hits;
+#                vs GET /api/slides/synthetic/annotations?bbox=...&fields=qupath over one keep-alive
+#                connection (whole body read): p50/p99 ms and mean hits. fields=qupath returns
+#                QuPath's properties, the content PostGIS's query returns; our default answer
+#                (fields=all, Tessera's own properties too) is measured once for reference;
 #   3. export  - GET .../annotations/export read to the end (MB/s), and for reference PostGIS
 #                serialising every geometry (and every whole feature) through COPY;
 #   4. memory  - the server's RSS with the million cells loaded (after the import, after the
