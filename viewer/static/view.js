@@ -49,6 +49,22 @@ function rememberRegion(viewer) {
   if (search !== location.search) history.replaceState(history.state, '', search + location.hash);
 }
 
+/**
+ * OpenSeadragon's WebGL drawer on a real GPU; its canvas drawer under software GL
+ * (SwiftShader, llvmpipe), where drawing tiles through WebGL is many times slower.
+ */
+function preferredDrawer() {
+  try {
+    const gl = document.createElement('canvas').getContext('webgl');
+    const info = gl && gl.getExtension('WEBGL_debug_renderer_info');
+    const renderer = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : '';
+    gl?.getExtension('WEBGL_lose_context')?.loseContext();
+    return !gl || /swiftshader|llvmpipe|software/i.test(renderer) ? 'canvas' : 'webgl';
+  } catch {
+    return 'canvas';
+  }
+}
+
 async function main() {
   const id = slideIdFromPath();
   if (!id) return showStatus(status, `No slide id in ${location.pathname}.`, true);
@@ -72,6 +88,7 @@ async function main() {
   const viewer = OSD({
     element: document.getElementById('osd'),
     tileSources: `/dzi/${encodeURIComponent(slide.id)}.dzi`,
+    drawer: preferredDrawer(),
     prefixUrl: '/viewer/osd/images/',
     showNavigator: true,
     navigatorPosition: 'TOP_RIGHT',
