@@ -36,18 +36,53 @@ async function responseError(response) {
   return `${response.status} ${response.statusText}`;
 }
 
+/** The level-0 box asked for around `view`: grown by MARGIN on each side, clipped to the slide. */
+function requestBoxFor(slide, view) {
+  const x0 = Math.max(0, view.x - MARGIN * view.w);
+  const y0 = Math.max(0, view.y - MARGIN * view.h);
+  const x1 = Math.min(slide.width, view.x + (1 + MARGIN) * view.w);
+  const y1 = Math.min(slide.height, view.y + (1 + MARGIN) * view.h);
+  return { x: Math.floor(x0), y: Math.floor(y0), w: Math.max(0, Math.ceil(x1 - x0)), h: Math.max(0, Math.ceil(y1 - y0)) };
+}
+
+/** URL of the binary, level-of-detail answer for `bbox` with the given filters. */
+function annotationsUrl(slide, bbox, budget, filters) {
+  const params = new URLSearchParams({ bbox: `${bbox.x},${bbox.y},${bbox.w},${bbox.h}`, format: 'binary', lod: 'auto', budget: String(budget), ...filters });
+  return `/api/slides/${encodeURIComponent(slide.id)}/annotations?${params}`;
+}
+
+/** The body of a successful GET, or an error naming the server's reason. */
+async function fetchBytes(url, signal) {
+  const response = await fetch(url, { signal });
+  if (!response.ok) throw new Error(await responseError(response));
+  return response.arrayBuffer();
+}
+
+/**
+ * Starts the first annotation request before OpenSeadragon has opened the slide (the
+ * `?region=` to be shown, else the whole slide), so the answer is not queued behind the
+ * first tiles. Pass the result to createOverlay as `prefetch`; it is used if it covers
+ * the view the viewer opens on, and otherwise dropped.
+ */
+export function prefetchAnnotations(slide, region, budget = DEFAULT_BUDGET) {
+  const view = region ?? { x: 0, y: 0, w: slide.width, h: slide.height };
+  const bbox = requestBoxFor(slide, view);
+  const bytes = fetchBytes(annotationsUrl(slide, bbox, budget, {}));
+  bytes.catch(() => {}); // a failure is reported if and when the overlay uses it
+  return { bbox, bytes };
+}
+
 /** True when a key event is typing into a form field. */
 export function isTyping(event) {
   const t = event.target;
   return !!t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName));
 }
 
-export function createOverlay(viewer, slide, { onStatus = () => {}, budget = DEFAULT_BUDGET } = {}) {
+export function createOverlay(viewer, slide, { onStatus = () => {}, budget = DEFAULT_BUDGET, prefetch = null } = {}) {
   const OSD = window.OpenSeadragon;
   const canvas = document.createElement('canvas');
   canvas.className = 'annotation-overlay';
   viewer.canvas.appendChild(canvas);
-  const slidePath = `/api/slides/${encodeURIComponent(slide.id)}`;
 
   const stats = {
     frames: 0, // frames drawn with any server answer
@@ -170,14 +205,7 @@ export function createOverlay(viewer, slide, { onStatus = () => {}, budget = DEF
     return { x, y, w, h };
   }
 
-  /** The view grown by MARGIN on each side and clipped to the slide. */
-  function requestBox(view) {
-    const x0 = Math.max(0, view.x - MARGIN * view.w);
-    const y0 = Math.max(0, view.y - MARGIN * view.h);
-    const x1 = Math.min(slide.width, view.x + (1 + MARGIN) * view.w);
-    const y1 = Math.min(slide.height, view.y + (1 + MARGIN) * view.h);
-    return { x: Math.floor(x0), y: Math.floor(y0), w: Math.max(0, Math.ceil(x1 - x0)), h: Math.max(0, Math.ceil(y1 - y0)) };
-  }
+  const requestBox = (view) => requestBoxFor(slide, view);
 
   /** The layer/class filter as query parameters (none while everything is shown). */
   function filterParams() {
@@ -208,14 +236,16 @@ export function createOverlay(viewer, slide, { onStatus = () => {}, budget = DEF
       inFlight.controller.abort();
       stats.aborted++;
     }
-    const bbox = requestBox(view);
+    // The request started before the slide opened serves the first view it covers.
+    const early = prefetch && !Object.keys(filters).length && contains(prefetch.bbox, view) ? prefetch : null;
+    prefetch = null;
+    const bbox = early ? early.bbox : requestBox(view);
     if (hiddenLayers.size && !filters.layer) {
       // Every layer hidden: nothing to ask for.
       replaceShown(null);
       return;
     }
-    const params = new URLSearchParams({ bbox: `${bbox.x},${bbox.y},${bbox.w},${bbox.h}`, format: 'binary', lod: 'auto', budget: String(budget), ...filters });
-    const url = `${slidePath}/annotations?${params}`;
+    const url = annotationsUrl(slide, bbox, budget, filters);
     const controller = new AbortController();
     const request = { controller, bbox };
     inFlight = request;
@@ -223,9 +253,7 @@ export function createOverlay(viewer, slide, { onStatus = () => {}, budget = DEF
     stats.lastUrl = url;
     const start = performance.now();
     try {
-      const response = await fetch(url, { signal: controller.signal });
-      if (!response.ok) throw new Error(await responseError(response));
-      const bytes = await response.arrayBuffer();
+      const bytes = await (early ? early.bytes : fetchBytes(url, controller.signal));
       const answer = decodeAnnotations(bytes);
       if (inFlight !== request) return;
       for (const c of answer.classes) knownColors.set(c.name, c.color);

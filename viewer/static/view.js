@@ -3,7 +3,7 @@
 // level-0 image pixels) so a reload or a shared link reopens the same place.
 import { fetchJson, formatMpp, formatSize, showStatus } from './common.js';
 import { formatMagnification, formatRegion, magnification, parseRegion, scaleBar } from './scale.js';
-import { createOverlay } from './overlay.js';
+import { createOverlay, prefetchAnnotations } from './overlay.js';
 import { createLayersPanel } from './layers-panel.js';
 import { createAdjustPanel } from './adjust.js';
 import { createReviewPanel } from './review.js';
@@ -85,6 +85,8 @@ async function main() {
   const region = parseRegion(regionText);
   if (regionText && !region) showStatus(status, `Ignoring malformed region “${regionText}” (want x,y,w,h).`, true);
 
+  // The first annotation request goes out now, not behind the first tiles.
+  const prefetch = prefetchAnnotations(slide, region);
   const viewer = OSD({
     element: document.getElementById('osd'),
     tileSources: `/dzi/${encodeURIComponent(slide.id)}.dzi`,
@@ -123,7 +125,7 @@ async function main() {
   // Annotation overlay, its panels and the magnification buttons (overlay.js and friends).
   const dock = document.getElementById('dock');
   const report = (message, isError) => showStatus(status, message, isError);
-  const overlay = createOverlay(viewer, slide, { onStatus: report });
+  const overlay = createOverlay(viewer, slide, { onStatus: report, prefetch });
   createLayersPanel(dock, slide, overlay, { onStatus: report });
   createAdjustPanel(dock, viewer);
   createReviewPanel(dock, slide, viewer, overlay, { onStatus: report });
