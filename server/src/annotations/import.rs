@@ -11,7 +11,7 @@ use super::engine::{Abort, Engine, annotation_from, transaction};
 use super::error::{AnnotationError, MAX_PROBLEMS};
 use super::geojson::parse::{ParseContext, Problem, parse_item};
 use super::geojson::split::Splitter;
-use super::index::{SlideIndex, Staged};
+use super::index::{Entry, SlideIndex, Staged};
 use super::model::{Provenance, now_ms};
 use super::store;
 use rayon::prelude::*;
@@ -178,61 +178,87 @@ fn store_stage(
         change,
         imported: 0,
         problems: ParseOutcome::default(),
-        fragment: keep.then(SlideIndex::default),
+        fragment: None,
     };
-    let mut entries = Vec::new();
     let mut ids: Vec<(Uuid, i64, usize)> = Vec::new();
-    for batch in parsed {
-        for (index, s) in batch {
-            let seq = base + out.imported as i64;
-            store::insert_row(tx, seq, slide, &s.columns, &s.body, change)?;
-            ids.push((s.columns.id, seq, index));
-            out.imported += 1;
-            if let Some(fragment) = &mut out.fragment {
-                let view = store::RowView {
-                    id: s.columns.id,
-                    layer: &s.columns.layer,
-                    class: &s.columns.class,
-                    author: &s.columns.author,
-                    status: s.columns.status,
-                    version: s.columns.version,
-                    body: &s.body,
-                };
-                entries.push(fragment.push_view(&view, s.bbox));
+    let mut renames: Vec<(u32, Uuid)> = Vec::new();
+    let built = std::thread::scope(|scope| -> Result<_, Abort> {
+        // With `keep`, another thread builds the in-memory fragment from each batch once
+        // its rows are written, beside the SQLite inserts instead of after them.
+        let (index_tx, index_rx) = sync_channel::<Vec<(usize, Staged)>>(4);
+        let indexer = keep.then(|| scope.spawn(move || fragment_of(&index_rx)));
+        for batch in parsed {
+            for (index, s) in &batch {
+                let seq = base + out.imported as i64;
+                store::insert_row(tx, seq, slide, &s.columns, &s.body, change)?;
+                ids.push((s.columns.id, seq, *index));
+                out.imported += 1;
+            }
+            if keep && index_tx.send(batch).is_err() {
+                break;
             }
         }
-    }
-    ids.sort_unstable_by_key(|&(id, _, index)| (id, index));
-    for (i, &(id, seq, index)) in ids.iter().enumerate() {
-        let repeated = i > 0 && ids[i - 1].0 == id;
-        if !repeated && store::add_id(tx, &id, seq)? {
-            continue;
-        }
-        if opts.new_ids {
-            let fresh = Uuid::new_v4();
-            store::set_row_id(tx, seq, &fresh)?;
-            store::add_id(tx, &fresh, seq)?;
-            out.problems.renamed += 1;
-            if let Some(fragment) = &mut out.fragment {
-                fragment.rename((seq - base) as u32, fresh);
+        drop(index_tx);
+        ids.sort_unstable_by_key(|&(id, _, index)| (id, index));
+        for (i, &(id, seq, index)) in ids.iter().enumerate() {
+            let repeated = i > 0 && ids[i - 1].0 == id;
+            if !repeated && store::add_id(tx, &id, seq)? {
+                continue;
             }
-            continue;
+            if opts.new_ids {
+                let fresh = Uuid::new_v4();
+                store::set_row_id(tx, seq, &fresh)?;
+                store::add_id(tx, &fresh, seq)?;
+                out.problems.renamed += 1;
+                renames.push(((seq - base) as u32, fresh));
+                continue;
+            }
+            out.problems.problem(Problem {
+                index,
+                line: 0,
+                column: 0,
+                reason: if repeated {
+                    format!("duplicate id {id} (an earlier feature has it)")
+                } else {
+                    format!("id {id} already exists in the store")
+                },
+            });
         }
-        out.problems.problem(Problem {
-            index,
-            line: 0,
-            column: 0,
-            reason: if repeated {
-                format!("duplicate id {id} (an earlier feature has it)")
-            } else {
-                format!("id {id} already exists in the store")
-            },
-        });
-    }
-    if let Some(fragment) = &mut out.fragment {
+        indexer
+            .map(std::thread::ScopedJoinHandle::join)
+            .transpose()
+            .map_err(|_| Abort::Corrupt("the import's indexing thread panicked".into()))
+    })?;
+    if let Some((mut fragment, entries)) = built {
+        for (n, fresh) in renames {
+            fragment.rename(n, fresh);
+        }
         fragment.finish_load(entries);
+        out.fragment = Some(fragment);
     }
     Ok(out)
+}
+
+/// The in-memory index fragment of an import's rows, and its R-tree entries (the tree is
+/// built once renames are applied).
+fn fragment_of(batches: &Receiver<Vec<(usize, Staged)>>) -> (SlideIndex, Vec<Entry>) {
+    let mut fragment = SlideIndex::default();
+    let mut entries = Vec::new();
+    for batch in batches {
+        for (_, s) in &batch {
+            let view = store::RowView {
+                id: s.columns.id,
+                layer: &s.columns.layer,
+                class: &s.columns.class,
+                author: &s.columns.author,
+                status: s.columns.status,
+                version: s.columns.version,
+                body: &s.body,
+            };
+            entries.push(fragment.push_view(&view, s.bbox));
+        }
+    }
+    (fragment, entries)
 }
 
 /// The refusal an import ends with, if any.

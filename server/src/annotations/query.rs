@@ -150,6 +150,21 @@ impl Filter {
     }
 }
 
+/// What an answer says before its body: how the body is encoded and what it holds.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerHead {
+    pub content_type: &'static str,
+    pub lod: Lod,
+    pub count: usize,
+}
+
+/// A streamed answer: its head first, then its body in pieces, in order.
+#[derive(Debug)]
+pub enum Part {
+    Head(AnswerHead),
+    Piece(Vec<u8>),
+}
+
 /// An encoded answer and its content type.
 #[derive(Debug)]
 pub struct Answer {
@@ -182,8 +197,36 @@ fn region(engine: &Engine, slide: &str, p: &QueryParams) -> Result<Rect, Annotat
 }
 
 impl Engine {
-    /// Runs a region query.
+    /// Runs a region query and returns the whole answer.
     pub fn query(&self, slide: &str, p: &QueryParams) -> Result<Answer, AnnotationError> {
+        let (mut head, mut body) = (None, Vec::new());
+        self.query_streamed(slide, p, &mut |part| {
+            match part {
+                Part::Head(h) => head = Some(h),
+                Part::Piece(b) => body.push(b),
+            }
+            true
+        })?;
+        let head =
+            head.ok_or_else(|| AnnotationError::Corrupt("an answer without a head".into()))?;
+        Ok(Answer {
+            body,
+            content_type: head.content_type,
+            lod: head.lod,
+            count: head.count,
+        })
+    }
+
+    /// Runs a region query, handing `send` the answer's head, then its body in pieces as
+    /// they are formatted (a big GeoJSON answer goes out while the rest is written, in
+    /// memory bounded by a few pieces). `send` returns false when nobody listens any more;
+    /// the query then stops. An error before the head means nothing was sent.
+    pub fn query_streamed(
+        &self,
+        slide: &str,
+        p: &QueryParams,
+        send: &mut dyn FnMut(Part) -> bool,
+    ) -> Result<(), AnnotationError> {
         let rect = region(self, slide, p)?;
         let binary = match p.format.as_deref() {
             None | Some("geojson" | "json") => false,
@@ -247,18 +290,25 @@ impl Engine {
                         slots.push(n);
                     }
                 }
-                let body = if binary {
-                    vec![binary_geometry(&index, &slots, truncated).map_err(corrupt)?]
-                } else {
-                    geojson_features(&index, &slots, truncated, fields).map_err(corrupt)?
-                };
-                Ok(answer(body, binary, lod, slots.len()))
+                if binary {
+                    let body = binary_geometry(&index, &slots, truncated).map_err(corrupt)?;
+                    send_whole(send, body, binary, lod, slots.len());
+                } else if send(Part::Head(head(binary, lod, slots.len()))) {
+                    geojson_features(&index, &slots, truncated, fields, send).map_err(corrupt)?;
+                }
+                Ok(())
             }
             Lod::Centroids => {
                 let mut all: Vec<u32> = candidates().collect();
                 all.sort_unstable();
-                let body = vec![centroids(&index, &all, binary)];
-                Ok(answer(body, binary, lod, all.len()))
+                send_whole(
+                    send,
+                    centroids(&index, &all, binary),
+                    binary,
+                    lod,
+                    all.len(),
+                );
+                Ok(())
             }
             Lod::Density => {
                 let cell = p
@@ -271,12 +321,8 @@ impl Engine {
                     });
                 let grid = DensityGrid::new(&rect, cell, index.classes.names().len())?;
                 let (grid, count) = grid.fill(&index, candidates());
-                Ok(answer(
-                    vec![grid.encode(&index, count, binary)],
-                    binary,
-                    lod,
-                    count,
-                ))
+                send_whole(send, grid.encode(&index, count, binary), binary, lod, count);
+                Ok(())
             }
         }
     }
@@ -342,9 +388,8 @@ impl Engine {
     }
 }
 
-fn answer(body: Vec<Vec<u8>>, binary: bool, lod: Lod, count: usize) -> Answer {
-    Answer {
-        body,
+fn head(binary: bool, lod: Lod, count: usize) -> AnswerHead {
+    AnswerHead {
         content_type: if binary {
             "application/octet-stream"
         } else {
@@ -355,15 +400,31 @@ fn answer(body: Vec<Vec<u8>>, binary: bool, lod: Lod, count: usize) -> Answer {
     }
 }
 
+/// Sends an answer made in one piece.
+fn send_whole(
+    send: &mut dyn FnMut(Part) -> bool,
+    body: Vec<u8>,
+    binary: bool,
+    lod: Lod,
+    count: usize,
+) {
+    if send(Part::Head(head(binary, lod, count))) {
+        send(Part::Piece(body));
+    }
+}
+
 /// Features formatted per task; large answers are formatted on every core.
 const FORMAT_CHUNK: usize = 256;
 
+/// Formats features in chunks of [`FORMAT_CHUNK`] on every core and sends them in order,
+/// a few chunks at a time, so the first bytes leave before the last are written.
 fn geojson_features(
     index: &SlideIndex,
     slots: &[u32],
     truncated: bool,
     fields: Fields,
-) -> Result<Vec<Vec<u8>>, super::codec::Corrupt> {
+    send: &mut dyn FnMut(Part) -> bool,
+) -> Result<(), super::codec::Corrupt> {
     use rayon::prelude::*;
     let mut head = Vec::with_capacity(96);
     head.extend_from_slice(br#"{"type":"FeatureCollection","lod":"geometry","count":"#);
@@ -374,6 +435,9 @@ fn geojson_features(
         br#","truncated":false"#
     });
     head.extend_from_slice(br#","features":["#);
+    if !send(Part::Piece(head)) {
+        return Ok(());
+    }
     let format = |(c, chunk): (usize, &[u32])| {
         let mut out = Vec::with_capacity(chunk.len() * 1024);
         for (i, &n) in chunk.iter().enumerate() {
@@ -385,15 +449,22 @@ fn geojson_features(
         Ok(out)
     };
     let chunks: Vec<(usize, &[u32])> = slots.chunks(FORMAT_CHUNK).enumerate().collect();
-    let body: Result<Vec<Vec<u8>>, _> = if chunks.len() > 1 {
-        chunks.into_par_iter().map(format).collect()
-    } else {
-        chunks.into_iter().map(format).collect()
-    };
-    let mut pieces = vec![head];
-    pieces.extend(body?);
-    pieces.push(b"]}".to_vec());
-    Ok(pieces)
+    // Chunks formatted at once: enough to keep every core busy, few enough to start early.
+    let group = 2 * rayon::current_num_threads();
+    for batch in chunks.chunks(group) {
+        let pieces: Vec<Result<Vec<u8>, _>> = if batch.len() > 1 {
+            batch.par_iter().copied().map(format).collect()
+        } else {
+            batch.iter().copied().map(format).collect()
+        };
+        for piece in pieces {
+            if !send(Part::Piece(piece?)) {
+                return Ok(());
+            }
+        }
+    }
+    send(Part::Piece(b"]}".to_vec()));
+    Ok(())
 }
 
 fn classes_json(index: &SlideIndex, out: &mut Vec<u8>) {

@@ -181,28 +181,67 @@ pub async fn query(
     Path(slide): Path<String>,
     Query(p): Query<QueryParams>,
 ) -> Result<Response, AppError> {
-    let engine = std::sync::Arc::clone(&state.annotations);
-    let answer = blocking(move || engine.query(&slide, &p)).await?;
-    let pieces = answer
-        .body
-        .into_iter()
-        .map(|p| Ok::<_, std::convert::Infallible>(Bytes::from(p)));
-    let mut response = Response::new(Body::from_stream(futures_util::stream::iter(pieces)));
+    use crate::annotations::query::Part;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let engine = Arc::clone(&state.annotations);
+    let (head_tx, head_rx) = tokio::sync::oneshot::channel();
+    let (body_tx, mut body_rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+    // Set once the whole body was handed over: a body channel that closes without it
+    // (an error or a panic mid-answer) ends the response with an error, never a silently
+    // short answer.
+    let finished = Arc::new(AtomicBool::new(false));
+    let done = Arc::clone(&finished);
+    tokio::task::spawn_blocking(move || {
+        let mut head_tx = Some(head_tx);
+        let result = engine.query_streamed(&slide, &p, &mut |part| match part {
+            Part::Head(h) => head_tx.take().is_some_and(|tx| tx.send(Ok(h)).is_ok()),
+            Part::Piece(b) => body_tx.blocking_send(Bytes::from(b)).is_ok(),
+        });
+        match (result, head_tx.take()) {
+            (Ok(()), _) => done.store(true, Ordering::Release),
+            (Err(e), Some(tx)) => {
+                let _ = tx.send(Err(e));
+            }
+            (Err(e), None) => tracing::error!("annotation query on {slide} failed mid-answer: {e}"),
+        }
+    });
+    let head = match head_rx.await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(AppError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the query failed; see the server log",
+            ));
+        }
+    };
+    let mut ended = false;
+    let body = futures_util::stream::poll_fn(move |cx| {
+        body_rx.poll_recv(cx).map(|piece| match piece {
+            Some(bytes) => Some(Ok(bytes)),
+            None if ended || finished.load(Ordering::Acquire) => None,
+            None => {
+                ended = true;
+                Some(Err(std::io::Error::other("the answer was cut short")))
+            }
+        })
+    });
+    let mut response = Response::new(Body::from_stream(body));
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(answer.content_type),
+        HeaderValue::from_static(head.content_type),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         "x-tessera-lod",
-        HeaderValue::from_static(match answer.lod {
+        HeaderValue::from_static(match head.lod {
             crate::annotations::query::Lod::Geometry => "geometry",
             crate::annotations::query::Lod::Centroids => "centroids",
             crate::annotations::query::Lod::Density => "density",
         }),
     );
-    h.insert("x-tessera-count", HeaderValue::from(answer.count));
+    h.insert("x-tessera-count", HeaderValue::from(head.count));
     Ok(response)
 }
 
