@@ -16,6 +16,9 @@
 //!   full records (an import's annotations point to their change instead).
 //! - `slides`: each slide's number and a generation, bumped by every change, so a server notices
 //!   changes another process made.
+//!
+//! SQLite's `user_version` holds [`SCHEMA_VERSION`]: a store from a newer Tessera, or from
+//! the one development build before versions were recorded, is refused with the reason.
 
 use super::model::{Annotation, Columns, Status};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -70,6 +73,49 @@ CREATE TABLE IF NOT EXISTS slides (
 );
 ";
 
+/// Version of [`SCHEMA`], kept in SQLite's `user_version`. A store made before versions
+/// were recorded reads 0 and has this same schema (checked); the next schema change adds
+/// a migration from 1.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// An error that says why a store cannot be used, in words.
+fn refused(message: String) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISMATCH),
+        Some(message),
+    )
+}
+
+/// Checks the store's schema version before anything is created or changed, and
+/// records it in a store that has none yet.
+fn check_schema(conn: &Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(refused(format!(
+            "written by a newer Tessera (annotation schema {version}; this build reads \
+             schema {SCHEMA_VERSION}): use that version or a newer one"
+        )));
+    }
+    let existing: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'slides'",
+        [],
+        |r| r.get(0),
+    )?;
+    if version == 0
+        && existing > 0
+        && conn
+            .prepare("SELECT number, generation FROM slides LIMIT 0")
+            .is_err()
+    {
+        return Err(refused(
+            "made by a development build older than schema versions (its `slides` table \
+             has no `number`): export it with that build, then import into a new store"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Bits of `seq` that number annotations within a slide; the bits above number the slide.
 const SEQ_BITS: u32 = 36;
 
@@ -88,7 +134,12 @@ pub fn open(dir: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "cache_size", -8_000)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "journal_size_limit", 64 << 20)?;
+    check_schema(&conn)?;
     conn.execute_batch(SCHEMA)?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version < SCHEMA_VERSION {
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
     Ok(conn)
 }
 
@@ -515,4 +566,36 @@ pub fn delete_created_by(
         "DELETE FROM annotations WHERE seq BETWEEN ?1 AND ?2 AND change_id = ?3",
         params![lo, hi, change_id],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stores_record_their_schema_version_and_refuse_others() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let conn = open(dir.path()).expect("a new store opens");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("user_version");
+        assert_eq!(version, SCHEMA_VERSION);
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("set user_version");
+        drop(conn);
+        let newer = open(dir.path())
+            .map(|_| ())
+            .expect_err("a newer schema is refused");
+        assert!(newer.to_string().contains("newer Tessera"), "{newer}");
+
+        let old = tempfile::tempdir().expect("a temporary directory");
+        let conn = Connection::open(old.path().join(DB_FILE)).expect("sqlite");
+        conn.execute_batch("CREATE TABLE slides (slide TEXT PRIMARY KEY, generation INTEGER)")
+            .expect("an old slides table");
+        drop(conn);
+        let e = open(old.path())
+            .map(|_| ())
+            .expect_err("the old schema is refused");
+        assert!(e.to_string().contains("no `number`"), "{e}");
+    }
 }

@@ -1,7 +1,7 @@
 //! `tessera info PATH [--json]` for a slide or a cache.
 
 use serde_json::{Value, json};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tiler::{CacheReader, MAGIC, SourceKind};
@@ -24,12 +24,16 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     } else {
         slide_info(&args.path, args.source)?
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&value)?);
+    let text = if args.json {
+        serde_json::to_string_pretty(&value)? + "\n"
     } else {
-        print_text(&value);
+        text_of(&value)
+    };
+    // A reader that stops early (`| head`) is not an error.
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// True when the file starts with the cache magic bytes.
@@ -116,22 +120,31 @@ fn slide_info(path: &Path, forced: Option<SourceKind>) -> anyhow::Result<Value> 
     }))
 }
 
-fn print_text(value: &Value) {
-    let Some(map) = value.as_object() else { return };
+/// The info as aligned `key value` lines.
+fn text_of(value: &Value) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let Some(map) = value.as_object() else {
+        return out;
+    };
     for (key, v) in map {
-        match (key.as_str(), v) {
+        // Writing into a String cannot fail.
+        let _ = match (key.as_str(), v) {
             ("levels", Value::Array(levels)) => {
-                println!("{key:<18}");
+                let _ = writeln!(out, "{key:<18}");
                 for (i, l) in levels.iter().enumerate() {
-                    println!(
+                    let _ = writeln!(
+                        out,
                         "  {i:>2}: {}×{} downsample {}",
                         l["width"], l["height"], l["downsample"]
                     );
                 }
+                Ok(())
             }
-            (_, Value::Null) => println!("{key:<18} -"),
-            (_, Value::String(s)) => println!("{key:<18} {s}"),
-            _ => println!("{key:<18} {v}"),
-        }
+            (_, Value::Null) => writeln!(out, "{key:<18} -"),
+            (_, Value::String(s)) => writeln!(out, "{key:<18} {s}"),
+            _ => writeln!(out, "{key:<18} {v}"),
+        };
     }
+    out
 }
