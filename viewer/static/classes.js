@@ -17,12 +17,12 @@ export const DEFAULT_CLASSES = [
 ];
 
 /**
- * The slide's classes with their colours. A whole-slide density answer in the binary
- * format carries the class table (names and colours) for a few kilobytes, where the
- * summary has names only.
+ * The slide's classes with their colours. Every binary answer starts with the slide's
+ * class table (names and colours), where the summary has names only; an empty box with
+ * `limit=0` asks for that table alone, without the server touching any annotation.
  */
 export async function slideClasses(slideId) {
-  const url = `/api/slides/${encodeURIComponent(slideId)}/annotations?format=binary&lod=density`;
+  const url = `/api/slides/${encodeURIComponent(slideId)}/annotations?bbox=0,0,0,0&format=binary&limit=0`;
   const response = await fetch(url);
   if (!response.ok) {
     let reason = response.statusText;

@@ -246,16 +246,7 @@ fn fragment_of(batches: &Receiver<Vec<(usize, Staged)>>) -> (SlideIndex, Vec<Ent
     let mut entries = Vec::new();
     for batch in batches {
         for (_, s) in &batch {
-            let view = store::RowView {
-                id: s.columns.id,
-                layer: &s.columns.layer,
-                class: &s.columns.class,
-                author: &s.columns.author,
-                status: s.columns.status,
-                version: s.columns.version,
-                body: &s.body,
-            };
-            entries.push(fragment.push_view(&view, s.bbox));
+            entries.push(fragment.push_slot(s));
         }
     }
     (fragment, entries)

@@ -200,7 +200,8 @@ fn envelope(r: &Rect) -> AABB<[f32; 2]> {
 }
 
 impl SlideIndex {
-    fn push_slot(&mut self, s: &Staged) -> Entry {
+    /// Adds a staged annotation (without an R-tree entry: the caller inserts or bulk-loads it).
+    pub fn push_slot(&mut self, s: &Staged) -> Entry {
         let view = super::store::RowView {
             id: s.columns.id,
             layer: &s.columns.layer,

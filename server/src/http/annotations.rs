@@ -182,28 +182,24 @@ pub async fn query(
     Query(p): Query<QueryParams>,
 ) -> Result<Response, AppError> {
     use crate::annotations::query::Part;
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let engine = Arc::clone(&state.annotations);
+    let engine = std::sync::Arc::clone(&state.annotations);
     let (head_tx, head_rx) = tokio::sync::oneshot::channel();
-    let (body_tx, mut body_rx) = tokio::sync::mpsc::channel::<Bytes>(8);
-    // Set once the whole body was handed over: a body channel that closes without it
-    // (an error or a panic mid-answer) ends the response with an error, never a silently
-    // short answer.
-    let finished = Arc::new(AtomicBool::new(false));
-    let done = Arc::clone(&finished);
+    let (feed, body) = fed_body(8);
     tokio::task::spawn_blocking(move || {
         let mut head_tx = Some(head_tx);
         let result = engine.query_streamed(&slide, &p, &mut |part| match part {
             Part::Head(h) => head_tx.take().is_some_and(|tx| tx.send(Ok(h)).is_ok()),
-            Part::Piece(b) => body_tx.blocking_send(Bytes::from(b)).is_ok(),
+            Part::Piece(b) => feed.send(Bytes::from(b)),
         });
         match (result, head_tx.take()) {
-            (Ok(()), _) => done.store(true, Ordering::Release),
+            (Ok(()), _) => feed.finish(),
             (Err(e), Some(tx)) => {
                 let _ = tx.send(Err(e));
             }
-            (Err(e), None) => tracing::error!("annotation query on {slide} failed mid-answer: {e}"),
+            (Err(e), None) => {
+                tracing::error!("annotation query on {slide} failed mid-answer: {e}");
+                feed.fail(e.to_string());
+            }
         }
     });
     let head = match head_rx.await {
@@ -215,18 +211,7 @@ pub async fn query(
             ));
         }
     };
-    let mut ended = false;
-    let body = futures_util::stream::poll_fn(move |cx| {
-        body_rx.poll_recv(cx).map(|piece| match piece {
-            Some(bytes) => Some(Ok(bytes)),
-            None if ended || finished.load(Ordering::Acquire) => None,
-            None => {
-                ended = true;
-                Some(Err(std::io::Error::other("the answer was cut short")))
-            }
-        })
-    });
-    let mut response = Response::new(Body::from_stream(body));
+    let mut response = Response::new(body);
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -461,6 +446,56 @@ impl Write for ChannelWriter {
     }
 }
 
+/// The feeding end of a response body that a blocking task writes through a channel.
+struct BodyFeed {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    finished: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl BodyFeed {
+    /// Sends a piece; false when the client went away.
+    fn send(&self, piece: Bytes) -> bool {
+        self.tx.blocking_send(Ok(piece)).is_ok()
+    }
+
+    /// Ends the body with an error: the client sees a failed transfer.
+    fn fail(&self, reason: String) {
+        let _ = self.tx.blocking_send(Err(std::io::Error::other(reason)));
+    }
+
+    /// Marks the body complete.
+    fn finish(&self) {
+        self.finished
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// A response body fed by a blocking task. A feed dropped without [`BodyFeed::finish`]
+/// (the task failed or panicked mid-way) ends the body with an error, never as a short
+/// answer that looks complete.
+fn fed_body(capacity: usize) -> (BodyFeed, Body) {
+    use std::sync::atomic::Ordering;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(capacity);
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = std::sync::Arc::clone(&finished);
+    let mut ended = false;
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|piece| match piece {
+            Some(Err(e)) => {
+                ended = true;
+                Some(Err(e))
+            }
+            Some(ok) => Some(ok),
+            None if ended || done.load(Ordering::Acquire) => None,
+            None => {
+                ended = true;
+                Some(Err(std::io::Error::other("the answer was cut short")))
+            }
+        })
+    });
+    (BodyFeed { tx, finished }, Body::from_stream(stream))
+}
+
 /// `GET /api/slides/{id}/annotations/export[?bbox=…][&gzip=1]`: streamed FeatureCollection.
 pub async fn export(
     State(state): State<AppState>,
@@ -470,12 +505,12 @@ pub async fn export(
     let bbox = p.bbox.as_deref().map(parse_bbox).transpose()?;
     state.annotations.slide_size(&slide)?;
     let gzip = flag(p.gzip.as_ref());
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let (feed, body) = fed_body(4);
     let engine = std::sync::Arc::clone(&state.annotations);
     let slide2 = slide.clone();
     tokio::task::spawn_blocking(move || {
         let writer = ChannelWriter {
-            tx: tx.clone(),
+            tx: feed.tx.clone(),
             buf: Vec::with_capacity(CHANNEL_CHUNK),
         };
         let result = if gzip {
@@ -491,14 +526,16 @@ pub async fn export(
                 .export(&slide2, bbox, &mut w)
                 .and_then(|_| w.flush().map_err(AnnotationError::from))
         };
-        if let Err(e) = result {
-            // The status is sent; end the body with an error so the client sees a failure.
-            tracing::warn!(slide = %slide2, "export stopped: {e}");
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        match result {
+            Ok(()) => feed.finish(),
+            Err(e) => {
+                // The status is sent; end the body with an error so the client sees a failure.
+                tracing::warn!(slide = %slide2, "export stopped: {e}");
+                feed.fail(e.to_string());
+            }
         }
     });
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let mut response = Response::new(Body::from_stream(stream));
+    let mut response = Response::new(body);
     let h = response.headers_mut();
     let (content_type, name) = if gzip {
         ("application/gzip", format!("{slide}.geojson.gz"))

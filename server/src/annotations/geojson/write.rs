@@ -62,14 +62,6 @@ fn put_centi(buf: &mut [u8], at: usize, v: i32) -> usize {
     }
 }
 
-/// Appends a centipixel value as pixels with at most two decimals.
-pub fn push_centi(out: &mut Vec<u8>, v: i32) {
-    let at = out.len();
-    out.resize(at + 16, 0);
-    let end = put_centi(out, at, v);
-    out.truncate(end);
-}
-
 /// Appends `[x,y]`, written in place into 32 zeroed bytes of `out` (stores only, no
 /// byte-by-byte pushes nor reloads of a stack copy), then cut to length.
 fn push_pt(out: &mut Vec<u8>, p: Pt) {
@@ -397,6 +389,12 @@ fn ryu_f32(v: f32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn push_centi(out: &mut Vec<u8>, v: i32) {
+        let mut buf = [0u8; 16];
+        let end = put_centi(&mut buf, 0, v);
+        out.extend_from_slice(&buf[..end]);
+    }
 
     #[test]
     fn centipixels_print_with_at_most_two_decimals() {
