@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod annotations;
 pub mod http;
 pub mod iiif;

@@ -46,6 +46,10 @@ enum Command {
     Export(cli::export::ExportArgs),
     /// Serve caches over Deep Zoom, IIIF and the viewer.
     Serve(cli::serve::ServeArgs),
+    /// Manage users, their tokens and roles.
+    User(cli::user::UserArgs),
+    /// Manage projects: their slides, label schema and blind mode.
+    Project(cli::project::ProjectArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +64,8 @@ fn main() -> ExitCode {
         Command::Import(a) => cli::import::run(&a),
         Command::Export(a) => cli::export::run(&a),
         Command::Serve(a) => cli::serve::run(&a),
+        Command::User(a) => cli::user::run(&a),
+        Command::Project(a) => cli::project::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -30,6 +30,11 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
         crate::store::slide_bounds(Arc::clone(&store)),
         crate::annotations::EngineLimits::default(),
     )?;
+    let access = Arc::new(
+        crate::access::Access::open(&config.data)
+            .map_err(|e| crate::annotations::AnnotationError::db(&config.data, e))?,
+    );
+    crate::access::follow_schemas(&annotations, &access);
     Ok(AppState {
         store,
         tiles: Arc::new(TileService::new(
@@ -41,6 +46,7 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
         limits: config.limits,
         annotations: Arc::new(annotations),
         annotation_limits: config.annotation_limits,
+        access,
     })
 }
 
@@ -50,6 +56,14 @@ pub async fn run(
     ready: impl FnOnce(SocketAddr, usize),
 ) -> std::io::Result<()> {
     let state = state(&config).map_err(std::io::Error::other)?;
+    if !config.addr.ip().is_loopback() && !state.access.directory().has_users() {
+        return Err(std::io::Error::other(format!(
+            "no user is configured, so the server runs single-user and only listens on \
+             loopback; {} is not. Add users first: tessera user add NAME --role admin --data {}",
+            config.addr,
+            config.data.display()
+        )));
+    }
     let engine = Arc::clone(&state.annotations);
     tokio::task::spawn_blocking(move || engine.preload());
     let slides = state.store.list().len();

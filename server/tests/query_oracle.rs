@@ -499,6 +499,7 @@ fn region_queries_match_a_brute_force_oracle() {
             repair: false,
             new_ids: false,
             default_class: None,
+            ..ImportOptions::default()
         };
         engine
             .import(SLIDE, bytes, &opts, &|_| {})

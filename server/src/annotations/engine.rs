@@ -6,9 +6,10 @@
 //! through SQLite's `data_version` at most once a second.
 
 use super::error::AnnotationError;
-use super::geojson::parse::{ParseContext, ParsedFeature, Problem, parse_item};
+use super::geojson::parse::{ClassRule, ParseContext, ParsedFeature, Problem, parse_item};
 use super::index::{SlideIndex, Staged};
 use super::model::{Annotation, Provenance, Status, now_ms};
+use super::review;
 use super::store;
 use rusqlite::Connection;
 use std::collections::HashMap;
@@ -19,6 +20,19 @@ use uuid::Uuid;
 
 /// Size of a slide in pixels, by id; `None` for an unknown slide.
 pub type SlideBounds = dyn Fn(&str) -> Option<(f64, f64)> + Send + Sync;
+
+/// The classes a slide accepts (its project's schema), by slide id; `None`: any class.
+pub type ClassRules = dyn Fn(&str) -> Option<Arc<ClassRule>> + Send + Sync;
+
+/// A caller's say on a write, asked inside the write's transaction with the annotation
+/// as it is and as it would be (`None`: absent); an error refuses the write.
+pub type Guard<'a> =
+    &'a (dyn Fn(Option<&Annotation>, Option<&Annotation>) -> Result<(), AnnotationError> + Sync);
+
+/// A guard that lets every write through (the CLI, tests).
+pub fn unguarded(_: Option<&Annotation>, _: Option<&Annotation>) -> Result<(), AnnotationError> {
+    Ok(())
+}
 
 /// How long the engine trusts its indexes before asking SQLite for outside changes.
 const RECHECK_AFTER: Duration = Duration::from_secs(1);
@@ -54,6 +68,7 @@ pub struct Engine {
     reader: Mutex<Connection>,
     slides: Mutex<HashMap<String, Arc<LoadedSlide>>>,
     bounds: Box<SlideBounds>,
+    class_rules: RwLock<Option<Box<ClassRules>>>,
     checked: Mutex<(i64, Instant)>,
     pub limits: EngineLimits,
 }
@@ -89,6 +104,7 @@ impl Engine {
             reader: Mutex::new(reader),
             slides: Mutex::new(HashMap::new()),
             bounds,
+            class_rules: RwLock::new(None),
             checked: Mutex::new((version, Instant::now())),
             limits,
         })
@@ -117,20 +133,46 @@ impl Engine {
         (self.bounds)(slide).ok_or_else(|| AnnotationError::UnknownSlide(slide.to_string()))
     }
 
-    /// What features for `slide` are checked against.
+    /// Sets where each slide's accepted classes come from (a project's label schema).
+    pub fn set_class_rules(&self, rules: Box<ClassRules>) {
+        *self
+            .class_rules
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(rules);
+    }
+
+    /// The classes `slide` accepts, if it is limited.
+    #[must_use]
+    pub fn class_rule(&self, slide: &str) -> Option<Arc<ClassRule>> {
+        self.class_rules
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .and_then(|rules| rules(slide))
+    }
+
+    /// What features for `slide` are checked against; `class_map` renames classes first.
     pub fn parse_context(
         &self,
         slide: &str,
         repair: bool,
         default_class: Option<String>,
+        class_map: Option<&HashMap<String, String>>,
     ) -> Result<ParseContext, AnnotationError> {
         let (width, height) = self.slide_size(slide)?;
+        let mut classes = self.class_rule(slide);
+        if let Some(map) = class_map.filter(|m| !m.is_empty()) {
+            let mut rule = classes.as_deref().cloned().unwrap_or_default();
+            rule.map.clone_from(map);
+            classes = Some(Arc::new(rule));
+        }
         Ok(ParseContext {
             width,
             height,
             tolerance: self.limits.tolerance,
             repair,
             default_class,
+            classes,
         })
     }
 
@@ -256,7 +298,7 @@ impl Engine {
     }
 
     fn parse_one(&self, slide: &str, bytes: &[u8]) -> Result<ParsedFeature, AnnotationError> {
-        let ctx = self.parse_context(slide, false, None)?;
+        let ctx = self.parse_context(slide, false, None, None)?;
         parse_item(bytes, &ctx).map_err(|(line, column, reason)| AnnotationError::Invalid {
             problems: vec![Problem {
                 index: 0,
@@ -268,19 +310,28 @@ impl Engine {
         })
     }
 
-    /// Creates one annotation from a GeoJSON Feature.
+    /// Creates one annotation from a GeoJSON Feature. A new annotation starts as a
+    /// draft unless the feature asks for a status `draft` may legally step to.
     pub fn create(
         &self,
         slide: &str,
         layer: &str,
         feature: &[u8],
         caller: &str,
+        guard: Guard<'_>,
     ) -> Result<Annotation, AnnotationError> {
         let f = self.parse_one(slide, feature)?;
         let a = annotation_from(f, None, caller, layer, now_ms());
+        if a.status != Status::Draft && !review::legal(Status::Draft, a.status, a.provenance) {
+            return Err(AnnotationError::IllegalTransition(format!(
+                "a new annotation starts as a draft; it cannot be created as {:?}",
+                a.status.as_str()
+            )));
+        }
         let staged =
             Staged::of(&a).ok_or_else(|| AnnotationError::Corrupt("empty geometry".into()))?;
         let conn = self.writer();
+        guard(None, Some(&a))?;
         let generation = transaction(&conn, |tx| {
             let change = store::add_change(tx, slide, caller, "create", 1, None)?;
             if !store::insert(tx, slide, &staged.columns, &staged.body, change)? {
@@ -303,13 +354,39 @@ impl Engine {
         Ok((slide, a))
     }
 
+    /// The slide an annotation was on, from its history (it may be deleted since).
+    #[must_use]
+    pub fn slide_of_history(&self, id: &Uuid) -> Option<String> {
+        self.reader()
+            .query_row(
+                "SELECT c.slide FROM history h JOIN changes c ON c.id = h.change_id
+                 WHERE h.uuid = ?1 LIMIT 1",
+                [id.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .ok()
+    }
+
+    /// The slide an audit samples.
+    pub fn audit_slide(&self, audit: &str) -> Result<String, AnnotationError> {
+        self.reader()
+            .query_row("SELECT slide FROM audits WHERE id = ?1", [audit], |r| {
+                r.get(0)
+            })
+            .map_err(|_| AnnotationError::Missing(format!("no audit {audit:?}")))
+    }
+
     /// Replaces an annotation's geometry and properties if `if_match` is its version.
+    /// A feature without a `status` keeps the current one; a changed status must be a
+    /// legal review step. The first edit of a model's pre-label makes it `model-edited`
+    /// and its editor its author.
     pub fn update(
         &self,
         id: &Uuid,
         if_match: u32,
         feature: &[u8],
         caller: &str,
+        guard: Guard<'_>,
     ) -> Result<Annotation, AnnotationError> {
         let conn = self.writer();
         let (slide, current) = current(self, &conn, id)?;
@@ -324,44 +401,28 @@ impl Engine {
                 "the feature's id differs from the URL's".into(),
             ));
         }
-        let mut a = annotation_from(
-            f,
-            Some(*id),
-            &current.author,
-            &current.layer,
-            current.created_ms,
-        );
-        a.version = current.version + 1;
-        a.updated_ms = now_ms();
+        let status = f.status;
+        let taken_over = current.provenance == Provenance::Model;
+        let author = if taken_over { caller } else { &current.author };
+        let mut a = annotation_from(f, Some(*id), author, &current.layer, current.created_ms);
+        a.status = status.unwrap_or(current.status);
+        check_step(&current, a.status)?;
         a.provenance = match current.provenance {
             Provenance::Model | Provenance::ModelEdited => Provenance::ModelEdited,
             Provenance::Human => Provenance::Human,
         };
-        let staged =
-            Staged::of(&a).ok_or_else(|| AnnotationError::Corrupt("empty geometry".into()))?;
-        let generation = transaction(&conn, |tx| {
-            let change = store::add_change(tx, &slide, caller, "update", 1, None)?;
-            store::replace(tx, &a)?;
-            store::add_history(
-                tx,
-                change,
-                id,
-                Some(&current.encode_full()),
-                Some(&a.encode_full()),
-            )?;
-            Ok(store::bump_generation(tx, &slide)?)
-        })
-        .map_err(|e| e.into_error(self))?;
-        self.apply(&slide, generation, |index| index.put(&staged));
-        Ok(a)
+        self.rewrite(&conn, &slide, &current, a, caller, "update", None, guard)
     }
 
-    /// Deletes an annotation (if `if_match` is given, only at that version).
-    pub fn delete(
+    /// Moves an annotation along the review workflow (`comment` is kept in history).
+    pub fn review(
         &self,
         id: &Uuid,
         if_match: Option<u32>,
+        to: Status,
+        comment: Option<&str>,
         caller: &str,
+        guard: Guard<'_>,
     ) -> Result<Annotation, AnnotationError> {
         let conn = self.writer();
         let (slide, current) = current(self, &conn, id)?;
@@ -370,6 +431,176 @@ impl Engine {
                 current: current.version,
             });
         }
+        if to == current.status {
+            return Err(AnnotationError::IllegalTransition(format!(
+                "the annotation is already {:?}",
+                to.as_str()
+            )));
+        }
+        check_step(&current, to)?;
+        let mut a = current.clone();
+        a.status = to;
+        let detail = review_detail(current.status, to, comment);
+        self.rewrite(
+            &conn,
+            &slide,
+            &current,
+            a,
+            caller,
+            "review",
+            Some(&detail),
+            guard,
+        )
+    }
+
+    /// Writes `next` over `current` as one versioned, recorded change.
+    #[expect(clippy::too_many_arguments, reason = "one change's parts")]
+    fn rewrite(
+        &self,
+        conn: &Connection,
+        slide: &str,
+        current: &Annotation,
+        mut next: Annotation,
+        caller: &str,
+        kind: &str,
+        detail: Option<&str>,
+        guard: Guard<'_>,
+    ) -> Result<Annotation, AnnotationError> {
+        next.version = current.version + 1;
+        next.updated_ms = now_ms();
+        guard(Some(current), Some(&next))?;
+        let staged =
+            Staged::of(&next).ok_or_else(|| AnnotationError::Corrupt("empty geometry".into()))?;
+        let generation = transaction(conn, |tx| {
+            let change = store::add_change(tx, slide, caller, kind, 1, detail)?;
+            store::replace(tx, &next)?;
+            store::add_history(
+                tx,
+                change,
+                &next.id,
+                Some(&current.encode_full()),
+                Some(&next.encode_full()),
+            )?;
+            Ok(store::bump_generation(tx, slide)?)
+        })
+        .map_err(|e| e.into_error(self))?;
+        self.apply(slide, generation, |index| index.put(&staged));
+        Ok(next)
+    }
+
+    /// Decides a model's pending pre-labels in bulk: every `draft` with provenance
+    /// `model` that meets `selection` becomes `to` (`approved` or `rejected`), as one
+    /// change with a history entry per annotation.
+    pub fn decide_pre_labels(
+        &self,
+        slide: &str,
+        selection: &PreLabelSelection,
+        to: Status,
+        comment: Option<&str>,
+        caller: &str,
+    ) -> Result<usize, AnnotationError> {
+        if !matches!(to, Status::Approved | Status::Rejected) {
+            return Err(AnnotationError::BadRequest(format!(
+                "pre-labels are decided as approved or rejected, not {:?}",
+                to.as_str()
+            )));
+        }
+        let loaded = self.index(slide)?;
+        let conn = self.writer();
+        let chosen: Vec<Annotation> = {
+            let index = loaded.read();
+            let mut chosen = Vec::new();
+            for n in index.candidates(&selection.bbox) {
+                let s = index.slot(n);
+                let pending = s.provenance == Provenance::Model && s.status == Status::Draft;
+                let of_class = selection.classes.as_ref().is_none_or(|c| {
+                    c.iter()
+                        .any(|name| index.classes.find(name) == Some(s.class))
+                });
+                let in_layer = selection
+                    .layer
+                    .as_ref()
+                    .is_none_or(|l| index.layers.find(l) == Some(s.layer));
+                if !(pending && of_class && in_layer) {
+                    continue;
+                }
+                let corrupt = |e: super::codec::Corrupt| AnnotationError::Corrupt(e.to_string());
+                if !index.meets(n, &selection.bbox).map_err(corrupt)? {
+                    continue;
+                }
+                let a = index.annotation(n).map_err(corrupt)?;
+                let confidence = a.confidence.map(f64::from);
+                let within = |bound: Option<f64>, ok: fn(f64, f64) -> bool| {
+                    bound.is_none_or(|b| confidence.is_some_and(|c| ok(c, b)))
+                };
+                if within(selection.min_confidence, |c, b| c >= b)
+                    && within(selection.max_confidence, |c, b| c < b)
+                {
+                    chosen.push(a);
+                }
+            }
+            chosen
+        };
+        if chosen.is_empty() {
+            return Ok(0);
+        }
+        let now = now_ms();
+        let decided: Vec<Annotation> = chosen
+            .iter()
+            .map(|a| {
+                let mut next = a.clone();
+                next.status = to;
+                next.version += 1;
+                next.updated_ms = now;
+                next
+            })
+            .collect();
+        let detail = review_detail(Status::Draft, to, comment);
+        let generation = transaction(&conn, |tx| {
+            let change =
+                store::add_change(tx, slide, caller, "review", decided.len(), Some(&detail))?;
+            for (before, after) in chosen.iter().zip(&decided) {
+                if store::get(tx, &before.id)?.is_none_or(|(_, c, _)| c.version != before.version) {
+                    return Err(Abort::EditedSince(before.id));
+                }
+                store::replace(tx, after)?;
+                store::add_history(
+                    tx,
+                    change,
+                    &after.id,
+                    Some(&before.encode_full()),
+                    Some(&after.encode_full()),
+                )?;
+            }
+            Ok(store::bump_generation(tx, slide)?)
+        })
+        .map_err(|e| e.into_error(self))?;
+        self.apply(slide, generation, |index| {
+            for a in &decided {
+                if let Some(s) = Staged::of(a) {
+                    index.put(&s);
+                }
+            }
+        });
+        Ok(decided.len())
+    }
+
+    /// Deletes an annotation (if `if_match` is given, only at that version).
+    pub fn delete(
+        &self,
+        id: &Uuid,
+        if_match: Option<u32>,
+        caller: &str,
+        guard: Guard<'_>,
+    ) -> Result<Annotation, AnnotationError> {
+        let conn = self.writer();
+        let (slide, current) = current(self, &conn, id)?;
+        if if_match.is_some_and(|v| v != current.version) {
+            return Err(AnnotationError::Conflict {
+                current: current.version,
+            });
+        }
+        guard(Some(&current), None)?;
         let generation = transaction(&conn, |tx| {
             let change = store::add_change(tx, &slide, caller, "delete", 1, None)?;
             store::delete(tx, id)?;
@@ -495,6 +726,42 @@ impl Engine {
         });
         Ok(report)
     }
+}
+
+/// Refuses a status change that is not a legal review step.
+fn check_step(current: &Annotation, to: Status) -> Result<(), AnnotationError> {
+    if to == current.status || review::legal(current.status, to, current.provenance) {
+        return Ok(());
+    }
+    let next = review::next_steps(current.status, current.provenance);
+    Err(AnnotationError::IllegalTransition(format!(
+        "{:?} cannot become {:?} (from {:?} it can go to: {})",
+        current.status.as_str(),
+        to.as_str(),
+        current.status.as_str(),
+        if next.is_empty() {
+            "nothing".to_string()
+        } else {
+            next.join(", ")
+        }
+    )))
+}
+
+/// A review change's detail, as stored in `changes.detail`.
+fn review_detail(from: Status, to: Status, comment: Option<&str>) -> String {
+    serde_json::json!({"from": from.as_str(), "to": to.as_str(), "comment": comment}).to_string()
+}
+
+/// Which pre-labels a bulk decision takes.
+#[derive(Debug, Clone)]
+pub struct PreLabelSelection {
+    pub bbox: super::geometry::Rect,
+    pub classes: Option<Vec<String>>,
+    pub layer: Option<String>,
+    /// Confidence ≥ this (pre-labels without a confidence are then left out).
+    pub min_confidence: Option<f64>,
+    /// Confidence < this.
+    pub max_confidence: Option<f64>,
 }
 
 /// Whether two stored states (full records, or absent) hold the same annotation apart

@@ -30,6 +30,14 @@ pub enum AnnotationError {
     EditedSince(Uuid),
     #[error("{0} has nothing to undo on this slide")]
     NothingToUndo(String),
+    /// Something other than an annotation was not found (404).
+    #[error("{0}")]
+    Missing(String),
+    #[error("illegal review step: {0}")]
+    IllegalTransition(String),
+    /// The caller's role does not allow this; the message names the role needed.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("the input is larger than the limit of {0} MiB")]

@@ -10,7 +10,8 @@ use super::geojson::write::{
     COLLECTION_END, COLLECTION_START, Fields, RecordColumns, push_plain_extras, push_record,
 };
 use super::geometry::Rect;
-use super::model::{Annotation, Columns};
+use super::model::{Annotation, Columns, Provenance};
+use super::review::visible_blind;
 use super::store;
 use rayon::prelude::*;
 use std::io::Write;
@@ -24,6 +25,28 @@ const CHUNK_ROWS: usize = 4096;
 pub struct ExportReport {
     pub features: u64,
     pub bytes: u64,
+}
+
+/// Whether an exported row is wanted: visible to a blind caller, meeting the box.
+fn wanted(
+    c: &Columns,
+    body: &[u8],
+    bbox: Option<&Rect>,
+    blind_for: Option<&str>,
+) -> Result<bool, super::codec::Corrupt> {
+    if let Some(me) = blind_for {
+        let provenance = body
+            .get(3)
+            .and_then(|&b| Provenance::from_byte(b))
+            .unwrap_or(Provenance::Human);
+        if !visible_blind(me, &c.author, provenance, c.status) {
+            return Ok(false);
+        }
+    }
+    match bbox {
+        Some(r) => Ok(Annotation::decode_geometry_only(body)?.intersects(r)),
+        None => Ok(true),
+    }
 }
 
 /// Counts bytes on their way to the output.
@@ -50,6 +73,17 @@ impl Engine {
         &self,
         slide: &str,
         bbox: Option<Rect>,
+        out: impl Write,
+    ) -> Result<ExportReport, AnnotationError> {
+        self.export_visible(slide, bbox, None, out)
+    }
+
+    /// Like [`Engine::export`]; with `blind_for`, only what that blind annotator may see.
+    pub fn export_visible(
+        &self,
+        slide: &str,
+        bbox: Option<Rect>,
+        blind_for: Option<&str>,
         out: impl Write,
     ) -> Result<ExportReport, AnnotationError> {
         self.slide_size(slide)?;
@@ -95,12 +129,8 @@ impl Engine {
                             for (c, body) in rows {
                                 let corrupt =
                                     |e| AnnotationError::Corrupt(format!("{}: {e}", c.id));
-                                if let Some(r) = &bbox {
-                                    let g =
-                                        Annotation::decode_geometry_only(body).map_err(corrupt)?;
-                                    if !g.intersects(r) {
-                                        continue;
-                                    }
+                                if !wanted(c, body, bbox.as_ref(), blind_for).map_err(corrupt)? {
+                                    continue;
                                 }
                                 let columns = RecordColumns {
                                     id: &c.id,

@@ -23,7 +23,7 @@ use uuid::Uuid;
 const BATCH_BYTES: usize = 2 << 20;
 
 /// How an import treats its features.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
     pub layer: String,
     /// Overrides each feature's own `provenance` property.
@@ -35,6 +35,11 @@ pub struct ImportOptions {
     pub new_ids: bool,
     /// Class for features without a classification.
     pub default_class: Option<String>,
+    /// Incoming class → stored class, applied before the slide's schema check.
+    pub class_map: std::collections::HashMap<String, String>,
+    /// For a model's output: the model's name and version, added to each feature's
+    /// properties as `"model": {"name", "version"}` unless it has its own.
+    pub model: Option<(String, String)>,
 }
 
 /// What an import stored.
@@ -91,6 +96,13 @@ fn parse_stage(
 ) -> ParseOutcome {
     let mut outcome = ParseOutcome::default();
     let now = now_ms();
+    let model_tag = opts.model.as_ref().map(|(name, version)| {
+        serde_json::json!({"model": {"name": name, "version": version}})
+            .to_string()
+            .trim_start_matches('{')
+            .trim_end_matches('}')
+            .to_string()
+    });
     for batch in batches {
         let parsed: Vec<_> = batch
             .items
@@ -117,6 +129,14 @@ fn parse_stage(
                     let mut a = annotation_from(f, None, &opts.author, &opts.layer, now);
                     if let Some(p) = opts.provenance {
                         a.provenance = p;
+                    }
+                    if let Some(tag) = &model_tag
+                        && !a.extra.contains("\"model\":")
+                    {
+                        if !a.extra.is_empty() {
+                            a.extra.push(',');
+                        }
+                        a.extra.push_str(tag);
                     }
                     let staged = Staged::from_owned(a).ok_or_else(|| Problem {
                         index: it.index,
@@ -280,7 +300,12 @@ impl Engine {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<ImportReport, AnnotationError> {
         let started = std::time::Instant::now();
-        let ctx = self.parse_context(slide, opts.repair, opts.default_class.clone())?;
+        let ctx = self.parse_context(
+            slide,
+            opts.repair,
+            opts.default_class.clone(),
+            Some(&opts.class_map),
+        )?;
         let keep = self.is_loaded(slide);
         let input = maybe_gunzip(CountingReader {
             inner: input,

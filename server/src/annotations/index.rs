@@ -8,7 +8,7 @@
 use super::codec::Corrupt;
 use super::geojson::write::{Fields, RecordColumns, push_plain_extras, push_record};
 use super::geometry::{Geometry, Rect, SCALE};
-use super::model::{Annotation, Columns, Status, default_color};
+use super::model::{Annotation, Columns, Provenance, Status, default_color};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 use std::collections::HashMap;
@@ -107,6 +107,7 @@ pub struct Slot {
     pub layer: u16,
     pub author: u16,
     pub status: Status,
+    pub provenance: Provenance,
     pub alive: bool,
     /// Whether the body's extras are in [`super::extras`] form.
     compact: bool,
@@ -241,6 +242,11 @@ impl SlideIndex {
             layer: self.layers.intern(v.layer),
             author: self.authors.intern(v.author),
             status: v.status,
+            provenance: v
+                .body
+                .get(3)
+                .and_then(|&b| Provenance::from_byte(b))
+                .unwrap_or(Provenance::Human),
             alive: true,
             bbox,
         };

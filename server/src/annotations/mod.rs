@@ -23,6 +23,7 @@ pub mod import;
 pub mod index;
 pub mod model;
 pub mod query;
+pub mod review;
 pub mod store;
 pub mod synth;
 

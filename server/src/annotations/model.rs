@@ -27,7 +27,7 @@ macro_rules! named_enum {
                 Self::ALL.iter().copied().find(|v| v.as_str() == s)
             }
 
-            fn from_byte(b: u8) -> Option<Self> {
+            pub(crate) fn from_byte(b: u8) -> Option<Self> {
                 Self::ALL.get(usize::from(b)).copied()
             }
 

@@ -63,6 +63,10 @@ pub struct QueryParams {
     /// classification, name, isLocked, measurements, metadata…), without Tessera's own
     /// (layer, author, provenance, status, confidence, shape, version, times).
     pub fields: Option<String>,
+    /// Blind mode: only what [`super::review::visible_blind`] lets this caller see. Set
+    /// by the server from the caller's role, never from the query string.
+    #[serde(skip)]
+    pub blind_for: Option<String>,
 }
 
 /// Level of detail of an answer.
@@ -102,12 +106,20 @@ pub fn parse_bbox(text: &str) -> Result<Rect, AnnotationError> {
     }
 }
 
+/// Blind mode, compiled against one index.
+struct Blind {
+    /// The caller's author number, if they have any annotation here.
+    me: Option<u16>,
+}
+
 /// Slot filter compiled from the parameters against one index's interned names.
 struct Filter {
     layers: Option<Vec<u16>>,
     classes: Option<Vec<u16>>,
     authors: Option<Vec<u16>>,
     statuses: Option<Vec<Status>>,
+    /// Blind mode: what the caller may see.
+    blind: Option<Blind>,
 }
 
 impl Filter {
@@ -139,6 +151,9 @@ impl Filter {
             classes: names(&p.class, &index.classes),
             authors: names(&p.author, &index.authors),
             statuses,
+            blind: p.blind_for.as_ref().map(|me| Blind {
+                me: index.authors.find(me),
+            }),
         })
     }
 
@@ -147,6 +162,11 @@ impl Filter {
             && self.classes.as_ref().is_none_or(|l| l.contains(&s.class))
             && self.authors.as_ref().is_none_or(|l| l.contains(&s.author))
             && self.statuses.as_ref().is_none_or(|l| l.contains(&s.status))
+            && self.blind.as_ref().is_none_or(|b| {
+                b.me == Some(s.author)
+                    || s.provenance == super::model::Provenance::Model
+                    || super::review::is_decision(s.status)
+            })
     }
 }
 

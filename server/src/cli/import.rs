@@ -3,6 +3,7 @@
 use super::progress;
 use server::annotations::{Engine, EngineLimits, ImportOptions, Provenance};
 use server::store::{SlideStore, slide_bounds};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,6 +36,17 @@ pub struct ImportArgs {
     /// Class for features without a classification.
     #[arg(long = "class")]
     default_class: Option<String>,
+    /// Renames classes before the project schema's check: a JSON object
+    /// `{"incoming": "schema class", …}` or lines `incoming,schema class`.
+    #[arg(long, value_name = "FILE")]
+    map_classes: Option<PathBuf>,
+    /// For a model's output: the model's name (also the import's author), with
+    /// --model-version; kept in each feature's properties as `model`.
+    #[arg(long, requires = "model_version")]
+    model: Option<String>,
+    /// The model's version.
+    #[arg(long, requires = "model")]
+    model_version: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -49,15 +61,50 @@ pub fn local_user(explicit: Option<&String>) -> String {
         .unwrap_or_else(|| "local".to_string())
 }
 
-/// The engine of a data directory, with slide sizes from its caches.
+/// The engine of a data directory, with slide sizes from its caches and each slide's
+/// project schema from `access.db`.
 pub fn open_engine(data: &std::path::Path) -> anyhow::Result<Engine> {
     anyhow::ensure!(data.is_dir(), "{}: not a directory", data.display());
     let store = Arc::new(SlideStore::new(data));
-    Ok(Engine::open(
-        data,
-        slide_bounds(store),
-        EngineLimits::default(),
-    )?)
+    let engine = Engine::open(data, slide_bounds(store), EngineLimits::default())?;
+    let access = Arc::new(
+        server::access::Access::open(data)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", data.join("access.db").display()))?,
+    );
+    server::access::follow_schemas(&engine, &access);
+    Ok(engine)
+}
+
+/// Reads a class map: a JSON object, or lines `from,to` (`#` starts a comment).
+fn read_class_map(path: &std::path::Path) -> anyhow::Result<HashMap<String, String>> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    if text.trim_start().starts_with('{') {
+        return serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{name}: line {}, column {}: expected {{\"from\": \"to\", …}}: {e}",
+                e.line(),
+                e.column()
+            )
+        });
+    }
+    let mut map = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (from, to) = line
+            .split_once(',')
+            .or_else(|| line.split_once('\t'))
+            .map(|(a, b)| (a.trim(), b.trim()))
+            .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("{name}: line {}: expected `from,to`", i + 1))?;
+        if map.insert(from.to_string(), to.to_string()).is_some() {
+            anyhow::bail!("{name}: line {}: {from:?} is mapped twice", i + 1);
+        }
+    }
+    Ok(map)
 }
 
 pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
@@ -74,10 +121,18 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let opts = ImportOptions {
         layer: args.layer.clone(),
         provenance,
-        author: local_user(args.author.as_ref()),
+        author: args
+            .model
+            .clone()
+            .unwrap_or_else(|| local_user(args.author.as_ref())),
         repair: args.repair,
         new_ids: args.new_ids,
         default_class: args.default_class.clone(),
+        class_map: match &args.map_classes {
+            Some(path) => read_class_map(path)?,
+            None => HashMap::new(),
+        },
+        model: args.model.clone().zip(args.model_version.clone()),
     };
     let name = args.file.display().to_string();
     let (input, size): (Box<dyn std::io::Read + Send>, u64) = if name == "-" {

@@ -3,11 +3,14 @@
 //! pool; bodies are streamed both ways.
 
 use super::AppState;
+use super::access::{SlideRole, edit_guard};
 use super::error::AppError;
+use crate::access::Caller;
 use crate::annotations::engine::HistoryEntry;
 use crate::annotations::geojson::write::push_feature;
 use crate::annotations::query::parse_bbox;
 use crate::annotations::{Annotation, AnnotationError, ImportOptions, Provenance, QueryParams};
+use axum::Extension;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
@@ -17,18 +20,9 @@ use futures_util::TryStreamExt;
 use std::io::Write;
 use uuid::Uuid;
 
-/// Header naming the caller until accounts exist (issue 6 replaces it with tokens).
-pub const USER_HEADER: &str = "x-tessera-user";
-
 /// The caller's name, for authorship and undo.
-fn caller(headers: &HeaderMap) -> String {
-    headers
-        .get(USER_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .unwrap_or("local")
-        .to_string()
+pub(super) fn caller(caller: &Caller) -> String {
+    caller.name.clone()
 }
 
 /// Marks the I/O error of a request body that grew past the limit.
@@ -48,11 +42,14 @@ impl From<AnnotationError> for AppError {
         };
         let status = match &e {
             _ if too_large => StatusCode::PAYLOAD_TOO_LARGE,
-            E::UnknownSlide(_) | E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::UnknownSlide(_) | E::NotFound(_) | E::Missing(_) => StatusCode::NOT_FOUND,
             E::Invalid { .. } | E::Syntax(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            E::DuplicateId(_) | E::Conflict { .. } | E::EditedSince(_) | E::NothingToUndo(_) => {
-                StatusCode::CONFLICT
-            }
+            E::DuplicateId(_)
+            | E::Conflict { .. }
+            | E::EditedSince(_)
+            | E::NothingToUndo(_)
+            | E::IllegalTransition(_) => StatusCode::CONFLICT,
+            E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::BadRequest(_) | E::Io(_) | E::TooLarge(_) => StatusCode::BAD_REQUEST,
             E::Db { .. } | E::Corrupt(_) => {
                 tracing::error!("{e}");
@@ -88,7 +85,7 @@ impl From<AnnotationError> for AppError {
 }
 
 /// Runs engine work on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AnnotationError> + Send + 'static,
 ) -> Result<T, AppError> {
     match tokio::task::spawn_blocking(f).await {
@@ -113,6 +110,11 @@ pub struct ImportParams {
     #[serde(default)]
     new_ids: Option<String>,
     class: Option<String>,
+    /// Class renamings as a JSON object (`{"from": "to"}`), applied before the schema check.
+    map_classes: Option<String>,
+    /// A model's name and version, for `provenance=model`.
+    model: Option<String>,
+    model_version: Option<String>,
 }
 
 fn flag(v: Option<&String>) -> bool {
@@ -122,6 +124,7 @@ fn flag(v: Option<&String>) -> bool {
 /// `POST /api/slides/{id}/annotations/import?layer=L[&provenance=model][&repair][&new_ids][&class=C]`
 pub async fn import(
     State(state): State<AppState>,
+    Extension(who): Extension<Caller>,
     Path(slide): Path<String>,
     Query(p): Query<ImportParams>,
     headers: HeaderMap,
@@ -147,10 +150,19 @@ pub async fn import(
     let opts = ImportOptions {
         layer: p.layer.clone().unwrap_or_else(|| "default".into()),
         provenance,
-        author: caller(&headers),
+        author: p.model.clone().unwrap_or_else(|| caller(&who)),
         repair: flag(p.repair.as_ref()),
         new_ids: flag(p.new_ids.as_ref()),
         default_class: p.class.clone(),
+        class_map: match &p.map_classes {
+            Some(json) => serde_json::from_str(json).map_err(|e| {
+                AppError::bad_request(format!(
+                    "map_classes must be a JSON object {{\"from\": \"to\"}}: {e}"
+                ))
+            })?,
+            None => std::collections::HashMap::new(),
+        },
+        model: model_tag(p.model.as_ref(), p.model_version.as_ref())?,
     };
     let engine = std::sync::Arc::clone(&state.annotations);
     // The index is loaded first, so the import can extend it in place.
@@ -175,13 +187,31 @@ pub async fn import(
     Ok((StatusCode::CREATED, Json(report)).into_response())
 }
 
+/// A model's name and version, both or neither.
+fn model_tag(
+    name: Option<&String>,
+    version: Option<&String>,
+) -> Result<Option<(String, String)>, AppError> {
+    match (name, version) {
+        (None, None) => Ok(None),
+        (Some(n), Some(v)) if !n.trim().is_empty() && !v.trim().is_empty() => {
+            Ok(Some((n.clone(), v.clone())))
+        }
+        _ => Err(AppError::bad_request(
+            "model and model_version go together, both non-empty",
+        )),
+    }
+}
+
 /// `GET /api/slides/{id}/annotations?bbox=x,y,w,h&…`
 pub async fn query(
     State(state): State<AppState>,
+    Extension(role): Extension<SlideRole>,
     Path(slide): Path<String>,
-    Query(p): Query<QueryParams>,
+    Query(mut p): Query<QueryParams>,
 ) -> Result<Response, AppError> {
     use crate::annotations::query::Part;
+    p.blind_for = role.blind_for;
     let engine = std::sync::Arc::clone(&state.annotations);
     let (head_tx, head_rx) = tokio::sync::oneshot::channel();
     let (feed, body) = fed_body(8);
@@ -233,9 +263,11 @@ pub async fn query(
 /// `GET /api/slides/{id}/annotations/summary?bbox=…`
 pub async fn summary(
     State(state): State<AppState>,
+    Extension(role): Extension<SlideRole>,
     Path(slide): Path<String>,
-    Query(p): Query<QueryParams>,
+    Query(mut p): Query<QueryParams>,
 ) -> Result<Response, AppError> {
+    p.blind_for = role.blind_for;
     let engine = std::sync::Arc::clone(&state.annotations);
     let value = blocking(move || engine.summary(&slide, &p)).await?;
     Ok(Json(value).into_response())
@@ -247,7 +279,7 @@ pub struct CreateParams {
     layer: Option<String>,
 }
 
-fn feature_response(status: StatusCode, a: &Annotation) -> Response {
+pub(super) fn feature_response(status: StatusCode, a: &Annotation) -> Response {
     let mut body = Vec::with_capacity(1024);
     push_feature(&mut body, a);
     let mut response = (status, Body::from(body)).into_response();
@@ -269,15 +301,19 @@ fn version_etag(version: u32) -> HeaderValue {
 /// `POST /api/slides/{id}/annotations[?layer=L]` with one Feature → 201.
 pub async fn create(
     State(state): State<AppState>,
+    Extension(who): Extension<Caller>,
+    Extension(role): Extension<SlideRole>,
     Path(slide): Path<String>,
     Query(p): Query<CreateParams>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
     let engine = std::sync::Arc::clone(&state.annotations);
-    let who = caller(&headers);
     let layer = p.layer.unwrap_or_else(|| "default".into());
-    let a = blocking(move || engine.create(&slide, &layer, &body, &who)).await?;
+    let a = blocking(move || {
+        let guard = edit_guard(&who, role.role);
+        engine.create(&slide, &layer, &body, &who.name, &guard)
+    })
+    .await?;
     let mut response = feature_response(StatusCode::CREATED, &a);
     if let Ok(location) = HeaderValue::from_str(&format!("/api/annotations/{}", a.id)) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -285,13 +321,13 @@ pub async fn create(
     Ok(response)
 }
 
-fn parse_uuid(text: &str) -> Result<Uuid, AppError> {
+pub(super) fn parse_uuid(text: &str) -> Result<Uuid, AppError> {
     Uuid::try_parse(text)
         .map_err(|_| AppError::not_found(format!("{text:?} is not an annotation id")))
 }
 
 /// The version in `If-Match` (`"3"`, `3` or `W/"3"`).
-fn if_match(headers: &HeaderMap) -> Result<Option<u32>, AppError> {
+pub(super) fn if_match(headers: &HeaderMap) -> Result<Option<u32>, AppError> {
     let Some(v) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
@@ -322,6 +358,8 @@ pub async fn get_one(
 /// `PUT /api/annotations/{uuid}` with `If-Match: <version>` → 200, or 409 when stale.
 pub async fn update(
     State(state): State<AppState>,
+    Extension(who): Extension<Caller>,
+    Extension(role): Extension<SlideRole>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -334,22 +372,30 @@ pub async fn update(
         )
     })?;
     let engine = std::sync::Arc::clone(&state.annotations);
-    let who = caller(&headers);
-    let a = blocking(move || engine.update(&id, version, &body, &who)).await?;
+    let a = blocking(move || {
+        let guard = edit_guard(&who, role.role);
+        engine.update(&id, version, &body, &who.name, &guard)
+    })
+    .await?;
     Ok(feature_response(StatusCode::OK, &a))
 }
 
 /// `DELETE /api/annotations/{uuid}` (with `If-Match`, only at that version).
 pub async fn delete(
     State(state): State<AppState>,
+    Extension(who): Extension<Caller>,
+    Extension(role): Extension<SlideRole>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let id = parse_uuid(&id)?;
     let version = if_match(&headers)?;
     let engine = std::sync::Arc::clone(&state.annotations);
-    let who = caller(&headers);
-    let a = blocking(move || engine.delete(&id, version, &who)).await?;
+    let a = blocking(move || {
+        let guard = edit_guard(&who, role.role);
+        engine.delete(&id, version, &who.name, &guard)
+    })
+    .await?;
     Ok(
         Json(serde_json::json!({"id": a.id.to_string(), "deleted": true, "version": a.version}))
             .into_response(),
@@ -399,11 +445,11 @@ pub async fn history(
 /// `POST /api/slides/{id}/undo`: undoes the caller's last change on the slide.
 pub async fn undo(
     State(state): State<AppState>,
+    Extension(who): Extension<Caller>,
     Path(slide): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let engine = std::sync::Arc::clone(&state.annotations);
-    let who = caller(&headers);
+    let who = caller(&who);
     let report = blocking(move || engine.undo(&slide, &who)).await?;
     Ok(Json(report).into_response())
 }
@@ -499,6 +545,7 @@ fn fed_body(capacity: usize) -> (BodyFeed, Body) {
 /// `GET /api/slides/{id}/annotations/export[?bbox=…][&gzip=1]`: streamed FeatureCollection.
 pub async fn export(
     State(state): State<AppState>,
+    Extension(role): Extension<SlideRole>,
     Path(slide): Path<String>,
     Query(p): Query<ExportParams>,
 ) -> Result<Response, AppError> {
@@ -515,15 +562,18 @@ pub async fn export(
         };
         let result = if gzip {
             let mut enc = flate2::write::GzEncoder::new(writer, flate2::Compression::fast());
-            engine.export(&slide2, bbox, &mut enc).and_then(|_| {
-                enc.finish()
-                    .and_then(|mut w| w.flush())
-                    .map_err(AnnotationError::from)
-            })
+            let blind = role.blind_for.as_deref();
+            engine
+                .export_visible(&slide2, bbox, blind, &mut enc)
+                .and_then(|_| {
+                    enc.finish()
+                        .and_then(|mut w| w.flush())
+                        .map_err(AnnotationError::from)
+                })
         } else {
             let mut w = writer;
             engine
-                .export(&slide2, bbox, &mut w)
+                .export_visible(&slide2, bbox, role.blind_for.as_deref(), &mut w)
                 .and_then(|_| w.flush().map_err(AnnotationError::from))
         };
         match result {

@@ -1,14 +1,18 @@
 //! HTTP: the router, its shared state and middleware. Handlers live in one module per
 //! protocol (slides API, Deep Zoom, IIIF, viewer files).
 
+mod access;
 mod annotations;
 mod dzi;
 mod error;
 mod iiif;
+mod projects;
 mod responses;
+mod review;
 mod slides;
 mod viewer;
 
+pub use access::{Need, USER_HEADER, need_of};
 pub use error::AppError;
 
 use crate::metrics::{Metrics, RouteLabels, RouteOnly};
@@ -19,7 +23,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower_http::cors::{Any, CorsLayer};
@@ -33,6 +37,7 @@ pub struct AppState {
     pub limits: crate::iiif::Limits,
     pub annotations: Arc<crate::annotations::Engine>,
     pub annotation_limits: AnnotationLimits,
+    pub access: Arc<crate::access::Access>,
 }
 
 /// Request body limits of the annotation API.
@@ -72,11 +77,33 @@ fn annotation_routes(limits: AnnotationLimits) -> Router<AppState> {
                 .delete(annotations::delete),
         )
         .route("/api/annotations/{uuid}/history", get(annotations::history))
+        .route("/api/annotations/{uuid}/review", post(review::step))
+        .route("/api/slides/{id}/pre-labels/decide", post(review::decide))
+        .route("/api/slides/{id}/schema", get(projects::slide_schema))
+        .route("/api/projects", get(projects::list).post(projects::create))
+        .route(
+            "/api/projects/{project}",
+            get(projects::one).put(projects::update),
+        )
+        .route(
+            "/api/projects/{project}/schema",
+            get(projects::schema_history).put(projects::set_schema),
+        )
+        .route(
+            "/api/projects/{project}/slides/{id}",
+            put(projects::add_slide),
+        )
+        .route(
+            "/api/session",
+            get(access::who_am_i)
+                .post(access::sign_in)
+                .delete(access::sign_out),
+        )
         .layer(DefaultBodyLimit::max(limits.max_edit_bytes))
 }
 
 /// Routes that stream gigabytes and may rightly take minutes: outside the request timeout.
-fn long_routes() -> Router<AppState> {
+fn long_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/api/slides/{id}/annotations/import",
@@ -87,6 +114,10 @@ fn long_routes() -> Router<AppState> {
             "/api/slides/{id}/annotations/export",
             get(annotations::export),
         )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            access::authorize,
+        ))
 }
 
 /// The whole HTTP surface; tests call it directly with `oneshot`.
@@ -116,6 +147,11 @@ pub fn router(state: AppState) -> Router {
         .route("/viewer/clip/{*path}", get(viewer::clip_file))
         .route("/viewer/{*path}", get(viewer::static_file))
         .fallback(|| async { AppError::not_found("no such route") })
+        // Every route's access need is checked once it is routed (see `access::need_of`).
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            access::authorize,
+        ))
         // Layers, innermost first.
         // A request that takes this long is answered 408 instead of piling up.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -123,7 +159,12 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(60),
         ))
         // Imports and exports stream for as long as their data takes: no timeout.
-        .merge(long_routes())
+        .merge(long_routes(&state))
+        // Who is calling: a token, a session cookie, or the single user.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            access::authenticate,
+        ))
         // CORS: IIIF and Deep Zoom clients load tiles from other origins.
         .layer(
             CorsLayer::new()

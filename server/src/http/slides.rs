@@ -36,12 +36,23 @@ pub fn describe(slide: &Slide) -> Value {
     })
 }
 
-pub async fn list(State(state): State<AppState>) -> Json<Value> {
+/// `GET /api/slides`: the slides the caller has a role on.
+pub async fn list(
+    State(state): State<AppState>,
+    axum::Extension(who): axum::Extension<crate::access::Caller>,
+) -> Json<Value> {
     let store = std::sync::Arc::clone(&state.store);
     let slides = tokio::task::spawn_blocking(move || store.list())
         .await
         .unwrap_or_default();
-    Json(Value::Array(slides.iter().map(|s| describe(s)).collect()))
+    let directory = state.access.directory();
+    Json(Value::Array(
+        slides
+            .iter()
+            .filter(|s| directory.role_on_slide(&who, &s.id).is_some())
+            .map(|s| describe(s))
+            .collect(),
+    ))
 }
 
 pub async fn one(

@@ -26,6 +26,43 @@ pub struct ParseContext {
     pub repair: bool,
     /// Class for features that carry none (bare geometries).
     pub default_class: Option<String>,
+    /// Classes a feature may have (a project's label schema) and renamings applied first.
+    pub classes: Option<std::sync::Arc<ClassRule>>,
+}
+
+/// What classes a slide accepts: its project's label schema (each class with the
+/// schema's colour) and explicit renamings (`--map-classes`) applied before the check.
+#[derive(Debug, Clone, Default)]
+pub struct ClassRule {
+    /// Class → colour; `None` accepts every class.
+    pub allowed: Option<std::collections::HashMap<String, [u8; 3]>>,
+    /// Incoming class → class stored.
+    pub map: std::collections::HashMap<String, String>,
+    /// Where `allowed` comes from, for messages ("project P's schema v3").
+    pub origin: String,
+}
+
+impl ClassRule {
+    /// Renames and checks a feature's class; the schema's colour replaces the feature's.
+    pub fn apply(&self, class: &mut String, color: &mut Option<[u8; 3]>) -> Result<(), String> {
+        if let Some(to) = self.map.get(class.as_str()) {
+            class.clone_from(to);
+        }
+        let Some(allowed) = &self.allowed else {
+            return Ok(());
+        };
+        if let Some(c) = allowed.get(class.as_str()) {
+            *color = Some(*c);
+            return Ok(());
+        }
+        let mut names: Vec<&str> = allowed.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        Err(format!(
+            "class {class:?} is not in {} (classes: {}; map it with --map-classes)",
+            self.origin,
+            names.join(", ")
+        ))
+    }
 }
 
 /// A valid feature, before the importer gives it a layer, an author and a version.
@@ -254,6 +291,9 @@ fn parse_raw(item: &RawItem<'_>, ctx: &ParseContext) -> Result<ParsedFeature, St
             Some(c) => f.class.clone_from(c),
             None => return Err("no classification name (give the import a default class for unclassified features)".into()),
         }
+    }
+    if let Some(rule) = &ctx.classes {
+        rule.apply(&mut f.class, &mut f.color)?;
     }
     Ok(f)
 }
@@ -660,6 +700,7 @@ mod tests {
             tolerance: 2.0,
             repair: false,
             default_class: None,
+            classes: None,
         }
     }
 

@@ -1,0 +1,260 @@
+//! `DIR/access.db`: users, their hashed tokens and roles, projects, which slides each
+//! project groups, and each project's versioned label schema. SQLite in WAL mode with
+//! `synchronous=FULL`, like the annotation store.
+//!
+//! Tables:
+//! - `users`: name, created, revoked (a revoked user keeps its row, so history still
+//!   names it, but none of its tokens work).
+//! - `tokens`: SHA-256 of each token (never the token itself) → user.
+//! - `grants`: user, project (`''` = every project), role.
+//! - `projects`: name, blind mode, created.
+//! - `project_slides`: slide → project (a slide is in at most one project).
+//! - `schemas`: project, version, the schema as JSON, who set it and when.
+
+use super::{ClassSpec, Role, Schema};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::Path;
+use std::time::Duration;
+
+/// File name of the access store inside the data directory.
+pub const DB_FILE: &str = "access.db";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    name TEXT PRIMARY KEY,
+    created INTEGER NOT NULL,
+    revoked INTEGER
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL REFERENCES users(name),
+    created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS grants (
+    user TEXT NOT NULL REFERENCES users(name),
+    project TEXT NOT NULL,
+    role TEXT NOT NULL,
+    PRIMARY KEY (user, project)
+);
+CREATE TABLE IF NOT EXISTS projects (
+    name TEXT PRIMARY KEY,
+    blind INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS project_slides (
+    slide TEXT PRIMARY KEY,
+    project TEXT NOT NULL REFERENCES projects(name)
+);
+CREATE TABLE IF NOT EXISTS schemas (
+    project TEXT NOT NULL REFERENCES projects(name),
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    author TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (project, version)
+);
+";
+
+/// Opens (creating if needed) the access store in `dir`.
+pub fn open(dir: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        dir.join(DB_FILE),
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+/// SQLite's count of commits by other connections, to notice outside changes.
+pub fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "data_version", |r| r.get(0))
+}
+
+fn now_ms() -> i64 {
+    crate::annotations::model::now_ms()
+}
+
+/// Whether a user of that name exists (revoked or not).
+pub fn user_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT 1 FROM users WHERE name = ?1", [name], |_| Ok(()))
+        .optional()
+        .map(|r| r.is_some())
+}
+
+/// Adds a user with one grant and one token (given as its hash).
+pub fn add_user(
+    conn: &mut Connection,
+    name: &str,
+    role: Role,
+    project: &str,
+    token_hash: &str,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT INTO users (name, created) VALUES (?1, ?2)",
+        params![name, now_ms()],
+    )?;
+    tx.execute(
+        "INSERT INTO grants (user, project, role) VALUES (?1, ?2, ?3)",
+        params![name, project, role.as_str()],
+    )?;
+    tx.execute(
+        "INSERT INTO tokens (hash, user, created) VALUES (?1, ?2, ?3)",
+        params![token_hash, name, now_ms()],
+    )?;
+    tx.commit()
+}
+
+/// Gives a user a role in a project (`''` = every project), replacing the one it had there.
+pub fn grant(conn: &Connection, name: &str, role: Role, project: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO grants (user, project, role) VALUES (?1, ?2, ?3)
+         ON CONFLICT (user, project) DO UPDATE SET role = excluded.role",
+        params![name, project, role.as_str()],
+    )?;
+    Ok(())
+}
+
+/// A new token for an existing user; earlier tokens keep working.
+pub fn add_token(conn: &Connection, name: &str, token_hash: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE users SET revoked = NULL WHERE name = ?1",
+        params![name],
+    )?;
+    conn.execute(
+        "INSERT INTO tokens (hash, user, created) VALUES (?1, ?2, ?3)",
+        params![token_hash, name, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Revokes a user: every token stops working. Returns false if there is no such user.
+pub fn revoke(conn: &mut Connection, name: &str) -> rusqlite::Result<bool> {
+    let tx = conn.transaction()?;
+    let n = tx.execute(
+        "UPDATE users SET revoked = ?2 WHERE name = ?1",
+        params![name, now_ms()],
+    )?;
+    tx.execute("DELETE FROM tokens WHERE user = ?1", params![name])?;
+    tx.commit()?;
+    Ok(n > 0)
+}
+
+/// One user as `tessera user list` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserRow {
+    pub name: String,
+    pub created_ms: i64,
+    pub revoked: bool,
+    pub tokens: i64,
+    /// (project, role); an empty project means every project.
+    pub grants: Vec<(String, String)>,
+}
+
+/// Every user, by name.
+pub fn users(conn: &Connection) -> rusqlite::Result<Vec<UserRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, created, revoked IS NOT NULL,
+                (SELECT count(*) FROM tokens t WHERE t.user = u.name)
+         FROM users u ORDER BY name",
+    )?;
+    let mut rows = stmt
+        .query_map([], |r| {
+            Ok(UserRow {
+                name: r.get(0)?,
+                created_ms: r.get(1)?,
+                revoked: r.get(2)?,
+                tokens: r.get(3)?,
+                grants: Vec::new(),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut grants = conn.prepare("SELECT project, role FROM grants WHERE user = ?1 ORDER BY 1")?;
+    for row in &mut rows {
+        row.grants = grants
+            .query_map([&row.name], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+    }
+    Ok(rows)
+}
+
+/// Creates a project. Returns false if it already exists.
+pub fn add_project(conn: &Connection, name: &str, blind: bool) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "INSERT INTO projects (name, blind, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        params![name, blind, now_ms()],
+    )?;
+    Ok(n > 0)
+}
+
+/// Whether the project exists.
+pub fn project_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT 1 FROM projects WHERE name = ?1", [name], |_| Ok(()))
+        .optional()
+        .map(|r| r.is_some())
+}
+
+/// Switches a project's blind mode.
+pub fn set_blind(conn: &Connection, name: &str, blind: bool) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE projects SET blind = ?2 WHERE name = ?1",
+        params![name, blind],
+    )?;
+    Ok(())
+}
+
+/// Puts a slide in a project (moving it out of any other).
+pub fn add_slide(conn: &Connection, project: &str, slide: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO project_slides (slide, project) VALUES (?1, ?2)
+         ON CONFLICT (slide) DO UPDATE SET project = excluded.project",
+        params![slide, project],
+    )?;
+    Ok(())
+}
+
+/// Stores a new version of a project's schema and returns its number.
+pub fn set_schema(
+    conn: &mut Connection,
+    project: &str,
+    classes: &[ClassSpec],
+    author: &str,
+) -> rusqlite::Result<u32> {
+    let tx = conn.transaction()?;
+    let version: u32 = tx.query_row(
+        "SELECT coalesce(max(version), 0) + 1 FROM schemas WHERE project = ?1",
+        [project],
+        |r| r.get(0),
+    )?;
+    let body = serde_json::to_string(classes).unwrap_or_else(|_| "[]".into());
+    tx.execute(
+        "INSERT INTO schemas (project, version, body, author, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![project, version, body, author, now_ms()],
+    )?;
+    tx.commit()?;
+    Ok(version)
+}
+
+/// Every version of a project's schema, oldest first.
+pub fn schema_history(conn: &Connection, project: &str) -> rusqlite::Result<Vec<Schema>> {
+    let mut stmt = conn.prepare(
+        "SELECT version, body, author, at FROM schemas WHERE project = ?1 ORDER BY version",
+    )?;
+    stmt.query_map([project], |r| {
+        let body: String = r.get(1)?;
+        Ok(Schema {
+            project: project.to_string(),
+            version: r.get(0)?,
+            classes: serde_json::from_str(&body).unwrap_or_default(),
+            author: r.get(2)?,
+            at_ms: r.get(3)?,
+        })
+    })?
+    .collect()
+}
