@@ -96,12 +96,10 @@ fn parse_stage(
 ) -> ParseOutcome {
     let mut outcome = ParseOutcome::default();
     let now = now_ms();
+    // The member `"model":{…}`, without the braces of the object around it.
     let model_tag = opts.model.as_ref().map(|(name, version)| {
-        serde_json::json!({"model": {"name": name, "version": version}})
-            .to_string()
-            .trim_start_matches('{')
-            .trim_end_matches('}')
-            .to_string()
+        let object = serde_json::json!({"model": {"name": name, "version": version}}).to_string();
+        object[1..object.len() - 1].to_string()
     });
     for batch in batches {
         let parsed: Vec<_> = batch

@@ -440,6 +440,8 @@ pub struct ChangeRow {
     /// Milliseconds since the Unix epoch.
     pub at: i64,
     pub undone: bool,
+    /// What the change said about itself (a review step: `{"from", "to", "comment"}`).
+    pub detail: Option<String>,
     #[serde(skip)]
     pub before: Option<Vec<u8>>,
     #[serde(skip)]
@@ -449,7 +451,7 @@ pub struct ChangeRow {
 /// Every recorded change of one annotation, oldest first.
 pub fn history(conn: &Connection, id: &Uuid) -> rusqlite::Result<Vec<ChangeRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT c.id, c.kind, c.author, c.at, c.undone, h.before, h.after FROM history h
+        "SELECT c.id, c.kind, c.author, c.at, c.undone, h.before, h.after, c.detail FROM history h
          JOIN changes c ON c.id = h.change_id WHERE h.uuid = ?1 ORDER BY h.id",
     )?;
     let rows = stmt.query_map(params![id.as_bytes()], |r| {
@@ -459,6 +461,7 @@ pub fn history(conn: &Connection, id: &Uuid) -> rusqlite::Result<Vec<ChangeRow>>
             author: r.get(2)?,
             at: r.get(3)?,
             undone: r.get::<_, i64>(4)? != 0,
+            detail: r.get(7)?,
             before: r.get(5)?,
             after: r.get(6)?,
         })
@@ -480,6 +483,7 @@ pub fn creating_import(conn: &Connection, id: &Uuid) -> rusqlite::Result<Option<
                 author: r.get(2)?,
                 at: r.get(3)?,
                 undone: r.get::<_, i64>(4)? != 0,
+                detail: None,
                 before: None,
                 after: None,
             })

@@ -420,6 +420,10 @@ fn history_json(entries: &[HistoryEntry]) -> serde_json::Value {
                 "author": e.change.author,
                 "at": humantime::format_rfc3339_millis(at).to_string(),
                 "undone": e.change.undone,
+                "detail": e.change.detail.as_deref().map(|d| {
+                    serde_json::from_str::<serde_json::Value>(d)
+                        .unwrap_or_else(|_| serde_json::Value::String(d.to_string()))
+                }),
                 "version": e.after.as_ref().or(e.before.as_ref()).map(|a| a.version),
                 "before": e.before.as_ref().map(feature_value),
                 "after": e.after.as_ref().map(feature_value),

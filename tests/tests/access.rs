@@ -1,0 +1,648 @@
+//! Access control and the review workflow, end to end: every role (and no token) against
+//! every read and write endpoint; schemas, review steps, blind mode, pre-labels, sessions.
+
+use std::collections::BTreeMap;
+use tessera_e2e::{HttpResponse, Server, tessera, tessera_ok};
+
+const SLIDE: &str = "s";
+const PROJECT: &str = "p";
+
+/// Roles in the matrix: (name, role, project); `outsider` has a role in another project
+/// only, `gone` is revoked, `none` sends no token.
+const USERS: [(&str, &str, &str); 7] = [
+    ("vie", "viewer", PROJECT),
+    ("ann", "annotator", PROJECT),
+    ("ann2", "annotator", PROJECT),
+    ("rev", "reviewer", PROJECT),
+    ("adm", "admin", ""),
+    ("outsider", "admin", "q"),
+    ("gone", "annotator", PROJECT),
+];
+
+struct World {
+    _dir: tempfile::TempDir,
+    data: std::path::PathBuf,
+    server: Server,
+    tokens: BTreeMap<&'static str, String>,
+}
+
+fn square(x: f64, class: &str, extra: &str) -> String {
+    format!(
+        r#"{{"type":"Feature","geometry":{{"type":"Polygon","coordinates":[[[{x},10],[{x2},10],[{x2},60],[{x},60],[{x},10]]]}},"properties":{{"classification":{{"name":"{class}"}}{extra}}}}}"#,
+        x2 = x + 50.0
+    )
+}
+
+fn world(blind: bool) -> World {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("data dir");
+    let svs = dir.path().join("s.svs");
+    tessera_ok(&[
+        &"synth",
+        &"-o",
+        &svs,
+        &"--width",
+        &"1024",
+        &"--height",
+        &"768",
+    ]);
+    tessera_ok(&[&"tile", &svs, &"-o", &data, &"--id", &SLIDE]);
+    tessera_ok(&[&"project", &"create", &PROJECT, &"--data", &data]);
+    tessera_ok(&[&"project", &"create", &"q", &"--data", &data]);
+    if blind {
+        tessera_ok(&[&"project", &"blind", &PROJECT, &"true", &"--data", &data]);
+    }
+    tessera_ok(&[&"project", &"add-slide", &PROJECT, &SLIDE, &"--data", &data]);
+    let schema = dir.path().join("schema.json");
+    std::fs::write(
+        &schema,
+        r##"{"classes":[{"name":"Tumor","color":"#c83232","code":"T","guideline":"Malignant epithelium; exclude in-situ."},{"name":"Stroma","color":"#32c832"}]}"##,
+    )
+    .expect("schema");
+    tessera_ok(&[&"project", &"schema", &PROJECT, &schema, &"--data", &data]);
+    let mut tokens = BTreeMap::new();
+    for (name, role, project) in USERS {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
+            vec![&"user", &"add", &name, &"--role", &role, &"--data", &data];
+        if !project.is_empty() {
+            args.extend([&"--project" as &dyn AsRef<std::ffi::OsStr>, &project]);
+        }
+        let token = tessera_ok(&args).trim().to_string();
+        assert!(token.starts_with("tsr_") && token.len() == 68, "{token}");
+        tokens.insert(name, token);
+    }
+    tessera_ok(&[&"user", &"revoke", &"gone", &"--data", &data]);
+    let server = Server::start(&data, &[]);
+    World {
+        _dir: dir,
+        data,
+        server,
+        tokens,
+    }
+}
+
+impl World {
+    fn call(&self, who: &str, method: &str, path: &str, body: &str) -> HttpResponse {
+        self.call_with(who, method, path, body, &[])
+    }
+
+    fn call_with(
+        &self,
+        who: &str,
+        method: &str,
+        path: &str,
+        body: &str,
+        extra: &[(&str, &str)],
+    ) -> HttpResponse {
+        let auth = self.tokens.get(who).map(|t| format!("Bearer {t}"));
+        let mut headers: Vec<(&str, &str)> = extra.to_vec();
+        if let Some(a) = &auth {
+            headers.push(("Authorization", a));
+        }
+        self.server.request(method, path, &headers, body.as_bytes())
+    }
+
+    /// Creates an annotation as `who` and returns (id, version).
+    fn create(&self, who: &str, x: f64) -> (String, u64) {
+        let r = self.call(
+            who,
+            "POST",
+            &format!("/api/slides/{SLIDE}/annotations?layer=manual"),
+            &square(x, "Tumor", ""),
+        );
+        assert_eq!(r.status, 201, "{who} creates: {}", r.text());
+        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        (
+            v["id"].as_str().expect("id").to_string(),
+            v["properties"]["version"].as_u64().expect("version"),
+        )
+    }
+
+    fn review(&self, who: &str, id: &str, to: &str) -> HttpResponse {
+        self.call(
+            who,
+            "POST",
+            &format!("/api/annotations/{id}/review"),
+            &format!(r#"{{"status":"{to}","comment":"by {who}"}}"#),
+        )
+    }
+
+    fn export_ids(&self) -> Vec<String> {
+        let r = self.call(
+            "adm",
+            "GET",
+            &format!("/api/slides/{SLIDE}/annotations/export"),
+            "",
+        );
+        assert_eq!(r.status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        let mut ids: Vec<String> = v["features"]
+            .as_array()
+            .expect("features")
+            .iter()
+            .map(|f| f["id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// Who may do what: the expected status per caller, in the order of [`CALLERS`].
+const CALLERS: [&str; 7] = ["none", "gone", "outsider", "vie", "ann", "rev", "adm"];
+
+/// One row of the matrix: a request, made fresh for each caller by `setup`, and the
+/// status expected from each caller.
+struct Row {
+    what: &'static str,
+    expect: [u16; 7],
+    run: Box<dyn Fn(&World, &str) -> HttpResponse>,
+}
+
+fn row(
+    what: &'static str,
+    expect: [u16; 7],
+    run: impl Fn(&World, &str) -> HttpResponse + 'static,
+) -> Row {
+    Row {
+        what,
+        expect,
+        run: Box::new(run),
+    }
+}
+
+fn get(path: &'static str) -> impl Fn(&World, &str) -> HttpResponse {
+    move |w, who| w.call(who, "GET", path, "")
+}
+
+#[test]
+#[allow(clippy::too_many_lines)]
+fn role_matrix() {
+    let w = world(false);
+    let (a, _) = w.create("ann", 100.0);
+    let a_path: &'static str = Box::leak(format!("/api/annotations/{a}").into_boxed_str());
+    let a_history: &'static str = Box::leak(format!("{a_path}/history").into_boxed_str());
+    // Reads: no token 401, a revoked token 401, no role on the slide 403, any role 200.
+    const READ: [u16; 7] = [401, 401, 403, 200, 200, 200, 200];
+    let mut rows = vec![
+        row(
+            "GET /api/slides",
+            [401, 401, 200, 200, 200, 200, 200],
+            get("/api/slides"),
+        ),
+        row(
+            "GET /api/projects",
+            [401, 401, 200, 200, 200, 200, 200],
+            get("/api/projects"),
+        ),
+        row("GET /api/projects/p", READ, get("/api/projects/p")),
+        row(
+            "GET /api/projects/p/schema",
+            READ,
+            get("/api/projects/p/schema"),
+        ),
+        row("GET /api/slides/s", READ, get("/api/slides/s")),
+        row(
+            "GET /api/slides/s/schema",
+            READ,
+            get("/api/slides/s/schema"),
+        ),
+        row("GET thumbnail", READ, get("/api/slides/s/thumbnail?max=64")),
+        row("GET /dzi/s.dzi", READ, get("/dzi/s.dzi")),
+        row("GET /dzi/s.json", READ, get("/dzi/s.json")),
+        row("GET DZI tile", READ, get("/dzi/s_files/0/0_0.jpg")),
+        row("GET plain tile", READ, get("/slides/s/tiles/0/0/0.jpg")),
+        row(
+            "GET IIIF base",
+            [401, 401, 403, 303, 303, 303, 303],
+            get("/iiif/3/s"),
+        ),
+        row("GET IIIF info.json", READ, get("/iiif/3/s/info.json")),
+        row(
+            "GET IIIF image",
+            READ,
+            get("/iiif/3/s/full/64,/0/default.jpg"),
+        ),
+        row(
+            "GET annotations",
+            READ,
+            get("/api/slides/s/annotations?bbox=0,0,500,500"),
+        ),
+        row(
+            "GET summary",
+            READ,
+            get("/api/slides/s/annotations/summary"),
+        ),
+        row("GET export", READ, get("/api/slides/s/annotations/export")),
+        row("GET annotation", READ, get(a_path)),
+        row("GET history", READ, get(a_history)),
+        // Public: health, metrics, the viewer's files.
+        row("GET /healthz", [200; 7], get("/healthz")),
+        row("GET /metrics", [200; 7], get("/metrics")),
+        row("GET /", [200; 7], get("/")),
+        row("GET /view/s", [200; 7], get("/view/s")),
+        row(
+            "GET /api/session",
+            [401, 401, 200, 200, 200, 200, 200],
+            get("/api/session"),
+        ),
+    ];
+    // Writes. Each caller gets a fresh target where the request needs one.
+    rows.extend([
+        row("POST annotation", [401, 401, 403, 403, 201, 201, 201], |w, who| {
+            w.call(who, "POST", "/api/slides/s/annotations", &square(300.0, "Tumor", ""))
+        }),
+        row("PUT own-by-ann annotation", [401, 401, 403, 403, 200, 403, 200], |w, who| {
+            let (id, v) = w.create("ann", 200.0);
+            let etag = format!("\"{v}\"");
+            w.call_with(who, "PUT", &format!("/api/annotations/{id}"), &square(210.0, "Stroma", ""), &[("If-Match", &etag)])
+        }),
+        row("PUT another annotator's", [401, 401, 403, 403, 403, 403, 200], |w, who| {
+            let (id, v) = w.create("ann2", 200.0);
+            let etag = format!("\"{v}\"");
+            w.call_with(who, "PUT", &format!("/api/annotations/{id}"), &square(210.0, "Stroma", ""), &[("If-Match", &etag)])
+        }),
+        row("DELETE ann's annotation", [401, 401, 403, 403, 200, 403, 200], |w, who| {
+            let (id, _) = w.create("ann", 220.0);
+            w.call(who, "DELETE", &format!("/api/annotations/{id}"), "")
+        }),
+        row("review draft→submitted (ann's)", [401, 401, 403, 403, 200, 200, 200], |w, who| {
+            let (id, _) = w.create("ann", 230.0);
+            w.review(who, &id, "submitted")
+        }),
+        row("review submitted→reviewed (ann's)", [401, 401, 403, 403, 403, 200, 200], |w, who| {
+            let (id, _) = w.create("ann", 240.0);
+            assert_eq!(w.review("ann", &id, "submitted").status, 200);
+            w.review(who, &id, "reviewed")
+        }),
+        row("review draft→approved (illegal)", [401, 401, 403, 403, 409, 409, 409], |w, who| {
+            let (id, _) = w.create("ann", 250.0);
+            w.review(who, &id, "approved")
+        }),
+        row("POST undo (after own create)", [401, 401, 403, 403, 200, 200, 200], |w, who| {
+            if ["ann", "rev", "adm"].contains(&who) {
+                w.create(who, 260.0);
+            }
+            w.call(who, "POST", "/api/slides/s/undo", "")
+        }),
+        row("POST import", [401, 401, 403, 403, 403, 403, 201], |w, who| {
+            let body = format!(r#"{{"type":"FeatureCollection","features":[{}]}}"#, square(400.0, "Stroma", ""));
+            w.call(who, "POST", "/api/slides/s/annotations/import?layer=imported&new_ids=1", &body)
+        }),
+        row("POST pre-labels/decide", [401, 401, 403, 403, 403, 200, 200], |w, who| {
+            w.call(who, "POST", "/api/slides/s/pre-labels/decide", r#"{"decision":"accept","min_confidence":0.99}"#)
+        }),
+        row("POST /api/projects", [401, 401, 403, 403, 403, 403, 201], |w, who| {
+            w.call(who, "POST", "/api/projects", &format!(r#"{{"name":"new-{who}"}}"#))
+        }),
+        row("PUT /api/projects/p", [401, 401, 403, 403, 403, 403, 200], |w, who| {
+            w.call(who, "PUT", "/api/projects/p", r#"{"blind":false}"#)
+        }),
+        row("PUT /api/projects/p/schema", [401, 401, 403, 403, 403, 403, 201], |w, who| {
+            w.call(who, "PUT", "/api/projects/p/schema", r##"{"classes":[{"name":"Tumor","color":"#c83232"},{"name":"Stroma","color":"#32c832"}]}"##)
+        }),
+        row("PUT /api/projects/p/slides/s", [401, 401, 403, 403, 403, 403, 200], |w, who| {
+            w.call(who, "PUT", "/api/projects/p/slides/s", "")
+        }),
+        row("POST /api/session", [400, 401, 200, 200, 200, 200, 200], |w, who| {
+            w.call(who, "POST", "/api/session", "")
+        }),
+    ]);
+    let mut table = String::new();
+    let mut wrong = Vec::new();
+    for r in &rows {
+        let mut line = format!("{:<38}", r.what);
+        for (i, who) in CALLERS.iter().enumerate() {
+            let got = (r.run)(&w, who);
+            line.push_str(&format!(" {who}={}", got.status));
+            if got.status != r.expect[i] {
+                wrong.push(format!(
+                    "{} as {who}: expected {}, got {} {}",
+                    r.what,
+                    r.expect[i],
+                    got.status,
+                    got.text()
+                ));
+            }
+            if got.status == 403 {
+                assert!(
+                    got.text().contains("needs role"),
+                    "a 403 names the role needed: {}",
+                    got.text()
+                );
+            }
+        }
+        table.push_str(&line);
+        table.push('\n');
+    }
+    eprintln!("{table}");
+    assert!(
+        wrong.is_empty(),
+        "{} cells differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    // The slide list hides slides the caller has no role on.
+    let listed = w.call("outsider", "GET", "/api/slides", "");
+    assert_eq!(listed.text(), "[]");
+}
+
+#[test]
+fn tokens_stay_out_of_urls_and_sessions_are_safe_cookies() {
+    let w = world(false);
+    let r = w
+        .server
+        .get(&format!("/api/slides?token={}", w.tokens["vie"]));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("Authorization"));
+    let r = w.call("vie", "POST", "/api/session", "");
+    assert_eq!(r.status, 200);
+    let cookie = r
+        .header("set-cookie")
+        .expect("a session cookie")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let sid = cookie.split(';').next().expect("name=value");
+    let who = w.server.get_with("/api/session", &[("Cookie", sid)]);
+    assert_eq!(who.status, 200);
+    assert!(who.text().contains("\"user\":\"vie\""), "{}", who.text());
+    assert_eq!(
+        w.server
+            .get_with("/api/slides/s", &[("Cookie", sid)])
+            .status,
+        200
+    );
+    // Revoking the user ends their session at once.
+    tessera_ok(&[&"user", &"revoke", &"vie", &"--data", &w.data]);
+    assert_eq!(
+        w.server
+            .get_with("/api/slides/s", &[("Cookie", sid)])
+            .status,
+        401
+    );
+    assert_eq!(w.call("vie", "GET", "/api/slides/s", "").status, 401);
+    // The token itself is stored only hashed.
+    let db = std::fs::read(w.data.join("access.db")).expect("access.db");
+    for token in w.tokens.values() {
+        assert!(
+            !contains(&db, token.as_bytes()),
+            "a token is stored in clear"
+        );
+    }
+    let listed = tessera_ok(&[&"user", &"list", &"--data", &w.data]);
+    assert!(
+        listed.contains("vie") && listed.contains("REVOKED"),
+        "{listed}"
+    );
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn single_user_mode_listens_on_loopback_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = tessera(&[&"serve", &"--data", &dir.path(), &"--addr", &"0.0.0.0:0"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("loopback") && err.contains("tessera user add"),
+        "{err}"
+    );
+}
+
+#[test]
+fn schemas_refuse_unknown_classes_and_nothing_changes() {
+    let w = world(false);
+    let before = w.export_ids();
+    let r = w.call(
+        "ann",
+        "POST",
+        "/api/slides/s/annotations",
+        &square(10.0, "Necrosis", ""),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.text().contains("Necrosis") && r.text().contains("schema"),
+        "{}",
+        r.text()
+    );
+    // An import with one unknown class among valid ones stores nothing.
+    let body = format!(
+        r#"{{"type":"FeatureCollection","features":[{},{}]}}"#,
+        square(10.0, "Tumor", ""),
+        square(100.0, "Mitosis", "")
+    );
+    let r = w.call(
+        "adm",
+        "POST",
+        "/api/slides/s/annotations/import?layer=x",
+        &body,
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("Mitosis"));
+    assert_eq!(w.export_ids(), before);
+    // Mapped explicitly, it goes in with the schema's colour.
+    let map = serde_json::json!({"Mitosis": "Tumor"}).to_string();
+    let r = w.call(
+        "adm",
+        "POST",
+        &format!(
+            "/api/slides/s/annotations/import?layer=x&map_classes={}",
+            urlencode(&map)
+        ),
+        &body,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let file = w.data.join("cells.geojson");
+    std::fs::write(&file, &body).expect("write");
+    let map_file = w.data.join("map.csv");
+    std::fs::write(&map_file, "# incoming,schema\nMitosis,Stroma\n").expect("write");
+    let out = tessera(&[&"import", &"--data", &w.data, &SLIDE, &file, &"--new-ids"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"Mitosis\" is not in project \"p\""));
+    tessera_ok(&[
+        &"import",
+        &"--data",
+        &w.data,
+        &SLIDE,
+        &file,
+        &"--new-ids",
+        &"--map-classes",
+        &map_file,
+    ]);
+    let r = w.call("vie", "GET", "/api/slides/s/schema", "");
+    assert!(
+        r.text().contains("exclude in-situ"),
+        "the guideline is served: {}",
+        r.text()
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn review_steps_are_recorded_with_comments() {
+    let w = world(false);
+    let (id, _) = w.create("ann", 10.0);
+    assert_eq!(w.review("ann", &id, "submitted").status, 200);
+    let r = w.review("rev", &id, "approved");
+    assert_eq!(
+        r.status,
+        409,
+        "submitted cannot jump to approved: {}",
+        r.text()
+    );
+    assert!(
+        r.text().contains("reviewed"),
+        "the error lists the legal steps: {}",
+        r.text()
+    );
+    assert_eq!(w.review("rev", &id, "reviewed").status, 200);
+    assert_eq!(w.review("adm", &id, "approved").status, 200);
+    let h = w.call("vie", "GET", &format!("/api/annotations/{id}/history"), "");
+    let v: serde_json::Value = serde_json::from_slice(&h.body).expect("json");
+    let steps: Vec<(String, String, String)> = v["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter(|e| e["kind"] == "review")
+        .map(|e| {
+            (
+                e["author"].as_str().unwrap_or_default().to_string(),
+                e["detail"]["to"].as_str().unwrap_or_default().to_string(),
+                e["detail"]["comment"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("ann".into(), "submitted".into(), "by ann".into()),
+            ("rev".into(), "reviewed".into(), "by rev".into()),
+            ("adm".into(), "approved".into(), "by adm".into()),
+        ]
+    );
+}
+
+#[test]
+fn blind_annotators_see_only_their_work_pre_labels_and_reviewed_work() {
+    let w = world(true);
+    let (mine, _) = w.create("ann", 10.0);
+    let (theirs, _) = w.create("ann2", 100.0);
+    let (reviewed, _) = w.create("ann2", 200.0);
+    assert_eq!(w.review("ann2", &reviewed, "submitted").status, 200);
+    assert_eq!(w.review("rev", &reviewed, "reviewed").status, 200);
+    let model = format!(
+        r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+        square(300.0, "Tumor", r#","confidence":0.9"#)
+    );
+    let r = w.call("adm", "POST", "/api/slides/s/annotations/import?layer=hovernet&provenance=model&model=hovernet&model_version=1.2", &model);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let ids = |who: &str| {
+        let r = w.call(who, "GET", "/api/slides/s/annotations", "");
+        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        let mut ids: Vec<String> = v["features"]
+            .as_array()
+            .expect("features")
+            .iter()
+            .map(|f| f["id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let seen = ids("ann");
+    assert!(seen.contains(&mine) && seen.contains(&reviewed) && !seen.contains(&theirs));
+    assert_eq!(seen.len(), 3, "own, reviewed and the pre-label: {seen:?}");
+    assert_eq!(ids("rev").len(), 4, "reviewers see everything");
+    assert_eq!(
+        w.call("ann", "GET", &format!("/api/annotations/{theirs}"), "")
+            .status,
+        404
+    );
+    let export = w.call("ann", "GET", "/api/slides/s/annotations/export", "");
+    assert!(!export.text().contains(&theirs));
+    assert!(export.text().contains(&mine));
+    let summary = w.call("ann", "GET", "/api/slides/s/annotations/summary", "");
+    assert!(
+        summary.text().starts_with("{\"count\":3"),
+        "{}",
+        summary.text()
+    );
+}
+
+#[test]
+fn pre_labels_are_decided_in_bulk_and_edits_make_them_model_edited() {
+    let w = world(false);
+    let features: Vec<String> = [(10.0, 0.95), (100.0, 0.6), (200.0, 0.97), (300.0, 0.99)]
+        .iter()
+        .map(|(x, c)| square(*x, "Tumor", &format!(r#","confidence":{c}"#)))
+        .collect();
+    let body = format!(
+        r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+        features.join(",")
+    );
+    let r = w.call("adm", "POST", "/api/slides/s/annotations/import?layer=model&provenance=model&model=hovernet&model_version=1.2", &body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let all = w.call("ann", "GET", "/api/slides/s/annotations", "");
+    let v: serde_json::Value = serde_json::from_slice(&all.body).expect("json");
+    let feats = v["features"].as_array().expect("features").clone();
+    assert!(
+        feats
+            .iter()
+            .all(|f| f["properties"]["model"]["name"] == "hovernet"
+                && f["properties"]["model"]["version"] == "1.2"
+                && f["properties"]["provenance"] == "model")
+    );
+    // An annotator corrects the one at x=300: it becomes theirs, model-edited.
+    let edited = feats
+        .iter()
+        .find(|f| f["geometry"]["coordinates"][0][0][0] == 300.0)
+        .expect("x=300");
+    let id = edited["id"].as_str().expect("id");
+    let r = w.call_with(
+        "ann",
+        "PUT",
+        &format!("/api/annotations/{id}"),
+        &square(305.0, "Tumor", r#","confidence":0.99"#),
+        &[("If-Match", "1")],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(v["properties"]["provenance"], "model-edited");
+    assert_eq!(v["properties"]["author"], "ann");
+    // Accept every pending pre-label with confidence ≥ 0.9 in x < 250: two of them.
+    let r = w.call("rev", "POST", "/api/slides/s/pre-labels/decide", r#"{"decision":"accept","bbox":"0,0,250,100","min_confidence":0.9,"comment":"looks right"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("\"decided\":2"), "{}", r.text());
+    let r = w.call(
+        "rev",
+        "POST",
+        "/api/slides/s/pre-labels/decide",
+        r#"{"decision":"reject"}"#,
+    );
+    assert!(
+        r.text().contains("\"decided\":1"),
+        "only x=100 is pending: {}",
+        r.text()
+    );
+    let statuses = w.call("vie", "GET", "/api/slides/s/annotations/summary", "");
+    let v: serde_json::Value = serde_json::from_slice(&statuses.body).expect("json");
+    assert_eq!(v["by_status"]["approved"]["count"], 2);
+    assert_eq!(v["by_status"]["rejected"]["count"], 1);
+    assert_eq!(v["by_status"]["draft"]["count"], 1);
+}
