@@ -1301,7 +1301,7 @@ fn edits_are_versioned_with_history_and_undo() {
     // Update at version 1 → version 2.
     let moved = feature(
         &square(100.0, 100.0, 20.0),
-        r#"{"classification":{"name":"Stroma"},"status":"reviewed"}"#,
+        r#"{"classification":{"name":"Stroma"},"status":"submitted"}"#,
     );
     let r = server.request(
         "PUT",
@@ -1313,7 +1313,7 @@ fn edits_are_versioned_with_history_and_undo() {
     assert_eq!(r.header("etag"), Some("\"2\""));
     let updated = json_of(&r);
     assert_eq!(updated["properties"]["version"], 2);
-    assert_eq!(updated["properties"]["status"], "reviewed");
+    assert_eq!(updated["properties"]["status"], "submitted");
     assert_eq!(updated["properties"]["classification"]["name"], "Stroma");
     assert_eq!(
         count(&server, SYN, "?bbox=10,10,5,5"),
@@ -1526,16 +1526,23 @@ fn queries_filter_limit_choose_a_level_of_detail_and_agree_with_summaries() {
     assert_eq!(r.status, 201, "{}", r.text());
     let n_cells = json_of(&r)["imported"].as_u64().expect("imported") as usize;
     assert!(n_cells > 5_000, "{n_cells} cells");
-    for (i, status) in ["approved", "approved", "approved", "rejected"]
+    // Reviewed work comes in through an import (a review step is one status at a time).
+    let reviewed: Vec<String> = ["approved", "approved", "approved", "rejected"]
         .iter()
         .enumerate()
-    {
-        let f = feature(
-            &square(100.0 + 300.0 * i as f64, 100.0, 200.0),
-            &format!(r#"{{"classification":{{"name":"Region"}},"status":"{status}"}}"#),
-        );
-        assert_eq!(create(&server, "alice", "review", &f).status, 201);
-    }
+        .map(|(i, status)| {
+            feature(
+                &square(100.0 + 300.0 * i as f64, 100.0, 200.0),
+                &format!(r#"{{"classification":{{"name":"Region"}},"status":"{status}"}}"#),
+            )
+        })
+        .collect();
+    let body = format!(
+        r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+        reviewed.join(",")
+    );
+    let r = import_as(&server, "alice", SYN, "?layer=review", body.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.text());
     let total = n_cells + 4;
     let q = |query: &str| count(&server, SYN, query);
     assert_eq!(q(""), total);
