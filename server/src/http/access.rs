@@ -152,17 +152,12 @@ pub async fn authenticate(
         )
         .into_response();
     }
-    let access = std::sync::Arc::clone(&state.access);
+    // Inline, not on the blocking pool: a hash lookup and SQLite's `data_version` (a
+    // read of shared memory) take microseconds, and every tile request passes here.
     let headers = request.headers();
-    let (bearer, session) = (
-        bearer(headers).map(str::to_string),
-        session_cookie(headers).map(str::to_string),
-    );
-    let result = tokio::task::spawn_blocking(move || {
-        access.authenticate(bearer.as_deref(), session.as_deref())
-    })
-    .await
-    .unwrap_or_else(|_| Err(Denied::Unauthenticated("authentication failed".into())));
+    let result = state
+        .access
+        .authenticate(bearer(headers), session_cookie(headers));
     let result = result.map(|caller| match single_user_label(request.headers()) {
         Some(name) if caller.name == crate::access::SINGLE_USER => Caller::single_user_named(name),
         _ => caller,
