@@ -1,5 +1,8 @@
 // The slide list: one card per slide from /api/slides, each linking to its viewer page.
+// On a server with users it signs in first (session.js); the list holds the slides the
+// caller may see.
 import { fetchJson, formatMpp, formatSize, showStatus } from './common.js';
+import { describeGrants, requireSession } from './session.js';
 
 const status = document.getElementById('status');
 const list = document.getElementById('slides');
@@ -37,12 +40,16 @@ function card(slide) {
 }
 
 async function main() {
+  const session = await requireSession(document.querySelector('header.bar'));
   try {
     const slides = await fetchJson('/api/slides');
     slides.sort((a, b) => a.id.localeCompare(b.id));
     list.replaceChildren(...slides.map(card));
     count.textContent = `${slides.length} slide${slides.length === 1 ? '' : 's'}`;
-    showStatus(status, slides.length ? '' : 'No slides yet: make caches with `tessera tile SLIDE -o DIR` and serve DIR.');
+    const none = session.single_user
+      ? 'No slides yet: make caches with `tessera tile SLIDE -o DIR` and serve DIR.'
+      : `No slides you may see: ask an admin for a role in a project (${session.user}: ${describeGrants(session)}).`;
+    showStatus(status, slides.length ? '' : none);
   } catch (e) {
     showStatus(status, `Could not load the slide list (${e.message}).`, true);
   }

@@ -1,13 +1,18 @@
 // The review panel: the annotations in view (GeoJSON with a limit, filtered by class,
 // status, author and layer through the query route's own parameters), accept or reject
-// one or many (PUT with If-Match and the new status), and "next unreviewed", which jumps
-// the view to the next draft. Every failed request is shown with what failed and why.
+// one or many (one review step each: POST /api/annotations/{id}/review with the status,
+// an optional comment and If-Match), "next unreviewed", which jumps the view to the next
+// annotation awaiting a decision, and bulk decisions on a model's pending pre-labels in
+// view (POST /api/slides/{id}/pre-labels/decide). The server enforces the workflow and
+// the roles; every refused or failed request is shown with the server's reason.
 import { fetchJson } from './common.js';
 
 /** The server's review statuses (server/src/annotations/model.rs). */
 export const STATUSES = ['draft', 'submitted', 'reviewed', 'approved', 'rejected'];
-export const ACCEPTED = 'approved';
+export const APPROVED = 'approved';
 export const REJECTED = 'rejected';
+/** What the list shows by default: work awaiting a reviewer. */
+export const DEFAULT_STATUS = 'submitted';
 /** Most rows listed; the panel says when there are more. */
 const LIST_LIMIT = 200;
 /** A jump never zooms closer than this many level-0 pixels across (a cell stays in context). */
@@ -45,33 +50,80 @@ export function jumpRect(bounds) {
   return { x: cx - size / 2, y: cy - size / 2, w: size, h: size };
 }
 
-/** PUTs `feature` with a new status; resolves the stored feature or throws a readable error. */
-export async function setStatus(feature, status) {
-  const body = { ...feature, properties: { ...feature.properties, status } };
-  const url = `/api/annotations/${encodeURIComponent(feature.id)}`;
-  const response = await fetch(url, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/geo+json', 'if-match': `"${feature.properties.version}"` },
-    body: JSON.stringify(body),
-  });
+/** Whether a feature is a model's pre-label nobody has decided on yet (draft, provenance model). */
+export function isPendingPreLabel(feature) {
+  const p = feature?.properties ?? {};
+  return p.provenance === 'model' && (p.status ?? 'draft') === 'draft';
+}
+
+/**
+ * The status "Accept" moves a feature to: one step toward approval. A human draft is
+ * submitted, a model's pending pre-label approved at once; submitted → reviewed →
+ * approved. Null when there is no step forward (approved or rejected).
+ */
+export function acceptStep(feature) {
+  const status = feature?.properties?.status ?? 'draft';
+  if (status === 'draft') return isPendingPreLabel(feature) ? APPROVED : 'submitted';
+  if (status === 'submitted') return 'reviewed';
+  if (status === 'reviewed') return APPROVED;
+  return null;
+}
+
+/** "hovernet 1.2 · confidence 0.93" for a model's feature, "" otherwise. */
+export function modelText(properties = {}) {
+  const parts = [];
+  const m = properties.model;
+  if (m?.name) parts.push(m.version ? `${m.name} ${m.version}` : m.name);
+  else if (properties.provenance === 'model' || properties.provenance === 'model-edited') parts.push(properties.provenance === 'model' ? 'model' : 'model, edited');
+  if (typeof properties.confidence === 'number') parts.push(`confidence ${Number(properties.confidence.toFixed(3))}`);
+  return parts.join(' · ');
+}
+
+/** The server's error text of a failed response, or its status line. */
+async function errorDetail(response) {
+  try {
+    return (await response.json()).error ?? response.statusText;
+  } catch {
+    return response.statusText;
+  }
+}
+
+/**
+ * One review step: POST /api/annotations/{id}/review with `{status, comment}` and
+ * If-Match on the version listed. Resolves the stored feature or throws a readable error:
+ * a stale version reads "changed by someone else since you loaded it (…)", an illegal
+ * step or a missing role the server's own words (which name the legal steps or the role
+ * needed).
+ */
+export async function reviewStep(feature, status, comment = '') {
+  const url = `/api/annotations/${encodeURIComponent(feature.id)}/review`;
+  const body = { status };
+  if (comment.trim()) body.comment = comment.trim();
+  const headers = { 'content-type': 'application/json' };
+  if (feature.properties?.version !== undefined) headers['if-match'] = `"${feature.properties.version}"`;
+  const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
   if (!response.ok) {
-    let detail = response.statusText;
-    try {
-      detail = (await response.json()).error ?? detail;
-    } catch {
-      // Not JSON.
-    }
-    const why = response.status === 409 ? `changed by someone else since you loaded it (${detail})` : `${response.status} ${detail}`;
-    throw new Error(`PUT ${url}: ${why}`);
+    const detail = await errorDetail(response);
+    const stale = response.status === 409 && /^stale version/i.test(detail);
+    const why = stale ? `changed by someone else since you loaded it (${detail})` : `${response.status} ${detail}`;
+    throw new Error(`POST ${url}: ${why}`);
   }
   return response.json();
 }
 
+/** "1 → submitted, 2 → reviewed" */
+function countsText(counts) {
+  return Object.entries(counts)
+    .map(([status, n]) => `${n} → ${status}`)
+    .join(', ');
+}
+
 /**
  * Builds the panel into `dock`. `overlay` highlights the selected rows and is refreshed
- * after status changes; `onStatus(message, isError)` shows failures.
+ * after status changes; `onStatus(message, isError)` shows failures; `schema` (a promise
+ * of the slide's schema answer, optional) adds the schema's classes to the class filters.
  */
-export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () => {} } = {}) {
+export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () => {}, schema = null } = {}) {
   const OSD = window.OpenSeadragon;
   const slidePath = `/api/slides/${encodeURIComponent(slide.id)}`;
   const select = (id, options) => {
@@ -81,34 +133,72 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
   };
   const classFilter = select('review-class', [['', 'any class']]);
   const layerFilter = select('review-layer', [['', 'any layer']]);
-  const statusFilter = select('review-status', [['', 'any status'], ...STATUSES.map((s) => [s, s])]);
-  statusFilter.value = 'draft';
+  const statusFilter = select('review-status', [
+    ['', 'any status'],
+    ...STATUSES.map((s) => [s, s === DEFAULT_STATUS ? 'submitted (awaiting review)' : s]),
+  ]);
+  statusFilter.value = DEFAULT_STATUS;
   const authorFilter = element('input', { id: 'review-author', type: 'text', placeholder: 'author', size: 8 });
   const allBox = element('input', { type: 'checkbox', title: 'Select all listed' });
-  const acceptButton = element('button', { id: 'review-accept', textContent: 'Accept', disabled: true });
-  const rejectButton = element('button', { id: 'review-reject', textContent: 'Reject', disabled: true });
-  const nextButton = element('button', { id: 'review-next', textContent: 'Next unreviewed →' });
+  const acceptButton = element('button', {
+    id: 'review-accept',
+    textContent: 'Accept',
+    disabled: true,
+    title: 'One step toward approval: draft → submitted (a pre-label: → approved), submitted → reviewed, reviewed → approved',
+  });
+  const rejectButton = element('button', { id: 'review-reject', textContent: 'Reject', disabled: true, title: 'Move to rejected' });
+  const nextButton = element('button', {
+    id: 'review-next',
+    textContent: 'Next unreviewed →',
+    title: 'The next submitted annotation; when none is left, the next pending pre-label (a model\'s draft)',
+  });
+  const comment = element('input', { id: 'review-comment', type: 'text', placeholder: 'comment (optional, kept in the history)' });
   const info = element('p', { className: 'muted small', id: 'review-info' });
   const message = element('p', { className: 'small', id: 'review-message', hidden: true });
   const list = element('ul', { className: 'review-list', id: 'review-list' });
+
+  // Bulk decisions on a model's pending pre-labels in view.
+  const preClass = select('prelabel-class', [['', 'any class']]);
+  const preLayer = select('prelabel-layer', [['', 'any layer']]);
+  const threshold = element('input', {
+    id: 'prelabel-threshold',
+    type: 'number',
+    min: 0,
+    max: 1,
+    step: 0.05,
+    placeholder: 'any',
+    title: 'Confidence threshold: accept those at or above it, reject those below it (empty: all)',
+  });
+  const preAccept = element('button', { id: 'prelabel-accept', textContent: 'Accept all' });
+  const preReject = element('button', { id: 'prelabel-reject', textContent: 'Reject all' });
+  const preMessage = element('p', { className: 'small', id: 'prelabel-message', hidden: true });
+  const preSection = element('div', { className: 'prelabels', id: 'prelabel-section' }, [
+    element('h3', { textContent: 'Pre-labels in view' }),
+    element('div', { className: 'panel-row wrap' }, [preClass, preLayer, element('label', {}, ['confidence ', threshold])]),
+    element('div', { className: 'panel-row' }, [preAccept, preReject]),
+    preMessage,
+  ]);
+
   const panel = element('details', { className: 'panel', id: 'review-panel' }, [
     element('summary', { textContent: 'Review' }),
     element('div', { className: 'panel-row wrap' }, [classFilter, layerFilter, statusFilter, authorFilter]),
     element('div', { className: 'panel-row' }, [allBox, acceptButton, rejectButton, nextButton]),
+    element('div', { className: 'panel-row grow-row' }, [comment]),
     info,
     message,
     list,
+    preSection,
   ]);
   dock.append(panel);
 
   let features = [];
   const checked = new Set();
-  const visited = new Set(); // drafts "next unreviewed" already showed, so it moves on
+  const visited = new Set(); // annotations "next unreviewed" already showed, so it moves on
 
-  function say(text, isError = false) {
-    message.textContent = text;
-    message.hidden = !text;
-    message.classList.toggle('error-text', isError);
+  function say(text, isError = false, where = message) {
+    where.textContent = text;
+    where.hidden = !text;
+    where.classList.toggle('error-text', isError);
     if (isError) onStatus(text, true);
   }
 
@@ -132,6 +222,16 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
     viewer.viewport.fitBounds(viewer.viewport.imageToViewportRectangle(new OSD.Rect(r.x, r.y, r.w, r.h)));
   }
 
+  /** The visible level-0 rectangle, clipped to the slide, as "x,y,w,h". */
+  function viewBox() {
+    const r = viewer.viewport.viewportToImageRectangle(viewer.viewport.getBounds(false));
+    const x = Math.max(0, Math.floor(r.x));
+    const y = Math.max(0, Math.floor(r.y));
+    const w = Math.max(0, Math.min(slide.width, Math.ceil(r.x + r.width)) - x);
+    const h = Math.max(0, Math.min(slide.height, Math.ceil(r.y + r.height)) - y);
+    return `${x},${y},${w},${h}`;
+  }
+
   function row(feature) {
     const p = feature.properties ?? {};
     const box = element('input', { type: 'checkbox', checked: checked.has(feature.id) });
@@ -148,20 +248,34 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
       title: 'Show it',
     });
     name.addEventListener('click', () => showFeature(feature));
-    const accept = element('button', { className: 'icon', textContent: '✓', title: 'Accept' });
+    const step = acceptStep(feature);
+    const accept = element('button', {
+      className: 'icon',
+      textContent: '✓',
+      title: step ? `Accept (${p.status ?? 'draft'} → ${step})` : `Accept (nothing to do: it is ${p.status})`,
+      disabled: !step,
+    });
+    accept.dataset.action = 'accept';
     const reject = element('button', { className: 'icon', textContent: '✗', title: 'Reject' });
-    accept.addEventListener('click', () => review([feature], ACCEPTED));
-    reject.addEventListener('click', () => review([feature], REJECTED));
+    reject.dataset.action = 'reject';
+    accept.addEventListener('click', () => review([feature], 'accept'));
+    reject.addEventListener('click', () => review([feature], 'reject'));
+    const tags = [element('span', { className: `status-tag status-${p.status}`, textContent: p.status ?? '' })];
+    const model = modelText(p);
+    if (p.provenance === 'model' || p.provenance === 'model-edited') {
+      tags.push(element('span', { className: 'status-tag provenance-model', textContent: p.provenance === 'model' ? 'pre-label' : 'edited pre-label', title: model }));
+    }
     const li = element('li', {}, [
       box,
       swatch,
       name,
-      element('span', { className: `status-tag status-${p.status}`, textContent: p.status ?? '' }),
+      ...tags,
       element('span', { className: 'muted small', textContent: p.author ?? '' }),
       accept,
       reject,
     ]);
     li.dataset.id = feature.id;
+    li.dataset.status = p.status ?? '';
     return li;
   }
 
@@ -169,26 +283,13 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
   /** Lists the annotations in the visible rectangle with the current filters. */
   async function reload() {
     if (!panel.open) return;
-    const r = viewer.viewport.viewportToImageRectangle(viewer.viewport.getBounds(false));
-    const x = Math.max(0, Math.floor(r.x));
-    const y = Math.max(0, Math.floor(r.y));
-    const w = Math.max(0, Math.min(slide.width, Math.ceil(r.x + r.width)) - x);
-    const h = Math.max(0, Math.min(slide.height, Math.ceil(r.y + r.height)) - y);
-    const params = new URLSearchParams({ bbox: `${x},${y},${w},${h}`, limit: String(LIST_LIMIT), ...filterParams() });
+    const params = new URLSearchParams({ bbox: viewBox(), limit: String(LIST_LIMIT), ...filterParams() });
     const url = `${slidePath}/annotations?${params}`;
     listController?.abort();
     listController = new AbortController();
     try {
       const response = await fetch(url, { signal: listController.signal });
-      if (!response.ok) {
-        let detail = response.statusText;
-        try {
-          detail = (await response.json()).error ?? detail;
-        } catch {
-          // Not JSON.
-        }
-        throw new Error(`${response.status} ${detail}`);
-      }
+      if (!response.ok) throw new Error(`${response.status} ${await errorDetail(response)}`);
       const answer = await response.json();
       features = answer.features ?? [];
       const ids = new Set(features.map((f) => f.id));
@@ -204,43 +305,74 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
     }
   }
 
-  /** Sets `status` on each feature, one PUT each; reports every failure, keeps going. */
-  async function review(targets, status) {
-    say(`Saving ${targets.length}…`);
+  /**
+   * Accepts (one step toward approval each) or rejects `targets`, one review request
+   * each, four at a time; reports every failure with the server's reason and keeps going.
+   */
+  async function review(targets, action) {
+    const note = comment.value;
+    const jobs = [];
+    const skipped = [];
+    for (const f of targets) {
+      const to = action === 'accept' ? acceptStep(f) : REJECTED;
+      if (to) jobs.push([f, to]);
+      else skipped.push(f);
+    }
+    say(`Saving ${jobs.length}…`);
     const failures = [];
+    const counts = {};
     let done = 0;
-    // A few at a time: fast for a hundred rows, gentle on the server.
-    const queue = [...targets];
+    const queue = [...jobs];
     const worker = async () => {
-      for (let f = queue.shift(); f; f = queue.shift()) {
+      for (let job = queue.shift(); job; job = queue.shift()) {
+        const [f, to] = job;
         try {
-          await setStatus(f, status);
+          await reviewStep(f, to, note);
           done++;
+          counts[to] = (counts[to] ?? 0) + 1;
           checked.delete(f.id);
         } catch (e) {
           failures.push(e.message);
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(4, targets.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(4, jobs.length) }, worker));
+    const verb = action === 'accept' ? 'Accepted' : 'Rejected';
+    let text = `${verb} ${done}${done ? ` (${countsText(counts)})` : ''}`;
+    if (skipped.length) text += `, ${skipped.length} skipped (already ${[...new Set(skipped.map((f) => f.properties?.status))].join(' or ')})`;
     if (failures.length) {
-      say(`${done} ${status}, ${failures.length} failed: ${failures.slice(0, 3).join('; ')}${failures.length > 3 ? '; …' : ''}`, true);
+      say(`${text}, ${failures.length} failed: ${failures.slice(0, 3).join('; ')}${failures.length > 3 ? '; …' : ''}`, true);
     } else {
-      say(`${done} ${status}.`);
+      say(`${text}.`);
     }
-    overlay.refresh();
+    if (done) overlay.refresh();
     await reload();
   }
 
-  /** Jumps to the next draft (with the class, layer and author filters) not yet shown. */
+  /**
+   * Jumps to the next annotation awaiting a decision (with the class, layer and author
+   * filters) not yet shown this session: first the submitted ones, then the model's
+   * pending pre-labels (drafts with provenance `model`; the query has no provenance
+   * filter, so they are looked for among the first drafts, and a layer filter on the
+   * model's layer finds them fastest).
+   */
   async function nextUnreviewed() {
-    const params = new URLSearchParams({ ...filterParams(), status: 'draft', limit: String(visited.size + 50) });
-    const url = `${slidePath}/annotations?${params}`;
+    const base = { ...filterParams() };
+    delete base.status;
+    const find = async (status, pick, extra) => {
+      const params = new URLSearchParams({ ...base, status, limit: String(visited.size + extra) });
+      const answer = await fetchJson(`${slidePath}/annotations?${params}`);
+      return (answer.features ?? []).find((f) => !visited.has(f.id) && pick(f)) ?? null;
+    };
     try {
-      const answer = await fetchJson(url);
-      const next = (answer.features ?? []).find((f) => !visited.has(f.id));
+      let kind = 'submitted annotation';
+      let next = await find('submitted', () => true, 50);
       if (!next) {
-        say(visited.size ? 'No more unreviewed annotations (all drafts were shown once).' : 'No unreviewed annotations.');
+        kind = 'pending pre-label';
+        next = await find('draft', isPendingPreLabel, 500);
+      }
+      if (!next) {
+        say(visited.size ? 'No more unreviewed annotations (each was shown once; the next press starts over).' : 'No unreviewed annotations: nothing submitted, no pending pre-labels.');
         visited.clear();
         return;
       }
@@ -249,11 +381,54 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
       checked.add(next.id);
       syncSelection();
       showFeature(next);
-      say(`Showing the next draft: ${next.properties?.classification?.name ?? 'unclassified'} (${next.id.slice(0, 8)}).`);
+      say(`Showing the next ${kind}: ${next.properties?.classification?.name ?? 'unclassified'} (${next.id.slice(0, 8)}).`);
     } catch (e) {
       say(`Finding the next unreviewed annotation failed (${e.message}).`, true);
     }
   }
+
+  /** Accepts or rejects every pending pre-label in view that passes the class, layer and confidence filters. */
+  async function decidePreLabels(decision) {
+    const body = { decision, bbox: viewBox() };
+    if (preClass.value) body.classes = [preClass.value];
+    if (preLayer.value) body.layer = preLayer.value;
+    const t = threshold.value.trim() === '' ? null : Number(threshold.value);
+    if (t !== null && !(t >= 0 && t <= 1)) return say('The confidence threshold must be between 0 and 1.', true, preMessage);
+    if (t !== null) {
+      if (decision === 'accept') body.min_confidence = t;
+      else body.max_confidence = t;
+    }
+    if (comment.value.trim()) body.comment = comment.value.trim();
+    const url = `${slidePath}/pre-labels/decide`;
+    preAccept.disabled = preReject.disabled = true;
+    say(`${decision === 'accept' ? 'Accepting' : 'Rejecting'} pre-labels in view…`, false, preMessage);
+    try {
+      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      if (!response.ok) throw new Error(`${response.status} ${await errorDetail(response)}`);
+      const answer = await response.json();
+      const n = answer.decided ?? 0;
+      const what = n === 1 ? '1 pre-label' : `${n} pre-labels`;
+      say(n ? `${decision === 'accept' ? 'Accepted' : 'Rejected'} ${what} in view (→ ${answer.status}).` : 'No pending pre-labels in view match.', false, preMessage);
+      if (n) {
+        overlay.refresh();
+        await reload();
+      }
+    } catch (e) {
+      say(`Deciding pre-labels failed (POST ${url}): ${e.message}.`, true, preMessage);
+    } finally {
+      preAccept.disabled = preReject.disabled = false;
+    }
+  }
+
+  function updateThresholdLabels() {
+    const t = threshold.value.trim();
+    preAccept.textContent = t === '' ? 'Accept all' : `Accept ≥ ${t}`;
+    preReject.textContent = t === '' ? 'Reject all' : `Reject < ${t}`;
+    preAccept.title = `Approve every pending pre-label in view${t === '' ? '' : ` with confidence ≥ ${t}`} (reviewers)`;
+    preReject.title = `Reject every pending pre-label in view${t === '' ? '' : ` with confidence < ${t}`} (reviewers)`;
+  }
+  updateThresholdLabels();
+  threshold.addEventListener('input', updateThresholdLabels);
 
   allBox.addEventListener('change', () => {
     for (const f of features) {
@@ -263,9 +438,11 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
     list.querySelectorAll('input[type=checkbox]').forEach((b) => (b.checked = allBox.checked));
     syncSelection();
   });
-  acceptButton.addEventListener('click', () => review(features.filter((f) => checked.has(f.id)), ACCEPTED));
-  rejectButton.addEventListener('click', () => review(features.filter((f) => checked.has(f.id)), REJECTED));
+  acceptButton.addEventListener('click', () => review(features.filter((f) => checked.has(f.id)), 'accept'));
+  rejectButton.addEventListener('click', () => review(features.filter((f) => checked.has(f.id)), 'reject'));
   nextButton.addEventListener('click', nextUnreviewed);
+  preAccept.addEventListener('click', () => decidePreLabels('accept'));
+  preReject.addEventListener('click', () => decidePreLabels('reject'));
   for (const control of [classFilter, layerFilter, statusFilter]) control.addEventListener('change', reload);
   authorFilter.addEventListener('change', reload);
   panel.addEventListener('toggle', reload);
@@ -274,7 +451,14 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
     if (panel.open) setTimeout(reload, 0);
   });
 
-  /** Fills the class and layer choices from the summary. */
+  /** Fills the class and layer choices from the summary (and the schema's classes). */
+  let schemaNames = [];
+  Promise.resolve(schema)
+    .then((answer) => {
+      schemaNames = (answer?.schema?.classes ?? []).map((c) => c.name);
+      if (schemaNames.length) loadChoices();
+    })
+    .catch(() => {}); // the class picker reports a schema that cannot be loaded
   async function loadChoices() {
     try {
       const summary = await fetchJson(`${slidePath}/annotations/summary`);
@@ -283,13 +467,17 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
         s.replaceChildren(s.options[0], ...names.map((n) => element('option', { value: n, textContent: n })));
         s.value = names.includes(keep) ? keep : '';
       };
-      fill(classFilter, Object.keys(summary.by_class ?? {}));
-      fill(layerFilter, Object.keys(summary.by_layer ?? {}));
+      const classNames = [...new Set([...schemaNames, ...Object.keys(summary.by_class ?? {})])];
+      const layerNames = Object.keys(summary.by_layer ?? {});
+      fill(classFilter, classNames);
+      fill(preClass, classNames);
+      fill(layerFilter, layerNames);
+      fill(preLayer, layerNames);
     } catch (e) {
       say(`Annotation summary failed (${e.message}).`, true);
     }
   }
   loadChoices();
   overlay.on('refresh', loadChoices);
-  return { reload, nextUnreviewed };
+  return { reload, nextUnreviewed, decidePreLabels };
 }

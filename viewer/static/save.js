@@ -42,7 +42,9 @@ function content(feature) {
 /**
  * Creates the queue for one slide.
  *
- * options: `slideId`; `user` (sent as X-Tessera-User when set); `fetch`, `storage`
+ * options: `slideId`; `user` (sent as X-Tessera-User when set); `owner` (the signed-in
+ * user on a server with accounts: their edits are kept under a key of their own, so
+ * another user signing in on this browser never sends them); `fetch`, `storage`
  * (localStorage), `retryDelays` for tests; callbacks `onChange()` (state changed),
  * `onSaved(op, stored)` (the server accepted op; `stored` is the stored Feature, or null
  * after a delete) and `onDropped(op, theirs)` (the user gave up op; `theirs` is the
@@ -52,6 +54,7 @@ export function createSaveQueue(options) {
   const {
     slideId,
     user = null,
+    owner = null,
     fetch = globalThis.fetch.bind(globalThis),
     storage = globalThis.localStorage,
     retryDelays = RETRY_DELAYS,
@@ -59,7 +62,7 @@ export function createSaveQueue(options) {
     onSaved = () => {},
     onDropped = () => {},
   } = options;
-  const key = `tessera.unsaved.${slideId}`;
+  const key = owner ? `tessera.unsaved.${owner}.${slideId}` : `tessera.unsaved.${slideId}`;
   /** Server versions of the annotations this page has seen or saved. */
   const versions = new Map();
   let ops = [];

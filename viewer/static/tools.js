@@ -60,9 +60,12 @@ function describe(feature) {
 /**
  * Creates the tools for `viewer` showing `slide`. `overlay` (overlay.js, may be null)
  * shows saved and local annotations; `stage` receives the toolbar and save status, `dock`
- * the class picker; `onStatus(message, isError)` reports failures.
+ * the class picker; `onStatus(message, isError)` reports failures. `schema` (a promise of
+ * `/api/slides/{id}/schema`'s answer, optional) gives the class picker the project's
+ * classes; `owner` (the signed-in user, null when single-user) keys the unsaved edits
+ * kept in the browser.
  */
-export function createTools({ viewer, slide, overlay, stage, dock, onStatus = () => {}, user = null }) {
+export function createTools({ viewer, slide, overlay, stage, dock, onStatus = () => {}, user = null, schema = null, owner = null }) {
   const draw = createDrawLayer(viewer);
   /** The latest feature this page knows for each annotation it touched (saved or not). */
   const known = new Map();
@@ -84,6 +87,7 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
   const queue = createSaveQueue({
     slideId: slide.id,
     user,
+    owner,
     onChange: () => {
       saveStatus?.render();
       if (saveStatus) render();
@@ -142,6 +146,7 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
 
   const classes = createClassPicker(dock ?? stage, {
     slideId: slide.id,
+    schema,
     onApply: (cls) => applyClass(cls),
     onStatus,
   });

@@ -1,7 +1,9 @@
 // The slide viewer: OpenSeadragon on the slide's Deep Zoom pyramid, with a scale bar,
 // a magnification readout, and the visible region kept in the URL (?region=x,y,w,h in
-// level-0 image pixels) so a reload or a shared link reopens the same place.
+// level-0 image pixels) so a reload or a shared link reopens the same place. On a server
+// with users it signs in first (session.js).
 import { fetchJson, formatMpp, formatSize, showStatus } from './common.js';
+import { requireSession, showSessionProject } from './session.js';
 import { formatMagnification, formatRegion, magnification, parseRegion, scaleBar } from './scale.js';
 import { createOverlay, prefetchAnnotations } from './overlay.js';
 import { createLayersPanel } from './layers-panel.js';
@@ -70,6 +72,12 @@ async function main() {
   if (!id) return showStatus(status, `No slide id in ${location.pathname}.`, true);
   document.getElementById('title').textContent = id;
   document.title = `Tessera · ${id}`;
+  const session = await requireSession(document.querySelector('header.bar'));
+
+  // The label schema of the slide's project (null outside projects): the class picker
+  // offers its classes, and the header shows the role in that project.
+  const schema = fetchJson(`/api/slides/${encodeURIComponent(id)}/schema`);
+  schema.then((s) => showSessionProject(s.project), () => {}); // on failure the header lists every grant
 
   let slide;
   try {
@@ -128,10 +136,12 @@ async function main() {
   const overlay = createOverlay(viewer, slide, { onStatus: report, prefetch });
   createLayersPanel(dock, slide, overlay, { onStatus: report });
   createAdjustPanel(dock, viewer);
-  createReviewPanel(dock, slide, viewer, overlay, { onStatus: report });
+  createReviewPanel(dock, slide, viewer, overlay, { onStatus: report, schema });
   createMagnificationButtons(document.getElementById('mag-buttons'), viewer, slide);
   // Drawing tools, keyboard, saving, undo/redo (tools.js and friends).
-  createTools({ viewer, slide, overlay, stage: document.querySelector('.stage'), dock, onStatus: report });
+  // Unsaved edits are kept in the browser per user, so they are never sent as someone else.
+  const owner = session.single_user ? null : session.user;
+  createTools({ viewer, slide, overlay, stage: document.querySelector('.stage'), dock, onStatus: report, schema, owner });
 }
 
 main();

@@ -10,10 +10,12 @@
 //   assertExists(path, what) fails with a readable message when a file is missing
 //   freePort()               a loopback port that was free a moment ago
 //   waitHealthy(url, child, log, ms)  polls until 200, the child dies, or the deadline
-//   startServer({ slides, dataDir, removeDataDir, imports, logName })  tiles `slides`
-//                            (paths) into `dataDir` (a new temporary one by default,
-//                            removed on stop), imports GeoJSON files
-//                            ({ slideId, file, layer }), serves it on a free port.
+//   startServer({ slides, dataDir, removeDataDir, imports, setup, logName })  tiles
+//                            `slides` (paths) into `dataDir` (a new temporary one by
+//                            default, removed on stop), imports GeoJSON files
+//                            ({ slideId, file, layer, args }: `args` are extra `tessera
+//                            import` flags), awaits `setup(dataDir)` (e.g. users and
+//                            projects made with runTessera), serves it on a free port.
 //                            Returns { base, dataDir, log, stop() }. With TESSERA_URL set it
 //                            tiles nothing and returns that server.
 //   launchBrowser()          a persistent Chromium context: { context, close() }
@@ -115,12 +117,13 @@ export async function waitHealthy(url, child, log, deadlineMs) {
 }
 
 /**
- * Tiles `slides` into a data directory, imports `imports` ({ slideId, file, layer }),
- * and starts `tessera serve` on a free loopback port. A temporary `dataDir` is created
+ * Tiles `slides` into a data directory, imports `imports` ({ slideId, file, layer,
+ * args }), runs `setup(dataDir)` (users, projects: anything to do before serving), and
+ * starts `tessera serve` on a free loopback port. A temporary `dataDir` is created
  * (and removed by stop()) unless one is given; a given one is kept unless
  * `removeDataDir`. `logName` names the server log written to test-results/ on stop.
  */
-export async function startServer({ slides = [], dataDir, removeDataDir, imports = [], logName = 'server.log', healthMs = 60000 } = {}) {
+export async function startServer({ slides = [], dataDir, removeDataDir, imports = [], setup = null, logName = 'server.log', healthMs = 60000 } = {}) {
   await mkdir(RESULTS, { recursive: true });
   if (process.env.TESSERA_URL) {
     const base = process.env.TESSERA_URL.replace(/\/$/, '');
@@ -132,9 +135,10 @@ export async function startServer({ slides = [], dataDir, removeDataDir, imports
   const ownDir = removeDataDir ?? !dataDir;
   if (!dataDir) dataDir = await mkdtemp(path.join(os.tmpdir(), 'tessera-viewer-data-'));
   for (const slide of slides) await runTessera(['tile', slide, '-o', dataDir], { timeout: 120000 });
-  for (const { slideId, file, layer = 'default' } of imports) {
-    await runTessera(['import', '--data', dataDir, slideId, file, '--layer', layer], { timeout: 300000 });
+  for (const { slideId, file, layer = 'default', args = [] } of imports) {
+    await runTessera(['import', '--data', dataDir, slideId, file, '--layer', layer, ...args], { timeout: 300000 });
   }
+  if (setup) await setup(dataDir);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const log = [];

@@ -1,13 +1,16 @@
 // Unit tests of the overlay's pure parts: the binary decoder (against an encoder written
 // from the layout in server/src/annotations/query.rs), batches, fan indices, hit tests,
-// the image-adjustment tables, magnification zooms and review helpers.
+// the image-adjustment tables, magnification zooms, review helpers, the schema's classes
+// in the class picker and the session's roles.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LOD_CENTROIDS, LOD_DENSITY, LOD_GEOMETRY, decodeAnnotations, uuidAt } from '../static/annotations-binary.js';
 import { batchFromBinary, batchFromFeatures, buildIndices, hitTest } from '../static/overlay-geometry.js';
 import { NEUTRAL, channelTable, isNeutral } from '../static/adjust.js';
 import { imageZoomFor } from '../static/orientation.js';
-import { geometryBounds, jumpRect } from '../static/review.js';
+import { acceptStep, geometryBounds, isPendingPreLabel, jumpRect, modelText } from '../static/review.js';
+import { classDescription, hexColor, schemaClasses } from '../static/classes.js';
+import { describeGrants, roleIn } from '../static/session.js';
 
 /** Little-endian byte writer with 4-byte padding, mirroring the server's layout. */
 class Writer {
@@ -228,5 +231,47 @@ describe('orientation and review helpers', () => {
     assert.deepEqual(bounds, { x: 10, y: 20, w: 20, h: 40 });
     assert.deepEqual(jumpRect(bounds), { x: -180, y: -160, w: 400, h: 400 });
     assert.equal(jumpRect({ x: 0, y: 0, w: 1000, h: 100 }).w, 1500);
+  });
+});
+
+describe('review steps, schema classes and roles', () => {
+  const feature = (status, provenance = 'human') => ({ properties: { status, provenance } });
+
+  test('accept moves one step toward approval', () => {
+    assert.equal(acceptStep(feature('draft')), 'submitted');
+    assert.equal(acceptStep(feature('draft', 'model')), 'approved');
+    assert.equal(acceptStep(feature('draft', 'model-edited')), 'submitted');
+    assert.equal(acceptStep(feature('submitted')), 'reviewed');
+    assert.equal(acceptStep(feature('submitted', 'model')), 'reviewed');
+    assert.equal(acceptStep(feature('reviewed')), 'approved');
+    assert.equal(acceptStep(feature('approved')), null);
+    assert.equal(acceptStep(feature('rejected')), null);
+    assert.equal(isPendingPreLabel(feature('draft', 'model')), true);
+    assert.equal(isPendingPreLabel(feature('submitted', 'model')), false);
+    assert.equal(isPendingPreLabel(feature('draft')), false);
+    assert.equal(modelText({ provenance: 'model', model: { name: 'cellnet', version: '2.1' }, confidence: 0.91234 }), 'cellnet 2.1 · confidence 0.912');
+    assert.equal(modelText({ provenance: 'human' }), '');
+  });
+
+  test('a schema becomes the picker\'s classes', () => {
+    assert.deepEqual(hexColor('#c83232'), [200, 50, 50]);
+    assert.equal(hexColor('red'), null);
+    assert.equal(schemaClasses(null), null);
+    assert.equal(schemaClasses({ classes: [] }), null);
+    const [tumor, other] = schemaClasses({ classes: [{ name: 'Tumor', color: '#C83232', code: 'T', guideline: 'Nests.' }, { name: 'Other', color: 'bad' }] });
+    assert.deepEqual(tumor, { name: 'Tumor', color: [200, 50, 50], code: 'T', guideline: 'Nests.' });
+    assert.deepEqual(other.color, [255, 200, 0]);
+    assert.equal(classDescription(tumor), 'Tumor (T): Nests.');
+    assert.equal(classDescription(other), 'Other: no guideline');
+  });
+
+  test('the role on a slide is the higher of the global and the project grant', () => {
+    const session = { user: 'ana', grants: [{ project: null, role: 'viewer' }, { project: 'p1', role: 'reviewer' }] };
+    assert.equal(roleIn(session, 'p1'), 'reviewer');
+    assert.equal(roleIn(session, 'p2'), 'viewer');
+    assert.equal(roleIn(session, null), 'viewer');
+    assert.equal(roleIn({ grants: [{ project: 'p1', role: 'annotator' }] }, 'p2'), null);
+    assert.equal(describeGrants({ grants: [{ project: null, role: 'admin' }] }), 'admin');
+    assert.equal(describeGrants(session), 'viewer everywhere, reviewer in p1');
   });
 });

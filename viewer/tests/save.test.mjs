@@ -188,6 +188,29 @@ test('unsaved edits come back after a reload and are sent', async () => {
   assert.equal(storage.getItem('tessera.unsaved.slide-1'), null);
 });
 
+test('with accounts, unsaved edits are kept per user and never restored for another', async () => {
+  const storage = memoryStorage();
+  const offline = createSaveQueue({
+    slideId: 'slide-1',
+    owner: 'vera',
+    storage,
+    retryDelays: [60000],
+    fetch: async () => {
+      throw new TypeError('Failed to fetch');
+    },
+  });
+  offline.create(feature(ID));
+  await new Promise((r) => setTimeout(r, 5));
+  offline.stop();
+  assert.ok(storage.getItem('tessera.unsaved.vera.slide-1'));
+  assert.equal(storage.getItem('tessera.unsaved.slide-1'), null);
+  const other = createSaveQueue({ slideId: 'slide-1', owner: 'anna', storage, fetch: fakeServer().fetch });
+  assert.equal(other.restored, 0);
+  const same = createSaveQueue({ slideId: 'slide-1', owner: 'vera', storage, fetch: fakeServer().fetch });
+  assert.equal(same.restored, 1);
+  same.stop();
+});
+
 test('a POST whose answer was lost is not stored twice', async () => {
   const { server, queue, events } = setup();
   server.failNext(1, 'lost');

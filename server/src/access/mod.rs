@@ -300,10 +300,13 @@ impl Caller {
     /// The single user of a server without accounts: an admin everywhere.
     #[must_use]
     pub fn single_user() -> Self {
-        Self {
-            name: SINGLE_USER.to_string(),
-            grants: Arc::new(HashMap::from([(String::new(), Role::Admin)])),
-        }
+        static SINGLE: std::sync::OnceLock<Caller> = std::sync::OnceLock::new();
+        SINGLE
+            .get_or_init(|| Self {
+                name: SINGLE_USER.to_string(),
+                grants: Arc::new(HashMap::from([(String::new(), Role::Admin)])),
+            })
+            .clone()
     }
 
     /// The single user under another name (the `X-Tessera-User` header of a server
@@ -440,14 +443,14 @@ impl Access {
         Ok(out)
     }
 
-    /// Who a bearer token or a session id stands for; with no users configured, the
-    /// single user.
+    /// Who a bearer token or a session id stands for, in `directory` (a snapshot from
+    /// [`Access::directory`]); with no users configured, the single user.
     pub fn authenticate(
         &self,
+        directory: &Directory,
         bearer: Option<&str>,
         session: Option<&str>,
     ) -> Result<Caller, Denied> {
-        let directory = self.directory();
         if !directory.has_users() {
             return Ok(Caller::single_user());
         }
@@ -556,17 +559,18 @@ mod tests {
     fn tokens_are_checked_by_hash_and_revocation_is_immediate() {
         let dir = tempfile::tempdir().expect("temp dir");
         let access = Access::open(dir.path()).expect("open");
+        let auth = |bearer| access.authenticate(&access.directory(), bearer, None);
         assert_eq!(
-            access.authenticate(None, None).map(|c| c.name).ok(),
+            auth(None).map(|c| c.name).ok(),
             Some(SINGLE_USER.to_string())
         );
         let token = new_secret("tsr_");
         access
             .change(|c| db::add_user(c, "ana", Role::Annotator, "", &token_hash(&token)))
             .expect("add");
-        assert!(access.authenticate(None, None).is_err());
+        assert!(auth(None).is_err());
         assert_eq!(
-            access.authenticate(Some(&token), None).map(|c| c.name).ok(),
+            auth(Some(&token)).map(|c| c.name).ok(),
             Some("ana".to_string())
         );
         let stored: String = db::open(dir.path())
@@ -576,7 +580,7 @@ mod tests {
         // Revoked from another connection, as the CLI does.
         let mut other = db::open(dir.path()).expect("open");
         assert!(db::revoke(&mut other, "ana").expect("revoke"));
-        assert!(access.authenticate(Some(&token), None).is_err());
+        assert!(auth(Some(&token)).is_err());
     }
 
     #[test]

@@ -7,14 +7,16 @@
 //! review step) are guards the handlers pass to the engine.
 
 use super::{AppError, AppState};
-use crate::access::{Caller, Denied, Role};
+use crate::access::{Caller, Denied, Directory, Role};
 use crate::annotations::review;
 use crate::annotations::{Annotation, AnnotationError};
 use axum::Json;
 use axum::extract::{MatchedPath, RawPathParams, Request, State};
+use axum::http::Extensions;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// The viewer's session cookie.
@@ -154,14 +156,16 @@ pub async fn authenticate(
     }
     // Inline, not on the blocking pool: a hash lookup and SQLite's `data_version` (a
     // read of shared memory) take microseconds, and every tile request passes here.
+    let directory = state.access.directory();
     let headers = request.headers();
     let result = state
         .access
-        .authenticate(bearer(headers), session_cookie(headers));
+        .authenticate(&directory, bearer(headers), session_cookie(headers));
     let result = result.map(|caller| match single_user_label(request.headers()) {
         Some(name) if caller.name == crate::access::SINGLE_USER => Caller::single_user_named(name),
         _ => caller,
     });
+    request.extensions_mut().insert(directory);
     match result {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
@@ -218,6 +222,7 @@ pub async fn authorize(
             .map_or_else(|| "sign in".to_string(), |u| u.0.clone());
         return unauthorized(why);
     };
+    let directory = directory_of(&state, request.extensions());
     let param = |names: &[&str]| {
         params
             .iter()
@@ -238,15 +243,23 @@ pub async fn authorize(
         }
         Need::Slide(role) => {
             let slide = slide_param(param(&["id", "descriptor", "files"]).unwrap_or_default());
-            slide_role(&state, &caller, &slide, role).map(Some)
+            slide_role(&directory, &caller, &slide, role).map(Some)
         }
         Need::Annotation(role) => {
-            annotation_role(&state, &caller, param(&["uuid"]), role, request.method()).await
+            annotation_role(
+                &state,
+                &directory,
+                &caller,
+                param(&["uuid"]),
+                role,
+                request.method(),
+            )
+            .await
         }
         Need::Audit(role) => {
             let audit = param(&["audit"]).unwrap_or_default();
             match audit_slide(&state, audit).await {
-                Ok(slide) => slide_role(&state, &caller, &slide, role).map(Some),
+                Ok(slide) => slide_role(&directory, &caller, &slide, role).map(Some),
                 Err(e) => Err(e),
             }
         }
@@ -259,6 +272,14 @@ pub async fn authorize(
         Ok(None) => next.run(request).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// The snapshot [`authenticate`] took for this request (a fresh one if it is missing).
+fn directory_of(state: &AppState, extensions: &Extensions) -> Arc<Directory> {
+    extensions
+        .get::<Arc<Directory>>()
+        .cloned()
+        .unwrap_or_else(|| state.access.directory())
 }
 
 /// The slide id in a Deep Zoom descriptor (`ID.dzi`, `ID.json`) or tile folder (`ID_files`).
@@ -287,12 +308,11 @@ fn require(have: Option<Role>, need: Role, place: &str) -> Result<(), AppError> 
 }
 
 fn slide_role(
-    state: &AppState,
+    directory: &Directory,
     caller: &Caller,
     slide: &str,
     need: Role,
 ) -> Result<SlideRole, AppError> {
-    let directory = state.access.directory();
     let role = directory.role_on_slide(caller, slide);
     require(role, need, &format!("on slide {slide:?}"))?;
     Ok(SlideRole {
@@ -303,6 +323,7 @@ fn slide_role(
 
 async fn annotation_role(
     state: &AppState,
+    directory: &Directory,
     caller: &Caller,
     uuid: Option<String>,
     need: Role,
@@ -326,11 +347,11 @@ async fn annotation_role(
                 .ok()
                 .flatten()
                 .ok_or_else(|| AppError::from(AnnotationError::NotFound(id)))?;
-            return slide_role(state, caller, &slide, need).map(Some);
+            return slide_role(directory, caller, &slide, need).map(Some);
         }
         Err(e) => return Err(e.into()),
     };
-    let role = slide_role(state, caller, &slide, need)?;
+    let role = slide_role(directory, caller, &slide, need)?;
     if let Some(me) = &role.blind_for
         && !review::visible_blind(me, &a.author, a.provenance, a.status)
     {
