@@ -88,7 +88,7 @@ impl From<AnnotationError> for AppError {
 }
 
 /// Runs engine work on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AnnotationError> + Send + 'static,
 ) -> Result<T, AppError> {
     match tokio::task::spawn_blocking(f).await {

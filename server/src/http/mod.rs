@@ -1,6 +1,7 @@
 //! HTTP: the router, its shared state and middleware. Handlers live in one module per
 //! protocol (slides API, Deep Zoom, IIIF, viewer files).
 
+mod agreement;
 mod annotations;
 mod dzi;
 mod error;
@@ -72,6 +73,11 @@ fn annotation_routes(limits: AnnotationLimits) -> Router<AppState> {
                 .delete(annotations::delete),
         )
         .route("/api/annotations/{uuid}/history", get(annotations::history))
+        .route("/api/slides/{id}/agreement", get(agreement::report))
+        .route(
+            "/api/slides/{id}/agreement/consensus",
+            post(agreement::consensus),
+        )
         .layer(DefaultBodyLimit::max(limits.max_edit_bytes))
 }
 
