@@ -116,7 +116,7 @@ mod tests {
             .map(|(r, s)| {
                 let ids = |k: usize| raters[k].iter().map(|x| x.id).collect::<Vec<_>>();
                 let e = edges(&raters[r], &raters[s], 0.5);
-                (r, s, optimal(&ids(r), &ids(s), &e))
+                (r, s, optimal(&ids(r), &ids(s), &e).expect("small"))
             })
             .collect();
         let matched: Vec<Matched<'_>> = found

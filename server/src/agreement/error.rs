@@ -28,6 +28,18 @@ pub enum AgreementError {
         slide: String,
         count: usize,
     },
+    /// Too many instances chained by overlaps to match optimally in reasonable time.
+    #[error(
+        "raters {a:?} and {b:?}: {size} instances of one of them overlap in one chain of \
+         candidate pairs (the limit is {limit}); duplicated annotations? a higher iou \
+         threshold breaks such chains"
+    )]
+    Tangled {
+        a: String,
+        b: String,
+        size: usize,
+        limit: usize,
+    },
     /// No cluster has members from more than half of the raters.
     #[error(
         "no instance is marked by more than half of the {raters} raters; \

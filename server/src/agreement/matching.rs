@@ -7,6 +7,10 @@
 //! component is solved alone by Kuhn-Munkres (`pathfinding`): a lone pair is taken as it
 //! is, larger components get a matrix of their own members only.
 //!
+//! Kuhn-Munkres costs O(n³) in the size n of a component, so a component with more than
+//! [`MAX_COMPONENT`] instances of one rater (thousands of overlapping copies, or a very
+//! low threshold) is refused rather than left to run for hours.
+//!
 //! The answer does not depend on which rater is first or on the order of instances:
 //! each component's members are sorted by id and its matrix is oriented by a rule that
 //! looks only at the members, so equal-weight alternatives are always resolved alike.
@@ -49,10 +53,16 @@ impl Forest {
     }
 }
 
+/// Most instances of one rater in one connected component of candidate pairs.
+pub const MAX_COMPONENT: usize = 1000;
+
+/// A component too large to solve: its instances of the rater with more of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tangle(pub usize);
+
 /// The optimal one-to-one matching given every qualifying pair between raters whose
 /// instances have the ids `a_ids` and `b_ids`. Returns a subset of `edges`, sorted by `a`.
-#[must_use]
-pub fn optimal(a_ids: &[Uuid], b_ids: &[Uuid], edges: &[Edge]) -> Vec<Edge> {
+pub fn optimal(a_ids: &[Uuid], b_ids: &[Uuid], edges: &[Edge]) -> Result<Vec<Edge>, Tangle> {
     let na = a_ids.len();
     let mut forest = Forest::new(na + b_ids.len());
     for e in edges {
@@ -69,18 +79,19 @@ pub fn optimal(a_ids: &[Uuid], b_ids: &[Uuid], edges: &[Edge]) -> Vec<Edge> {
         });
         components[slot].push(*e);
     }
-    let mut matched: Vec<Edge> = components
+    let mut matched = components
         .into_par_iter()
-        .flat_map_iter(|c| solve(a_ids, b_ids, c))
-        .collect();
+        .map(|c| solve(a_ids, b_ids, c))
+        .collect::<Result<Vec<Vec<Edge>>, Tangle>>()?
+        .concat();
     matched.sort_unstable_by_key(|e| (e.a, e.b));
-    matched
+    Ok(matched)
 }
 
 /// The optimal assignment of one connected component.
-fn solve(a_ids: &[Uuid], b_ids: &[Uuid], component: Vec<Edge>) -> Vec<Edge> {
+fn solve(a_ids: &[Uuid], b_ids: &[Uuid], component: Vec<Edge>) -> Result<Vec<Edge>, Tangle> {
     if component.len() == 1 {
-        return component;
+        return Ok(component);
     }
     let mut left: Vec<u32> = component.iter().map(|e| e.a).collect();
     let mut right: Vec<u32> = component.iter().map(|e| e.b).collect();
@@ -88,6 +99,10 @@ fn solve(a_ids: &[Uuid], b_ids: &[Uuid], component: Vec<Edge>) -> Vec<Edge> {
     left.dedup();
     right.sort_unstable_by_key(|&j| b_ids[j as usize]);
     right.dedup();
+    let larger = left.len().max(right.len());
+    if larger > MAX_COMPONENT {
+        return Err(Tangle(larger));
+    }
     // Rows are the smaller side (Kuhn-Munkres assigns every row); on equal sizes, the side
     // holding the smallest id.
     let a_rows = match left.len().cmp(&right.len()) {
@@ -113,7 +128,7 @@ fn solve(a_ids: &[Uuid], b_ids: &[Uuid], component: Vec<Edge>) -> Vec<Edge> {
         by_cell[cell] = k;
     }
     let (_, assignment) = kuhn_munkres(&weights);
-    assignment
+    Ok(assignment
         .iter()
         .enumerate()
         .filter_map(|(row, &col)| {
@@ -121,7 +136,7 @@ fn solve(a_ids: &[Uuid], b_ids: &[Uuid], component: Vec<Edge>) -> Vec<Edge> {
             // A row assigned to a cell without an edge is unmatched.
             (k != usize::MAX).then(|| component[k])
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
@@ -176,7 +191,7 @@ mod tests {
         assert_eq!(found.len(), 3);
         let g = greedy(&found);
         assert_eq!(g.iter().map(|e| (e.a, e.b)).collect::<Vec<_>>(), [(0, 0)]);
-        let best = optimal(&ids(&a), &ids(&b), &found);
+        let best = optimal(&ids(&a), &ids(&b), &found).expect("small");
         assert_eq!(
             best.iter().map(|e| (e.a, e.b)).collect::<Vec<_>>(),
             [(0, 1), (1, 0)]
@@ -191,8 +206,8 @@ mod tests {
         // A chain with equal weights: a0 b0 a1 b1 a2 along a line, each step dx 20 (2/3).
         let a = shapes(100, &[0, 40, 80]);
         let b = shapes(7, &[20, 60]);
-        let ab = optimal(&ids(&a), &ids(&b), &edges(&a, &b, 0.5));
-        let ba = optimal(&ids(&b), &ids(&a), &edges(&b, &a, 0.5));
+        let ab = optimal(&ids(&a), &ids(&b), &edges(&a, &b, 0.5)).expect("small");
+        let ba = optimal(&ids(&b), &ids(&a), &edges(&b, &a, 0.5)).expect("small");
         let mut ab: Vec<(u32, u32)> = ab.iter().map(|e| (e.a, e.b)).collect();
         let mut ba: Vec<(u32, u32)> = ba.iter().map(|e| (e.b, e.a)).collect();
         ab.sort_unstable();
@@ -206,10 +221,22 @@ mod tests {
         // Two far-apart copies of the greedy trap: both solved optimally.
         let a = shapes(0, &[0, 25, 1000, 1025]);
         let b = shapes(10, &[5, -20, 1005, 980]);
-        let best = optimal(&ids(&a), &ids(&b), &edges(&a, &b, 0.5));
+        let best = optimal(&ids(&a), &ids(&b), &edges(&a, &b, 0.5)).expect("small");
         assert_eq!(
             best.iter().map(|e| (e.a, e.b)).collect::<Vec<_>>(),
             [(0, 1), (1, 0), (2, 3), (3, 2)]
+        );
+    }
+
+    #[test]
+    fn a_component_too_large_is_refused() {
+        // MAX_COMPONENT + 1 identical squares of one rater against one of the other.
+        let a = shapes(0, &vec![0; MAX_COMPONENT + 1]);
+        let b = shapes(1 << 20, &[0]);
+        let found = edges(&a, &b, 0.5);
+        assert_eq!(
+            optimal(&ids(&a), &ids(&b), &found),
+            Err(Tangle(MAX_COMPONENT + 1))
         );
     }
 }

@@ -202,9 +202,17 @@ pub fn analyse(raters: &[Rater], options: &Options) -> Result<Analysis, Agreemen
         .flat_map(|r| (r + 1..n).map(move |s| (r, s)))
         .map(|(r, s)| {
             let found = overlap::edges(&shapes[r], &shapes[s], options.iou);
-            (r, s, matching::optimal(&ids[r], &ids[s], &found))
+            let matched = matching::optimal(&ids[r], &ids[s], &found).map_err(|t| {
+                AgreementError::Tangled {
+                    a: raters[r].name.clone(),
+                    b: raters[s].name.clone(),
+                    size: t.0,
+                    limit: matching::MAX_COMPONENT,
+                }
+            })?;
+            Ok((r, s, matched))
         })
-        .collect();
+        .collect::<Result<_, AgreementError>>()?;
     let pairs = matchings
         .iter()
         .map(|(r, s, matched)| {

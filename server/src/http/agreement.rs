@@ -21,7 +21,7 @@ impl From<AgreementError> for AppError {
             E::BadParameter { .. } => StatusCode::BAD_REQUEST,
             E::UnknownRater { .. } => StatusCode::NOT_FOUND,
             E::LayerInUse { .. } => StatusCode::CONFLICT,
-            E::NoConsensus { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            E::NoConsensus { .. } | E::Tangled { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         };
         Self::new(status, e.to_string())
     }
