@@ -8,11 +8,13 @@
 //!   misses share one computation and all pixel work runs on the blocking pool.
 //! - [`http::router`] is the whole HTTP surface, testable with `oneshot`; errors become
 //!   responses in one place (`http::AppError`).
-//! - [`iiif`] and [`render`] know nothing of HTTP.
+//! - [`iiif`] and [`render`] know nothing of HTTP; nor does [`agreement`], which compares
+//!   annotators' annotations read from the engine.
 
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod agreement;
 pub mod annotations;
 pub mod http;
 pub mod iiif;

@@ -44,6 +44,8 @@ enum Command {
     Import(cli::import::ImportArgs),
     /// Export a slide's annotations as a QuPath GeoJSON FeatureCollection.
     Export(cli::export::ExportArgs),
+    /// Inter-annotator agreement on a slide: matching, kappas, majority consensus.
+    Agreement(cli::agreement::AgreementArgs),
     /// Serve caches over Deep Zoom, IIIF and the viewer.
     Serve(cli::serve::ServeArgs),
     /// Manage users, their tokens and roles.
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::SynthCells(a) => cli::synth_cells::run(&a),
         Command::Import(a) => cli::import::run(&a),
         Command::Export(a) => cli::export::run(&a),
+        Command::Agreement(a) => cli::agreement::run(&a),
         Command::Serve(a) => cli::serve::run(&a),
         Command::User(a) => cli::user::run(&a),
         Command::Project(a) => cli::project::run(&a),

@@ -304,6 +304,11 @@ fn role_matrix() {
         row("PUT /api/projects/p/slides/s", [401, 401, 403, 403, 403, 403, 200], |w, who| {
             w.call(who, "PUT", "/api/projects/p/slides/s", "")
         }),
+        row("GET agreement", READ, get("/api/slides/s/agreement?a=user:ann&b=user:ann2")),
+        row("POST agreement consensus", [401, 401, 403, 403, 403, 201, 201], |w, who| {
+            let url = format!("/api/slides/s/agreement/consensus?a=user:ann&b=user:ann2&layer=cons-{who}");
+            w.call(who, "POST", &url, "")
+        }),
         row("POST /api/session", [400, 401, 200, 200, 200, 200, 200], |w, who| {
             w.call(who, "POST", "/api/session", "")
         }),

@@ -1,5 +1,6 @@
 //! One module per subcommand; each exposes its clap `Args` and a `run`.
 
+pub mod agreement;
 pub mod export;
 pub mod import;
 pub mod info;

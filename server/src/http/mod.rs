@@ -2,6 +2,7 @@
 //! protocol (slides API, Deep Zoom, IIIF, viewer files).
 
 mod access;
+mod agreement;
 mod annotations;
 mod dzi;
 mod error;
@@ -98,6 +99,11 @@ fn annotation_routes(limits: AnnotationLimits) -> Router<AppState> {
             get(access::who_am_i)
                 .post(access::sign_in)
                 .delete(access::sign_out),
+        )
+        .route("/api/slides/{id}/agreement", get(agreement::report))
+        .route(
+            "/api/slides/{id}/agreement/consensus",
+            post(agreement::consensus),
         )
         .layer(DefaultBodyLimit::max(limits.max_edit_bytes))
 }
