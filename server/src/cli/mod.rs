@@ -1,5 +1,6 @@
 //! One module per subcommand; each exposes its clap `Args` and a `run`.
 
+pub mod deid_check;
 pub mod export;
 pub mod import;
 pub mod info;

@@ -121,6 +121,12 @@ pub fn slide_findings(path: &Path, info: &SlideInfo) -> Vec<Finding> {
             },
         })
         .collect();
+    findings.sort_by(|a, b| match (a, b) {
+        (Finding::AssociatedImage { name: x, .. }, Finding::AssociatedImage { name: y, .. }) => {
+            x.cmp(y)
+        }
+        _ => std::cmp::Ordering::Equal,
+    });
     findings.extend(file_name_finding(path, &info.properties));
     let mut seen: Vec<(String, String)> = Vec::new();
     for (key, value) in &info.properties {
