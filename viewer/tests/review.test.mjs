@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { SMALL_SLIDE, SMALL_SLIDE_ID as SLIDE_ID, launchBrowser, missingSkip, nextFrames, screenshot, startServer, waitFullyLoaded } from './harness.mjs';
+import { SMALL, SMALL_SLIDE, SMALL_SLIDE_ID as SLIDE_ID, launchBrowser, missingSkip, nextFrames, screenshot, startServer, waitFullyLoaded } from './harness.mjs';
 
 const skip = missingSkip([SMALL_SLIDE]);
 const CLASSES = { Tumor: [200, 0, 0], Stroma: [150, 200, 150] };
@@ -47,7 +47,7 @@ describe('review panel', { skip }, () => {
     fixtureDir = await mkdtemp(path.join(os.tmpdir(), 'tessera-viewer-review-'));
     const file = path.join(fixtureDir, 'squares.geojson');
     await writeFile(file, JSON.stringify(squares()));
-    server = await startServer({ slides: [SMALL_SLIDE], imports: [{ slideId: SLIDE_ID, file, layer: 'review' }], logName: 'server-review.log' });
+    server = await startServer({ slides: [SMALL], imports: [{ slideId: SLIDE_ID, file, layer: 'review' }], logName: 'server-review.log' });
     browser = await launchBrowser({ width: 1100, height: 760 });
     page = await browser.context.newPage();
     page.on('pageerror', (e) => errors.push(e.message));
