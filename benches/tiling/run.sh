@@ -105,7 +105,7 @@ rm -rf "$WORK/out-vips" "$WORK/out-vips_files" "$WORK/out-vips.dzi" "$WORK/out-d
 echo "== tessera"
 # info NAME OUTDIR: tile counts and (zstd) compression ratio from `tessera info --json`.
 info() {
-  local tess; tess=$(find "$2" -name '*.tess' | head -n 1)   # `tile -o DIR` writes DIR/<stem>.tess
+  local tess=$2/bench.tess                                   # tiled with --id bench
   "$TESSERA" info "$tess" --json >"$WORK/$1.json" 2>>"$WORK/$1.log" \
     || { echo "     (tessera info failed: $(tail -n 1 "$WORK/$1.log"))"; return 0; }
   local bytes; bytes=$(stat -c %s "$tess")       # fallback if JSON lacks `bytes`
@@ -123,7 +123,7 @@ EOF
 if ((have_ours)); then
   for codec in zstd jpeg; do
     out=$WORK/out-$codec; args=(); [ $codec = jpeg ] && args=(--codec jpeg)
-    run_timed ours_$codec "$out" "$TESSERA" tile "$SLIDE" -o "$out" --threads "$THREADS" "${args[@]}" \
+    run_timed ours_$codec "$out" "$TESSERA" tile "$SLIDE" -o "$out" --id bench --threads "$THREADS" "${args[@]}" \
       && info ours_$codec "$out"
     rm -rf "$out"
   done

@@ -32,6 +32,9 @@ enum Command {
     Tile(cli::tile::TileArgs),
     /// Describe a slide or a cache.
     Info(cli::info::InfoArgs),
+    /// List what in a slide (or a cache) could identify a patient; exit 0 when nothing,
+    /// 1 when something was found, 2 when the file cannot be read.
+    DeidCheck(cli::deid_check::DeidCheckArgs),
     /// Check every tile checksum of a cache.
     Verify(cli::verify::VerifyArgs),
     /// Write a region of a slide or cache as PNG (OpenSlide's read_region convention).
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         Command::Tile(a) => cli::tile::run(&a),
         Command::Info(a) => cli::info::run(&a),
+        Command::DeidCheck(a) => cli::deid_check::run(&a),
         Command::Verify(a) => cli::verify::run(&a),
         Command::Region(a) => cli::region::run(&a),
         Command::Synth(a) => cli::synth::run(&a),

@@ -1,5 +1,6 @@
 //! Slide ids: the name a cache is stored and served under.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The id of a slide tiled without `--id`: its file stem with every character outside
@@ -17,6 +18,44 @@ pub fn from_path(path: &Path) -> String {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     sanitize(&stem)
+}
+
+/// The id a slide gets without `--id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultId {
+    pub id: String,
+    /// When the id is a pseudonym: the property whose value the file name contains.
+    pub pseudonym_because: Option<String>,
+}
+
+/// The file stem made safe ([`from_path`]), unless the stem or that id contains, ignoring
+/// case, the value (4 characters or more) of one of the slide's identifying `properties`:
+/// then a pseudonym, `slide-` and 12 hex digits of the file's content
+/// ([`tiler::deid::pseudonymous_id`]), so the served id does not repeat the value.
+pub fn default_for(
+    path: &Path,
+    properties: &BTreeMap<String, String>,
+) -> Result<DefaultId, tiler::TilerError> {
+    let id = from_path(path);
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let leak = tiler::deid::leaked_value(&stem, properties)
+        .or_else(|| tiler::deid::leaked_value(&id, properties));
+    let Some(leak) = leak else {
+        return Ok(DefaultId {
+            id,
+            pseudonym_because: None,
+        });
+    };
+    Ok(DefaultId {
+        id: tiler::deid::pseudonymous_id(path)?,
+        pseudonym_because: Some(match leak.within {
+            Some(within) => format!("{} (inside {within})", leak.key),
+            None => leak.key,
+        }),
+    })
 }
 
 /// Replaces every character outside `[A-Za-z0-9._-]` with `_`.
@@ -55,5 +94,38 @@ mod tests {
             super::from_path(std::path::Path::new("Ünï côdé.svs")),
             "_n__c_d_"
         );
+    }
+
+    #[test]
+    fn a_stem_holding_an_identifying_value_gets_a_pseudonym() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let properties: std::collections::BTreeMap<String, String> = [
+            ("aperio.Filename", "CMU-1"),
+            ("aperio.Date", "12/29/09"),
+            ("aperio.AppMag", "20"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
+        for (name, pseudonym) in [
+            ("CMU-1-Small-Region.svs", true),
+            ("cmu-1.svs", true),
+            ("scan 12_29_09.svs", true),
+            ("scan-20x.svs", false),
+            ("CMU-2.svs", false),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, b"slide bytes").expect("write");
+            let chosen = super::default_for(&path, &properties).expect("id");
+            assert_eq!(chosen.pseudonym_because.is_some(), pseudonym, "{name}");
+            if pseudonym {
+                assert!(
+                    tiler::deid::is_pseudonymous_id(&chosen.id),
+                    "{name}: {chosen:?}"
+                );
+            } else {
+                assert_eq!(chosen.id, super::from_path(&path));
+            }
+        }
     }
 }

@@ -9,13 +9,15 @@
 //! - One file per slide, specified in `FORMAT.md`, with a checksum per payload.
 //! - Lossless by default (zstd over filtered raw RGB); JPEG and WebP for view-only caches.
 //! - Identical tiles (blank background, padding) are stored once.
-//! - Label and macro images never enter a cache; metadata keeps only non-identifying fields.
+//! - Label and macro images never enter a cache; metadata keeps only properties the
+//!   [`deid`] classifier knows to be safe, and no file name or path.
 //! - This crate knows nothing of HTTP.
 
 #![forbid(unsafe_code)]
 
 mod cache;
 mod codec;
+pub mod deid;
 mod downsample;
 mod error;
 mod grid;
@@ -36,6 +38,6 @@ pub use grid::{Grid, LevelSize, TileCoord, level_count};
 pub use pyramid::{BuildHooks, BuildOptions, BuildReport, build_cache, sha256_file};
 pub use region::{MAX_REGION_PIXELS, check_region_size, read_cache_region};
 pub use source::{
-    BACKGROUND, ImageSource, OpenSlideSource, Rect, SlideInfo, SlideSource, SourceKind,
-    SourceLevel, TiffSource, open_slide,
+    AssociatedImage, BACKGROUND, ImageSource, OpenSlideSource, Rect, SlideInfo, SlideSource,
+    SourceKind, SourceLevel, TiffSource, open_slide,
 };

@@ -119,6 +119,7 @@ pub fn build_cache(
         objective_power: info.objective_power,
         vendor: Some(info.vendor.clone()),
         scanner_model: info.scanner_model.clone(),
+        properties: crate::deid::safe_properties(&info.properties),
         origin: [bounds.x.max(0) as u64, bounds.y.max(0) as u64],
         background: BACKGROUND,
         source: SourceDigest {
@@ -129,6 +130,7 @@ pub fn build_cache(
         tile_count: 0,
         unique_tile_count: 0,
         tool: format!("tessera {}", env!("CARGO_PKG_VERSION")),
+        other: serde_json::Map::new(),
     };
     let written = writer.finish(metadata.clone())?;
     let metadata = Metadata {

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  SMALL_SLIDE, SMALL_SLIDE_ID as SLIDE_ID, launchBrowser, missingSkip, runTessera, screenshot, startServer, waitFullyLoaded,
+  SMALL, SMALL_SLIDE, SMALL_SLIDE_ID as SLIDE_ID, launchBrowser, missingSkip, runTessera, screenshot, startServer, waitFullyLoaded,
 } from './harness.mjs';
 
 // A running server (TESSERA_URL) cannot be given users from here.
@@ -66,7 +66,7 @@ describe('access control in the viewer', { skip }, () => {
 
   before(async () => {
     server = await startServer({
-      slides: [SMALL_SLIDE],
+      slides: [SMALL],
       logName: 'server-access.log',
       async setup(dataDir) {
         const data = ['--data', dataDir];

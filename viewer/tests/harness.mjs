@@ -3,7 +3,7 @@
 // fail on uncaught errors, and screenshot and pixel helpers.
 //
 // Exports:
-//   viewerDir, RESULTS, BIN, CHROMIUM, SMALL_SLIDE, SMALL_SLIDE_ID  paths and ids
+//   viewerDir, RESULTS, BIN, CHROMIUM, SMALL_SLIDE, SMALL_SLIDE_ID, SMALL  paths and ids
 //   CHROMIUM_ARGS            launch flags (headless, software WebGL2 through SwiftShader)
 //   missingSkip(paths)       `false` when every path exists; else a skip reason, or — under
 //                            CI=true — `false` too, so the test runs and fails on the data
@@ -11,11 +11,12 @@
 //   freePort()               a loopback port that was free a moment ago
 //   waitHealthy(url, child, log, ms)  polls until 200, the child dies, or the deadline
 //   startServer({ slides, dataDir, removeDataDir, imports, setup, logName })  tiles
-//                            `slides` (paths) into `dataDir` (a new temporary one by
-//                            default, removed on stop), imports GeoJSON files
-//                            ({ slideId, file, layer, args }: `args` are extra `tessera
-//                            import` flags), awaits `setup(dataDir)` (e.g. users and
-//                            projects made with runTessera), serves it on a free port.
+//                            `slides` (paths, or { path, id } to tile under `--id id`)
+//                            into `dataDir` (a new temporary one by default, removed on
+//                            stop), imports GeoJSON files ({ slideId, file, layer, args }:
+//                            `args` are extra `tessera import` flags), awaits
+//                            `setup(dataDir)` (e.g. users and projects made with
+//                            runTessera), serves it on a free port.
 //                            Returns { base, dataDir, log, stop() }. With TESSERA_URL set it
 //                            tiles nothing and returns that server.
 //   launchBrowser()          a persistent Chromium context: { context, close() }
@@ -51,7 +52,10 @@ export const RESULTS = path.join(viewerDir, 'test-results');
 export const BIN = path.resolve(viewerDir, process.env.TESSERA_BIN ?? '../target/debug/tessera');
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 export const SMALL_SLIDE = path.resolve(viewerDir, '../../shared/data/slides/CMU-1-Small-Region.svs');
-export const SMALL_SLIDE_ID = 'CMU-1-Small-Region';
+// Tiled with this explicit id: the file name holds the slide's Aperio Filename (CMU-1), so
+// tessera would give it a pseudonymous id by default.
+export const SMALL_SLIDE_ID = 'small-region';
+export const SMALL = { path: SMALL_SLIDE, id: SMALL_SLIDE_ID };
 
 // Software WebGL2: headless Chromium here has no GPU, so ANGLE renders through SwiftShader.
 export const CHROMIUM_ARGS = [
@@ -131,10 +135,13 @@ export async function startServer({ slides = [], dataDir, removeDataDir, imports
     return { base, dataDir: null, log: [], stop: async () => {} };
   }
   assertExists(BIN, 'tessera binary (run `cargo build -p server` or set TESSERA_BIN)');
-  for (const slide of slides) assertExists(slide, 'test slide');
+  const tiles = slides.map((s) => (typeof s === 'string' ? { path: s } : s));
+  for (const slide of tiles) assertExists(slide.path, 'test slide');
   const ownDir = removeDataDir ?? !dataDir;
   if (!dataDir) dataDir = await mkdtemp(path.join(os.tmpdir(), 'tessera-viewer-data-'));
-  for (const slide of slides) await runTessera(['tile', slide, '-o', dataDir], { timeout: 120000 });
+  for (const { path: slide, id } of tiles) {
+    await runTessera(['tile', slide, '-o', dataDir, ...(id ? ['--id', id] : [])], { timeout: 120000 });
+  }
   for (const { slideId, file, layer = 'default', args = [] } of imports) {
     await runTessera(['import', '--data', dataDir, slideId, file, '--layer', layer, ...args], { timeout: 300000 });
   }

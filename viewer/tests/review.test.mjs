@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { SMALL_SLIDE, SMALL_SLIDE_ID as SLIDE_ID, launchBrowser, missingSkip, nextFrames, screenshot, startServer, waitFullyLoaded } from './harness.mjs';
+import { SMALL, SMALL_SLIDE, SMALL_SLIDE_ID as SLIDE_ID, launchBrowser, missingSkip, nextFrames, screenshot, startServer, waitFullyLoaded } from './harness.mjs';
 
 const skip = missingSkip([SMALL_SLIDE]);
 const CLASSES = { Tumor: [200, 0, 0], Stroma: [150, 200, 150] };
@@ -71,7 +71,7 @@ describe('review panel', { skip }, () => {
     const model = path.join(fixtureDir, 'model.geojson');
     await writeFile(model, JSON.stringify(preLabels()));
     server = await startServer({
-      slides: [SMALL_SLIDE],
+      slides: [SMALL],
       imports: [
         { slideId: SLIDE_ID, file, layer: 'review' },
         { slideId: SLIDE_ID, file: model, layer: 'model', args: ['--provenance', 'model', '--model', 'cellnet', '--model-version', '2.1'] },

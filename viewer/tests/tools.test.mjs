@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import polygonClipping from 'polygon-clipping';
 import {
-  SMALL_SLIDE, SMALL_SLIDE_ID as SLIDE_ID, launchBrowser, measurePng, missingSkip, openPage as openPageIn,
+  SMALL, SMALL_SLIDE, SMALL_SLIDE_ID as SLIDE_ID, launchBrowser, measurePng, missingSkip, openPage as openPageIn,
   screenshot, startServer, waitFullyLoaded,
 } from './harness.mjs';
 
@@ -27,7 +27,7 @@ describe('drawing tools in Chromium', { skip }, () => {
   let base;
 
   before(async () => {
-    server = await startServer({ slides: [SMALL_SLIDE], logName: 'tools-server.log' });
+    server = await startServer({ slides: [SMALL], logName: 'tools-server.log' });
     base = server.base;
     browser = await launchBrowser();
   });
@@ -298,7 +298,7 @@ describe('drawing tools in Chromium', { skip }, () => {
     await page.waitForFunction(() => document.getElementById('save-status').dataset.state === 'retrying', null, { timeout: 10000 });
     const message = await status.innerText();
     t.diagnostic(`save status while failing: ${message.replace(/\s+/g, ' ')}`);
-    assert.match(message, /Not saved \(1 edit\): POST \/api\/slides\/CMU-1-Small-Region\/annotations\?layer=manual → 503 injected outage/);
+    assert.match(message, /Not saved \(1 edit\): POST \/api\/slides\/small-region\/annotations\?layer=manual → 503 injected outage/);
     assert.match(message, /Kept in this browser/);
     const middle = [(from[0] + to[0]) / 2, (from[1] + to[1]) / 2];
     const localId = await overlayIdAt(page, middle);

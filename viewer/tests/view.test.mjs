@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  SMALL_SLIDE, SMALL_SLIDE_ID as SLIDE_ID, launchBrowser, missingSkip, openPage as openPageIn, screenshot,
+  SMALL, SMALL_SLIDE, SMALL_SLIDE_ID as SLIDE_ID, launchBrowser, missingSkip, openPage as openPageIn, screenshot,
   slideClip, startServer, tissueFraction, visibleImageRect, waitFullyLoaded,
 } from './harness.mjs';
 
@@ -26,7 +26,7 @@ describe('viewer in Chromium', { skip }, () => {
   let base;
 
   before(async () => {
-    server = await startServer({ slides: [SMALL_SLIDE] });
+    server = await startServer({ slides: [SMALL] });
     base = server.base;
     browser = await launchBrowser();
   });

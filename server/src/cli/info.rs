@@ -72,6 +72,7 @@ fn cache_info(path: &Path) -> anyhow::Result<Value> {
         "objective_power": m.objective_power,
         "vendor": m.vendor,
         "scanner_model": m.scanner_model,
+        "properties": m.properties,
         "codec": m.codec,
         "quality": m.quality,
         "filter": m.filter,

@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes its clap `Args` and a `run`.
 
 pub mod agreement;
+pub mod deid_check;
 pub mod export;
 pub mod import;
 pub mod info;

@@ -3,6 +3,7 @@
 use super::progress;
 use anyhow::{Context, bail};
 use serde::Serialize;
+use server::slide_id;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,7 +19,9 @@ pub struct TileArgs {
     /// Directory the caches are written to (created if missing).
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
-    /// Slide id (only with one slide); default: the file stem, made safe.
+    /// Slide id (only with one slide); default: the file stem, made safe, or a
+    /// pseudonym (`slide-` + 12 hex digits) when the stem holds an identifying value of
+    /// the slide.
     #[arg(long)]
     id: Option<String>,
     /// Tile payload codec.
@@ -44,6 +47,7 @@ pub struct TileArgs {
 #[derive(Serialize)]
 struct Outcome {
     slide: PathBuf,
+    id: Option<String>,
     cache: Option<PathBuf>,
     error: Option<String>,
     seconds: f64,
@@ -59,7 +63,7 @@ pub fn run(args: &TileArgs) -> anyhow::Result<ExitCode> {
         bail!("--id names one slide, but {} were given", args.slides.len());
     }
     if let Some(id) = &args.id {
-        server::slide_id::validate(id).map_err(anyhow::Error::msg)?;
+        slide_id::validate(id).map_err(anyhow::Error::msg)?;
     }
     if let Some(q) = args.quality {
         let range = if args.codec == Codec::Zstd {
@@ -85,28 +89,13 @@ pub fn run(args: &TileArgs) -> anyhow::Result<ExitCode> {
     let mut ids = HashSet::new();
     let mut failures = 0;
     for slide in &args.slides {
-        let id = args
-            .id
-            .clone()
-            .unwrap_or_else(|| server::slide_id::from_path(slide));
         let started = Instant::now();
-        let result = if ids.insert(id.clone()) {
-            tile_one(
-                slide,
-                &args.output.join(format!("{id}.tess")),
-                &options,
-                args.source,
-            )
-        } else {
-            Err(anyhow::anyhow!(
-                "{}: another slide in this run already has the id {id:?}",
-                slide.display()
-            ))
-        };
+        let result = tile_one(slide, args, &options, &mut ids);
         let seconds = started.elapsed().as_secs_f64();
         let outcome = match result {
-            Ok((path, report)) => Outcome {
+            Ok((id, path, report)) => Outcome {
                 slide: slide.clone(),
+                id: Some(id),
                 cache: Some(path),
                 error: None,
                 seconds,
@@ -122,6 +111,7 @@ pub fn run(args: &TileArgs) -> anyhow::Result<ExitCode> {
                 failures += 1;
                 Outcome {
                     slide: slide.clone(),
+                    id: None,
                     cache: None,
                     error: Some(format!("{e:#}")),
                     seconds,
@@ -146,14 +136,35 @@ pub fn run(args: &TileArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Opens `slide`, chooses its id (see [`slide_id`]) and builds its cache.
 fn tile_one(
     slide: &Path,
-    out: &Path,
+    args: &TileArgs,
     options: &BuildOptions,
-    source: Option<SourceKind>,
-) -> anyhow::Result<(PathBuf, tiler::BuildReport)> {
-    let source = tiler::open_slide(slide, source)?;
+    ids: &mut HashSet<String>,
+) -> anyhow::Result<(String, PathBuf, tiler::BuildReport)> {
+    let source = tiler::open_slide(slide, args.source)?;
     let info = source.info();
+    let id = if let Some(id) = &args.id {
+        id.clone()
+    } else {
+        let chosen = slide_id::default_for(slide, &info.properties)?;
+        if let Some(key) = chosen.pseudonym_because {
+            eprintln!(
+                "note: {}: the file name contains the slide's {key} value, so its id is the pseudonym {}; --id chooses another",
+                slide.display(),
+                chosen.id
+            );
+        }
+        chosen.id
+    };
+    if !ids.insert(id.clone()) {
+        bail!(
+            "{}: another slide in this run already has the id {id:?}",
+            slide.display()
+        );
+    }
+    let out = args.output.join(format!("{id}.tess"));
     let grid = tiler::Grid::new(info.bounds.width, info.bounds.height, options.tile_size)?;
     let name = slide
         .file_name()
@@ -165,10 +176,10 @@ fn tile_one(
         progress: &tick,
         cancel: progress::interrupted(),
     };
-    let report = tiler::build_cache(source.as_ref(), out, options, hooks);
+    let report = tiler::build_cache(source.as_ref(), &out, options, hooks);
     bar.finish_and_clear();
     match report {
-        Ok(report) => Ok((out.to_path_buf(), report)),
+        Ok(report) => Ok((id, out, report)),
         Err(tiler::TilerError::Interrupted) => Err(anyhow::anyhow!(
             "{}: interrupted before the cache was complete; nothing was written",
             slide.display()

@@ -14,9 +14,12 @@ use serde_json::{Value, json};
 /// Largest thumbnail side served.
 const MAX_THUMBNAIL: u32 = 2048;
 
-/// The served description of a slide: only non-identifying fields.
+/// The served description of a slide: only non-identifying fields. Vendor, scanner model
+/// and properties pass the de-identification classifier again here, whoever wrote the
+/// cache.
 pub fn describe(slide: &Slide) -> Value {
     let m = slide.cache.metadata();
+    let safe = tiler::deid::servable(m);
     json!({
         "id": slide.id,
         "width": m.width,
@@ -27,8 +30,9 @@ pub fn describe(slide: &Slide) -> Value {
         "mpp_x": m.mpp_x,
         "mpp_y": m.mpp_y,
         "objective_power": m.objective_power,
-        "vendor": m.vendor,
-        "scanner_model": m.scanner_model,
+        "vendor": safe.vendor,
+        "scanner_model": safe.scanner_model,
+        "properties": safe.properties,
         "codec": m.codec,
         "tile_count": m.tile_count,
         "unique_tile_count": m.unique_tile_count,

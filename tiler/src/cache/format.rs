@@ -3,6 +3,7 @@
 use crate::codec::Codec;
 use crate::grid::LevelSize;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The first 8 bytes of every cache: a high byte, the name, CR LF and Ctrl-Z catch
 /// text-mode transfers the way PNG's signature does.
@@ -144,6 +145,9 @@ pub struct Metadata {
     pub vendor: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scanner_model: Option<String>,
+    /// The slide's properties that [`crate::deid::classify`] knows to be safe.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
     /// Level-0 position of the cache's top-left pixel in the source slide (MRXS bounds).
     #[serde(default)]
     pub origin: [u64; 2],
@@ -154,4 +158,8 @@ pub struct Metadata {
     pub unique_tile_count: u64,
     /// The program and version that wrote the cache.
     pub tool: String,
+    /// Fields this version does not know (another writer's). Readers ignore them; they
+    /// are kept only so `tessera deid-check` can report them. This writer adds none.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }

@@ -77,6 +77,8 @@ impl ImageSource {
                 height: h,
             },
             associated_images: Vec::new(),
+            // PNG text chunks and JPEG EXIF are not read, so nothing of them can leak.
+            properties: std::collections::BTreeMap::new(),
         };
         Ok(Self { image, info })
     }

@@ -19,6 +19,7 @@ pub use tiff::TiffSource;
 use crate::error::{Result, TilerError};
 use image::RgbImage;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -80,7 +81,16 @@ pub struct Rect {
     pub height: u32,
 }
 
-/// What a slide is, with only non-identifying fields.
+/// An image a slide file stores beside its pyramid (label, macro, thumbnail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssociatedImage {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// What a slide is. The structured fields are non-identifying; `properties` holds
+/// everything the file says, identifying or not, and is never serialised.
 #[derive(Debug, Clone, Serialize)]
 pub struct SlideInfo {
     #[serde(skip)]
@@ -95,8 +105,12 @@ pub struct SlideInfo {
     pub scanner_model: Option<String>,
     /// The part of level 0 that holds the scan (MRXS bounds); the whole level otherwise.
     pub bounds: Rect,
-    /// Names of associated images (label, macro, thumbnail). Never copied into a cache.
-    pub associated_images: Vec<String>,
+    /// Associated images (label, macro, thumbnail). Never copied into a cache.
+    pub associated_images: Vec<AssociatedImage>,
+    /// Every property the file carries, with OpenSlide's names (`aperio.Filename`,
+    /// `tiff.DateTime`…). May identify a patient: see [`crate::deid`].
+    #[serde(skip)]
+    pub properties: BTreeMap<String, String>,
 }
 
 impl SlideInfo {

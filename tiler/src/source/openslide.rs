@@ -1,6 +1,6 @@
 //! Reader for every format OpenSlide handles, through openslide-rs.
 
-use super::{Rect, SlideInfo, SlideSource, SourceKind, SourceLevel};
+use super::{AssociatedImage, Rect, SlideInfo, SlideSource, SourceKind, SourceLevel};
 use crate::error::{Result, TilerError};
 use crate::pixels;
 use image::RgbImage;
@@ -78,13 +78,40 @@ impl OpenSlideSource {
             mpp_x: number("openslide.mpp-x"),
             mpp_y: number("openslide.mpp-y"),
             objective_power: number("openslide.objective-power"),
-            scanner_model: MODEL_PROPERTIES.iter().find_map(|name| property(name)),
+            // The first model name with no serial number, date or id in it.
+            scanner_model: MODEL_PROPERTIES.iter().find_map(|name| {
+                property(name)
+                    .filter(|v| crate::deid::classify(name, v) == crate::deid::Class::Safe)
+            }),
             bounds,
-            associated_images: slide.associated_image_names().unwrap_or_default(),
+            associated_images: associated_images(&slide),
+            properties: slide
+                .property_names()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|name| Some((name.clone(), slide.property_value(&name).ok()?)))
+                .collect(),
             levels,
         };
         Ok(Self { slide, info })
     }
+}
+
+/// Names and sizes of the images OpenSlide finds beside the pyramid.
+fn associated_images(slide: &OpenSlide) -> Vec<AssociatedImage> {
+    slide
+        .associated_image_names()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|name| {
+            let size = slide.associated_image_dimensions(&name).ok();
+            AssociatedImage {
+                width: size.map_or(0, |s| s.w),
+                height: size.map_or(0, |s| s.h),
+                name,
+            }
+        })
+        .collect()
 }
 
 impl SlideSource for OpenSlideSource {

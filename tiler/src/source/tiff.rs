@@ -6,13 +6,13 @@
 //! rarely align with source tiles (Aperio uses 240, the cache 256).
 
 use super::{
-    BACKGROUND, Rect, SlideInfo, SlideSource, SourceKind, SourceLevel, clamp_region,
-    fill_from_tiles,
+    AssociatedImage, BACKGROUND, Rect, SlideInfo, SlideSource, SourceKind, SourceLevel,
+    clamp_region, fill_from_tiles,
 };
 use crate::error::{Result, TilePlace, TilerError};
 use crate::pixels;
 use image::RgbImage;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -78,6 +78,21 @@ struct IfdSummary {
     compression: u16,
     description: String,
 }
+
+/// Text tags of the first IFD and the names OpenSlide gives them (`tiff.DateTime`…).
+const TEXT_TAGS: [(u16, &str); 9] = [
+    (270, "tiff.ImageDescription"),
+    (269, "tiff.DocumentName"),
+    (271, "tiff.Make"),
+    (272, "tiff.Model"),
+    (285, "tiff.PageName"),
+    (305, "tiff.Software"),
+    (306, "tiff.DateTime"),
+    (315, "tiff.Artist"),
+    (316, "tiff.HostComputer"),
+];
+/// TIFF Copyright, beside [`TEXT_TAGS`].
+const COPYRIGHT_TAG: (u16, &str) = (33_432, "tiff.Copyright");
 
 fn limits() -> Limits {
     let mut limits = Limits::default();
@@ -150,7 +165,18 @@ impl TiffSource {
                 .map_err(|e| TilerError::bad_file(path, e.to_string()))?;
             (resolution_mpp(&mut decoder), None)
         };
-        let associated_images = associated_names(&ifds, level_ifds[0].index);
+        let associated_images = associated_images(&ifds, level_ifds[0].index);
+        decoder
+            .seek_to_image(0)
+            .map_err(|e| TilerError::bad_file(path, e.to_string()))?;
+        let mut properties = first_ifd_properties(&mut decoder);
+        if aperio {
+            properties.extend(
+                crate::deid::embedded_fields(&first.description)
+                    .into_iter()
+                    .map(|(k, v)| (format!("aperio.{k}"), v)),
+            );
+        }
         let info = SlideInfo {
             path: path.to_path_buf(),
             reader: SourceKind::Tiff,
@@ -167,6 +193,7 @@ impl TiffSource {
                 height: h0,
             },
             associated_images,
+            properties,
         };
         let pools = levels.iter().map(|_| Mutex::new(Vec::new())).collect();
         let source = Self {
@@ -353,22 +380,62 @@ impl SlideSource for TiffSource {
     }
 }
 
-/// Names of the stripped images beside the pyramid (Aperio: thumbnail, label, macro).
-fn associated_names(ifds: &[IfdSummary], level0: usize) -> Vec<String> {
+/// The stripped images beside the pyramid (Aperio: thumbnail, label, macro).
+fn associated_images(ifds: &[IfdSummary], level0: usize) -> Vec<AssociatedImage> {
     ifds.iter()
         .filter(|i| !i.tiled && i.index != level0)
         .map(|i| {
             let d = i.description.to_ascii_lowercase();
-            if d.contains("label") {
+            let name = if d.contains("label") {
                 "label"
             } else if d.contains("macro") {
                 "macro"
             } else {
                 "thumbnail"
+            };
+            AssociatedImage {
+                name: name.into(),
+                width: i.width,
+                height: i.height,
             }
-            .to_string()
         })
         .collect()
+}
+
+/// The current IFD's text tags and resolution, named as OpenSlide names them. Tags that
+/// cannot be read are left out (they only describe the file).
+fn first_ifd_properties(decoder: &mut TiffDecoder) -> BTreeMap<String, String> {
+    let mut properties = BTreeMap::new();
+    for (code, name) in TEXT_TAGS.into_iter().chain([COPYRIGHT_TAG]) {
+        let text = decoder
+            .find_tag(Tag::from_u16_exhaustive(code))
+            .ok()
+            .flatten()
+            .and_then(|v| v.into_string().ok())
+            .map(|t| t.trim_end_matches('\0').to_string())
+            .filter(|t| !t.trim().is_empty());
+        if let Some(text) = text {
+            properties.insert(name.to_string(), text);
+        }
+    }
+    if let Ok(Some(unit)) = decoder.find_tag_unsigned::<u16>(Tag::ResolutionUnit) {
+        let unit = match unit {
+            1 => "none",
+            2 => "inch",
+            3 => "centimeter",
+            _ => "unknown",
+        };
+        properties.insert("tiff.ResolutionUnit".into(), unit.into());
+    }
+    for (tag, name) in [
+        (Tag::XResolution, "tiff.XResolution"),
+        (Tag::YResolution, "tiff.YResolution"),
+    ] {
+        if let Ok(value) = decoder.get_tag_f64(tag) {
+            properties.insert(name.into(), value.to_string());
+        }
+    }
+    properties
 }
 
 fn scan_ifds(path: &Path, decoder: &mut TiffDecoder) -> Result<Vec<IfdSummary>> {
