@@ -650,4 +650,16 @@ fn pre_labels_are_decided_in_bulk_and_edits_make_them_model_edited() {
     assert_eq!(v["by_status"]["approved"]["count"], 2);
     assert_eq!(v["by_status"]["rejected"]["count"], 1);
     assert_eq!(v["by_status"]["draft"]["count"], 1);
+    let count = |q: &str| {
+        let r = w.call(
+            "vie",
+            "GET",
+            &format!("/api/slides/s/annotations/summary?{q}"),
+            "",
+        );
+        serde_json::from_slice::<serde_json::Value>(&r.body).expect("json")["count"].clone()
+    };
+    assert_eq!(count("provenance=model"), 3);
+    assert_eq!(count("provenance=model-edited"), 1);
+    assert_eq!(count("provenance=human,model-edited"), 1);
 }

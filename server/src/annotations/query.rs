@@ -51,6 +51,8 @@ pub struct QueryParams {
     pub class: Option<String>,
     pub status: Option<String>,
     pub author: Option<String>,
+    /// `human`, `model`, `model-edited` (a comma-separated list).
+    pub provenance: Option<String>,
     pub limit: Option<usize>,
     /// `geojson` (default) or `binary`.
     pub format: Option<String>,
@@ -118,6 +120,7 @@ struct Filter {
     classes: Option<Vec<u16>>,
     authors: Option<Vec<u16>>,
     statuses: Option<Vec<Status>>,
+    provenances: Option<Vec<super::model::Provenance>>,
     /// Blind mode: what the caller may see.
     blind: Option<Blind>,
 }
@@ -146,7 +149,23 @@ impl Filter {
                     .collect::<Result<Vec<_>, _>>()?,
             ),
         };
+        let provenances = match &p.provenance {
+            None => None,
+            Some(list) => Some(
+                list.split(',')
+                    .map(|s| {
+                        super::model::Provenance::parse(s.trim()).ok_or_else(|| {
+                            AnnotationError::BadRequest(format!(
+                                "unknown provenance {s:?} (expected one of {})",
+                                super::model::Provenance::choices()
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
         Ok(Self {
+            provenances,
             layers: names(&p.layer, &index.layers),
             classes: names(&p.class, &index.classes),
             authors: names(&p.author, &index.authors),
@@ -162,6 +181,10 @@ impl Filter {
             && self.classes.as_ref().is_none_or(|l| l.contains(&s.class))
             && self.authors.as_ref().is_none_or(|l| l.contains(&s.author))
             && self.statuses.as_ref().is_none_or(|l| l.contains(&s.status))
+            && self
+                .provenances
+                .as_ref()
+                .is_none_or(|l| l.contains(&s.provenance))
             && self.blind.as_ref().is_none_or(|b| {
                 b.me == Some(s.author)
                     || s.provenance == super::model::Provenance::Model
