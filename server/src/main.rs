@@ -44,6 +44,11 @@ enum Command {
     Import(cli::import::ImportArgs),
     /// Export a slide's annotations as a QuPath GeoJSON FeatureCollection.
     Export(cli::export::ExportArgs),
+    /// Check a slide's annotations: invalid geometry, small areas, same-class overlaps,
+    /// outside the slide, classes outside a schema.
+    Qc(cli::qc::QcArgs),
+    /// Random audits of a slide's annotations: sample, record outcomes, summarise.
+    Audit(cli::audit::AuditArgs),
     /// Serve caches over Deep Zoom, IIIF and the viewer.
     Serve(cli::serve::ServeArgs),
 }
@@ -59,6 +64,8 @@ fn main() -> ExitCode {
         Command::SynthCells(a) => cli::synth_cells::run(&a),
         Command::Import(a) => cli::import::run(&a),
         Command::Export(a) => cli::export::run(&a),
+        Command::Qc(a) => cli::qc::run(&a),
+        Command::Audit(a) => cli::audit::run(&a),
         Command::Serve(a) => cli::serve::run(&a),
     };
     match result {

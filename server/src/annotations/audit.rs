@@ -521,8 +521,17 @@ pub fn list_audits(engine: &Engine, slide: Option<&str>) -> Result<Vec<Audit>, A
     })?)
 }
 
-/// One audit, its items in sample order, and their summary.
-pub fn show(engine: &Engine, audit: i64) -> Result<(Audit, Vec<AuditItem>), AuditError> {
+/// An audit with its items, in sample order, and their summary.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditReport {
+    #[serde(flatten)]
+    pub audit: Audit,
+    pub items: Vec<AuditItem>,
+    pub summary: Summary,
+}
+
+/// One audit, its items and their summary.
+pub fn show(engine: &Engine, audit: i64) -> Result<AuditReport, AuditError> {
     let found = read(engine, |conn| {
         let Some(a) = conn
             .query_row(
@@ -555,7 +564,12 @@ pub fn show(engine: &Engine, audit: i64) -> Result<(Audit, Vec<AuditItem>), Audi
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(Some((a, items)))
     })?;
-    found.ok_or(AuditError::UnknownAudit(audit))
+    let (audit_row, items) = found.ok_or(AuditError::UnknownAudit(audit))?;
+    Ok(AuditReport {
+        audit: audit_row,
+        summary: summarise(&items),
+        items,
+    })
 }
 
 #[cfg(test)]
@@ -652,9 +666,9 @@ mod tests {
             "rev",
         )
         .expect("ok");
-        let (audit, items) = show(&e, s.audit.id).expect("shown");
-        assert_eq!((audit.size, audit.recorded), (3, 2));
-        let sum = summarise(&items);
+        let report = show(&e, s.audit.id).expect("shown");
+        assert_eq!((report.audit.size, report.audit.recorded), (3, 2));
+        let sum = report.summary;
         assert_eq!(
             (
                 sum.total.items,

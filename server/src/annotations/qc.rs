@@ -144,36 +144,36 @@ fn optional_uuid_text<S: serde::Serializer>(id: &Option<Uuid>, s: S) -> Result<S
     }
 }
 
-/// Problems found per check.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Counts {
-    pub invalid_geometry: usize,
-    pub small_area: usize,
-    pub overlap: usize,
-    pub outside_slide: usize,
-    pub class_not_in_schema: usize,
-}
+/// Problems found per check; serialised as a map from each check's name, in order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts([usize; Check::ALL.len()]);
 
 impl Counts {
     fn add(&mut self, check: Check) {
-        *match check {
-            Check::InvalidGeometry => &mut self.invalid_geometry,
-            Check::SmallArea => &mut self.small_area,
-            Check::Overlap => &mut self.overlap,
-            Check::OutsideSlide => &mut self.outside_slide,
-            Check::ClassNotInSchema => &mut self.class_not_in_schema,
-        } += 1;
+        self.0[check as usize] += 1;
+    }
+
+    /// Problems found by one check.
+    #[must_use]
+    pub fn of(&self, check: Check) -> usize {
+        self.0[check as usize]
     }
 
     /// Problems of every check.
     #[must_use]
     pub fn total(&self) -> usize {
-        self.invalid_geometry
-            + self.small_area
-            + self.overlap
-            + self.outside_slide
-            + self.class_not_in_schema
+        self.0.iter().sum()
+    }
+}
+
+impl serde::Serialize for Counts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(Check::ALL.len()))?;
+        for check in Check::ALL {
+            map.serialize_entry(check.as_str(), &self.of(check))?;
+        }
+        map.end()
     }
 }
 
