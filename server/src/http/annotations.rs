@@ -21,7 +21,7 @@ use uuid::Uuid;
 pub const USER_HEADER: &str = "x-tessera-user";
 
 /// The caller's name, for authorship and undo.
-fn caller(headers: &HeaderMap) -> String {
+pub(super) fn caller(headers: &HeaderMap) -> String {
     headers
         .get(USER_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -88,7 +88,7 @@ impl From<AnnotationError> for AppError {
 }
 
 /// Runs engine work on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AnnotationError> + Send + 'static,
 ) -> Result<T, AppError> {
     match tokio::task::spawn_blocking(f).await {

@@ -2,9 +2,11 @@
 //! protocol (slides API, Deep Zoom, IIIF, viewer files).
 
 mod annotations;
+mod audit;
 mod dzi;
 mod error;
 mod iiif;
+mod qc;
 mod responses;
 mod slides;
 mod viewer;
@@ -72,6 +74,8 @@ fn annotation_routes(limits: AnnotationLimits) -> Router<AppState> {
                 .delete(annotations::delete),
         )
         .route("/api/annotations/{uuid}/history", get(annotations::history))
+        .route("/api/slides/{id}/qc", get(qc::report))
+        .merge(audit::routes())
         .layer(DefaultBodyLimit::max(limits.max_edit_bytes))
 }
 
