@@ -220,6 +220,7 @@ pub struct QcReport {
     pub problems: Vec<Problem>,
     /// Whether more problems were found than listed.
     pub truncated: bool,
+    /// Time the checks took, the slide's index in memory (its first use loads it first).
     pub seconds: f64,
 }
 
@@ -505,7 +506,6 @@ pub fn check_slide(
     slide: &str,
     opts: &QcOptions,
 ) -> Result<QcReport, AnnotationError> {
-    let started = Instant::now();
     let ctx = Context::new(
         engine,
         slide,
@@ -514,6 +514,7 @@ pub fn check_slide(
     )?;
     let loaded = engine.index(slide)?;
     let index = loaded.read();
+    let started = Instant::now();
     let checked = selected(&index, opts);
     let class_ok: Vec<bool> = index
         .classes
