@@ -26,8 +26,9 @@
 
 use super::engine::Engine;
 use super::error::AnnotationError;
-use super::index::{Interner, SlideIndex};
-use super::model::{Status, now_ms};
+use super::index::SlideIndex;
+use super::model::now_ms;
+use super::query::{Filter, QueryParams};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -143,7 +144,6 @@ pub struct Audit {
 /// One sampled annotation and its outcome, if recorded.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditItem {
-    #[serde(serialize_with = "uuid_text")]
     pub id: Uuid,
     /// Class and author when sampled.
     pub class: String,
@@ -227,10 +227,6 @@ pub fn summarise(items: &[AuditItem]) -> Summary {
     s
 }
 
-fn uuid_text<S: serde::Serializer>(id: &Uuid, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(id)
-}
-
 fn rfc3339(ms: i64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_millis(at).to_string()
@@ -284,45 +280,20 @@ pub fn draw(ids: Vec<Uuid>, seed: u64, k: usize) -> Vec<Uuid> {
     ranked.into_iter().take(k).map(|(_, id)| id).collect()
 }
 
-fn list(text: Option<&String>) -> Option<Vec<&str>> {
-    text.map(|t| t.split(',').map(str::trim).collect())
-}
-
 /// Ids of the live annotations that pass the filter, in storage order.
 fn eligible(index: &SlideIndex, filter: &AuditFilter) -> Result<Vec<Uuid>, AnnotationError> {
-    let statuses = list(filter.status.as_ref())
-        .map(|l| {
-            l.into_iter()
-                .map(|s| {
-                    Status::parse(s).ok_or_else(|| {
-                        AnnotationError::BadRequest(format!(
-                            "unknown status {s:?} (expected one of {})",
-                            Status::choices()
-                        ))
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?;
-    let numbers = |names: Option<&String>, interner: &Interner| {
-        list(names).map(|l| {
-            l.iter()
-                .filter_map(|n| interner.find(n))
-                .collect::<Vec<u16>>()
-        })
+    let params = QueryParams {
+        layer: filter.layer.clone(),
+        class: filter.class.clone(),
+        status: filter.status.clone(),
+        author: filter.author.clone(),
+        ..QueryParams::default()
     };
-    let layers = numbers(filter.layer.as_ref(), &index.layers);
-    let classes = numbers(filter.class.as_ref(), &index.classes);
-    let authors = numbers(filter.author.as_ref(), &index.authors);
+    let filter = Filter::new(&params, index)?;
     Ok(index
         .live_slots()
         .map(|n| index.slot(n))
-        .filter(|s| {
-            layers.as_ref().is_none_or(|l| l.contains(&s.layer))
-                && classes.as_ref().is_none_or(|l| l.contains(&s.class))
-                && authors.as_ref().is_none_or(|l| l.contains(&s.author))
-                && statuses.as_ref().is_none_or(|l| l.contains(&s.status))
-        })
+        .filter(|s| filter.matches(s))
         .map(|s| s.id)
         .collect())
 }

@@ -22,6 +22,7 @@ use super::error::AnnotationError;
 use super::geometry::{Geometry, Rect, Ring, SCALE};
 use super::index::SlideIndex;
 use super::model::Annotation;
+use super::query::{Filter, QueryParams};
 use geo::{Area, BooleanOps};
 use rayon::prelude::*;
 use std::time::Instant;
@@ -29,6 +30,12 @@ use uuid::Uuid;
 
 /// How many problems a slide report lists by default.
 pub const DEFAULT_LIMIT: usize = 1000;
+
+/// A schema's classes from a comma-separated list.
+#[must_use]
+pub fn class_list(text: &str) -> Vec<String> {
+    text.split(',').map(|c| c.trim().to_string()).collect()
+}
 
 /// Thresholds of the `small-area` and `overlap` checks.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -116,32 +123,13 @@ impl serde::Serialize for Check {
 /// One problem found.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Problem {
-    #[serde(serialize_with = "uuid_text")]
     pub id: Uuid,
     pub check: Check,
     /// What is wrong, in a sentence with the numbers.
     pub detail: String,
     /// The other annotation of an `overlap`.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "optional_uuid_text"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub other_id: Option<Uuid>,
-}
-
-fn uuid_text<S: serde::Serializer>(id: &Uuid, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(id)
-}
-
-#[expect(
-    clippy::ref_option,
-    reason = "serde's serialize_with hands over a reference to the field"
-)]
-fn optional_uuid_text<S: serde::Serializer>(id: &Option<Uuid>, s: S) -> Result<S::Ok, S::Error> {
-    match id {
-        Some(id) => s.collect_str(id),
-        None => s.serialize_none(),
-    }
 }
 
 /// Problems found per check; serialised as a map from each check's name, in order.
@@ -186,8 +174,8 @@ pub struct QcOptions {
     /// Only annotations meeting this box (all of the slide's when `None`, even those
     /// wholly outside it).
     pub bbox: Option<Rect>,
-    /// Only these layers.
-    pub layers: Option<Vec<String>>,
+    /// Only these layers (comma-separated, as queries take them).
+    pub layer: Option<String>,
     /// Problems listed at most (all are counted).
     pub limit: usize,
 }
@@ -198,7 +186,7 @@ impl Default for QcOptions {
             thresholds: QcThresholds::default(),
             allowed_classes: None,
             bbox: None,
-            layers: None,
+            layer: None,
             limit: DEFAULT_LIMIT,
         }
     }
@@ -459,38 +447,21 @@ pub fn check_one(
         if let (Some(class), Some(layer)) =
             (index.classes.find(&a.class), index.layers.find(&a.layer))
         {
-            let mine = to_geo(&a.geometry);
-            let mut others: Vec<u32> = index
-                .candidates(&bbox)
-                .filter(|&m| {
-                    let s = index.slot(m);
-                    s.class == class && s.layer == layer && s.id != a.id
-                })
-                .collect();
-            others.sort_unstable();
-            for m in others {
-                let s = index.slot(m);
-                let g = index
-                    .geometry(m)
-                    .map_err(|e| AnnotationError::Corrupt(e.to_string()))?;
-                if g.problem().is_some() {
-                    continue;
-                }
-                let their = g.area();
-                if their <= 0.0 || !may_overlap(thresholds.max_overlap, &bbox, area, &s.bbox, their)
-                {
-                    continue;
-                }
-                let shared = shared_area(&mine, &g);
-                let smaller = area.min(their);
-                if shared > thresholds.max_overlap * smaller {
-                    found.push(Finding::Overlap {
-                        other: s.id,
-                        shared,
-                        smaller,
-                    });
-                }
-            }
+            let mine = Polygonal {
+                bbox,
+                layer,
+                class,
+                area,
+            };
+            // The stored version of the annotation itself is not compared.
+            let partner = |m: u32| (index.slot(m).id != a.id).then(|| valid_area(&index, m))?;
+            found.extend(overlaps(
+                &index,
+                &mine,
+                || Some(a.geometry.clone()),
+                thresholds.max_overlap,
+                partner,
+            ));
         }
     }
     found.sort_by_key(Finding::check);
@@ -515,7 +486,7 @@ pub fn check_slide(
     let loaded = engine.index(slide)?;
     let index = loaded.read();
     let started = Instant::now();
-    let checked = selected(&index, opts);
+    let checked = selected(&index, opts)?;
     let class_ok: Vec<bool> = index
         .classes
         .names()
@@ -548,31 +519,37 @@ pub fn check_slide(
         .collect();
     // Then pairs, each from the one stored first among those checked.
     let position = |m: u32| checked.binary_search(&m).ok();
-    let overlaps: Vec<Vec<Finding>> = checked
+    let pairs: Vec<Vec<Finding>> = checked
         .par_iter()
         .zip(&singles)
         .map(|(&n, (area, _))| {
-            area.map_or_else(Vec::new, |area| {
-                overlaps_of(
-                    &index,
-                    n,
-                    area,
-                    opts.thresholds.max_overlap,
-                    |m| match position(m) {
-                        Some(i) => (m > n).then_some(singles[i].0).flatten(),
-                        None => index.geometry(m).ok().and_then(|g| {
-                            (g.problem().is_none())
-                                .then(|| g.area())
-                                .filter(|a| *a > 0.0)
-                        }),
-                    },
-                )
-            })
+            let Some(area) = *area else {
+                return Vec::new();
+            };
+            let s = index.slot(n);
+            let mine = Polygonal {
+                bbox: s.bbox,
+                layer: s.layer,
+                class: s.class,
+                area,
+            };
+            let partner = |m: u32| match position(m) {
+                Some(i) => (m > n).then_some(singles[i].0).flatten(),
+                None => valid_area(&index, m),
+            };
+            let geometry = || index.geometry(n).ok();
+            overlaps(
+                &index,
+                &mine,
+                geometry,
+                opts.thresholds.max_overlap,
+                partner,
+            )
         })
         .collect();
     let mut counts = Counts::default();
     let mut problems = Vec::new();
-    for ((&n, (_, found)), pairs) in checked.iter().zip(singles).zip(overlaps) {
+    for ((&n, (_, found)), pairs) in checked.iter().zip(singles).zip(pairs) {
         let mut found = found;
         found.extend(pairs);
         found.sort_by_key(Finding::check);
@@ -599,64 +576,77 @@ pub fn check_slide(
 }
 
 /// The slots a report checks, in storage order.
-fn selected(index: &SlideIndex, opts: &QcOptions) -> Vec<u32> {
-    let layers: Option<Vec<u16>> = opts.layers.as_ref().map(|l| {
-        l.iter()
-            .filter_map(|name| index.layers.find(name))
-            .collect()
-    });
-    let in_layer = |n: &u32| {
-        layers
-            .as_ref()
-            .is_none_or(|l| l.contains(&index.slot(*n).layer))
+fn selected(index: &SlideIndex, opts: &QcOptions) -> Result<Vec<u32>, AnnotationError> {
+    let params = QueryParams {
+        layer: opts.layer.clone(),
+        ..QueryParams::default()
     };
-    match &opts.bbox {
-        None => index.live_slots().filter(in_layer).collect(),
+    let filter = Filter::new(&params, index)?;
+    let chosen = |n: &u32| filter.matches(index.slot(*n));
+    Ok(match &opts.bbox {
+        None => index.live_slots().filter(chosen).collect(),
         Some(r) => {
             let mut v: Vec<u32> = index
                 .candidates(r)
-                .filter(in_layer)
+                .filter(chosen)
                 // A record that does not decode stays, to be reported.
                 .filter(|&n| index.meets(n, r).unwrap_or(true))
                 .collect();
             v.sort_unstable();
             v
         }
-    }
+    })
 }
 
-/// The `overlap` findings of slot `n` (a valid polygon of `area` px²) against the
-/// candidates `partner` gives an area for (`None`: skip it).
-fn overlaps_of(
-    index: &SlideIndex,
-    n: u32,
+/// A valid polygon the overlap check compares: where, in which layer and class (the
+/// index's numbers), and its area in px².
+struct Polygonal {
+    bbox: Rect,
+    layer: u16,
+    class: u16,
     area: f64,
+}
+
+/// The area of slot `m` if it is a valid polygon.
+fn valid_area(index: &SlideIndex, m: u32) -> Option<f64> {
+    let g = index.geometry(m).ok()?;
+    let polygonal = matches!(g, Geometry::Polygon(_) | Geometry::MultiPolygon(_));
+    (polygonal && g.problem().is_none())
+        .then(|| g.area())
+        .filter(|a| *a > 0.0)
+}
+
+/// The `overlap` findings of `mine` (its geometry from `geometry`, asked for only if a
+/// candidate's box could share enough) against the slide's annotations of its layer and
+/// class that `partner` gives an area for (`None`: not compared), in storage order.
+fn overlaps(
+    index: &SlideIndex,
+    mine: &Polygonal,
+    geometry: impl FnOnce() -> Option<Geometry>,
     max: f64,
     partner: impl Fn(u32) -> Option<f64>,
 ) -> Vec<Finding> {
-    let s = index.slot(n);
     let mut others: Vec<(u32, f64)> = index
-        .candidates(&s.bbox)
+        .candidates(&mine.bbox)
         .filter(|&m| {
             let o = index.slot(m);
-            m != n && o.class == s.class && o.layer == s.layer
+            o.class == mine.class && o.layer == mine.layer
         })
         .filter_map(|m| partner(m).map(|a| (m, a)))
-        .filter(|&(m, a)| may_overlap(max, &s.bbox, area, &index.slot(m).bbox, a))
+        .filter(|&(m, a)| may_overlap(max, &mine.bbox, mine.area, &index.slot(m).bbox, a))
         .collect();
     if others.is_empty() {
         return Vec::new();
     }
     others.sort_unstable_by_key(|&(m, _)| m);
-    let Ok(mine) = index.geometry(n).map(|g| to_geo(&g)) else {
+    let Some(shape) = geometry().map(|g| to_geo(&g)) else {
         return Vec::new();
     };
     others
         .into_iter()
         .filter_map(|(m, their)| {
-            let g = index.geometry(m).ok()?;
-            let shared = shared_area(&mine, &g);
-            let smaller = area.min(their);
+            let shared = shared_area(&shape, &index.geometry(m).ok()?);
+            let smaller = mine.area.min(their);
             (shared > max * smaller).then(|| Finding::Overlap {
                 other: index.slot(m).id,
                 shared,

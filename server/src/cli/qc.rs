@@ -3,7 +3,7 @@
 
 use super::import::open_engine;
 use server::annotations::qc::{
-    Check, DEFAULT_LIMIT, QcOptions, QcReport, QcThresholds, check_slide,
+    Check, DEFAULT_LIMIT, QcOptions, QcReport, QcThresholds, check_slide, class_list,
 };
 use server::annotations::query::parse_bbox;
 use std::path::PathBuf;
@@ -40,10 +40,6 @@ pub struct QcArgs {
     json: bool,
 }
 
-fn names(list: Option<&String>) -> Option<Vec<String>> {
-    list.map(|l| l.split(',').map(|c| c.trim().to_string()).collect())
-}
-
 pub fn run(args: &QcArgs) -> anyhow::Result<ExitCode> {
     match report(args) {
         Ok(r) => {
@@ -60,9 +56,9 @@ pub fn run(args: &QcArgs) -> anyhow::Result<ExitCode> {
 fn report(args: &QcArgs) -> anyhow::Result<QcReport> {
     let opts = QcOptions {
         thresholds: QcThresholds::new(args.min_area, args.max_overlap)?,
-        allowed_classes: names(args.classes.as_ref()),
+        allowed_classes: args.classes.as_deref().map(class_list),
         bbox: args.bbox.as_deref().map(parse_bbox).transpose()?,
-        layers: names(args.layer.as_ref()),
+        layer: args.layer.clone(),
         limit: args.limit,
     };
     let engine = open_engine(&args.data)?;

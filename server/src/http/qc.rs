@@ -4,7 +4,7 @@
 use super::AppState;
 use super::annotations::blocking;
 use super::error::AppError;
-use crate::annotations::qc::{DEFAULT_LIMIT, QcOptions, QcThresholds, check_slide};
+use crate::annotations::qc::{DEFAULT_LIMIT, QcOptions, QcThresholds, check_slide, class_list};
 use crate::annotations::query::parse_bbox;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -22,10 +22,6 @@ pub struct QcParams {
     limit: Option<usize>,
 }
 
-fn names(list: Option<String>) -> Option<Vec<String>> {
-    list.map(|l| l.split(',').map(|c| c.trim().to_string()).collect())
-}
-
 /// `GET /api/slides/{id}/qc[?min_area=&max_overlap=&bbox=&layer=&classes=&limit=]`
 pub async fn report(
     State(state): State<AppState>,
@@ -34,9 +30,9 @@ pub async fn report(
 ) -> Result<Response, AppError> {
     let opts = QcOptions {
         thresholds: QcThresholds::new(p.min_area, p.max_overlap)?,
-        allowed_classes: names(p.classes),
+        allowed_classes: p.classes.as_deref().map(class_list),
         bbox: p.bbox.as_deref().map(parse_bbox).transpose()?,
-        layers: names(p.layer),
+        layer: p.layer,
         limit: p.limit.unwrap_or(DEFAULT_LIMIT),
     };
     let engine = std::sync::Arc::clone(&state.annotations);
