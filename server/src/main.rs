@@ -49,6 +49,11 @@ enum Command {
     Export(cli::export::ExportArgs),
     /// Inter-annotator agreement on a slide: matching, kappas, majority consensus.
     Agreement(cli::agreement::AgreementArgs),
+    /// Check a slide's annotations: invalid geometry, small areas, same-class overlaps,
+    /// outside the slide, classes outside a schema.
+    Qc(cli::qc::QcArgs),
+    /// Random audits of a slide's annotations: sample, record outcomes, summarise.
+    Audit(cli::audit::AuditArgs),
     /// Serve caches over Deep Zoom, IIIF and the viewer.
     Serve(cli::serve::ServeArgs),
     /// Manage users, their tokens and roles.
@@ -70,6 +75,8 @@ fn main() -> ExitCode {
         Command::Import(a) => cli::import::run(&a),
         Command::Export(a) => cli::export::run(&a),
         Command::Agreement(a) => cli::agreement::run(&a),
+        Command::Qc(a) => cli::qc::run(&a),
+        Command::Audit(a) => cli::audit::run(&a),
         Command::Serve(a) => cli::serve::run(&a),
         Command::User(a) => cli::user::run(&a),
         Command::Project(a) => cli::project::run(&a),

@@ -2,6 +2,7 @@
 //! every read and write endpoint; schemas, review steps, blind mode, pre-labels, sessions.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use tessera_e2e::{HttpResponse, Server, tessera, tessera_ok};
 
 const SLIDE: &str = "s";
@@ -128,6 +129,22 @@ impl World {
         )
     }
 
+    /// A new audit of the slide (made by the admin): its id and first item.
+    fn audit(&self) -> (u64, String) {
+        let r = self.call(
+            "adm",
+            "POST",
+            "/api/slides/s/audits",
+            r#"{"fraction":1,"seed":1}"#,
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        (
+            v["id"].as_u64().expect("audit id"),
+            v["items"][0]["id"].as_str().expect("an item").to_string(),
+        )
+    }
+
     fn export_ids(&self) -> Vec<String> {
         let r = self.call(
             "adm",
@@ -151,12 +168,15 @@ impl World {
 /// Who may do what: the expected status per caller, in the order of [`CALLERS`].
 const CALLERS: [&str; 7] = ["none", "gone", "outsider", "vie", "ann", "rev", "adm"];
 
+/// A request made as one caller.
+type Request = dyn Fn(&World, &str) -> HttpResponse;
+
 /// One row of the matrix: a request, made fresh for each caller by `setup`, and the
 /// status expected from each caller.
 struct Row {
     what: &'static str,
     expect: [u16; 7],
-    run: Box<dyn Fn(&World, &str) -> HttpResponse>,
+    run: Box<Request>,
 }
 
 fn row(
@@ -178,12 +198,12 @@ fn get(path: &'static str) -> impl Fn(&World, &str) -> HttpResponse {
 #[test]
 #[allow(clippy::too_many_lines)]
 fn role_matrix() {
+    // Reads: no token 401, a revoked token 401, no role on the slide 403, any role 200.
+    const READ: [u16; 7] = [401, 401, 403, 200, 200, 200, 200];
     let w = world(false);
     let (a, _) = w.create("ann", 100.0);
     let a_path: &'static str = Box::leak(format!("/api/annotations/{a}").into_boxed_str());
     let a_history: &'static str = Box::leak(format!("{a_path}/history").into_boxed_str());
-    // Reads: no token 401, a revoked token 401, no role on the slide 403, any role 200.
-    const READ: [u16; 7] = [401, 401, 403, 200, 200, 200, 200];
     let mut rows = vec![
         row(
             "GET /api/slides",
@@ -309,6 +329,19 @@ fn role_matrix() {
             let url = format!("/api/slides/s/agreement/consensus?a=user:ann&b=user:ann2&layer=cons-{who}");
             w.call(who, "POST", &url, "")
         }),
+        row("GET qc", READ, get("/api/slides/s/qc")),
+        row("POST audit", [401, 401, 403, 403, 403, 201, 201], |w, who| {
+            w.call(who, "POST", "/api/slides/s/audits", r#"{"fraction":0.5,"seed":7}"#)
+        }),
+        row("GET slide's audits", READ, get("/api/slides/s/audits")),
+        row("GET audit", READ, |w, who| {
+            let id = w.audit().0;
+            w.call(who, "GET", &format!("/api/audits/{id}"), "")
+        }),
+        row("POST audit outcome", [401, 401, 403, 403, 403, 200, 200], |w, who| {
+            let (id, item) = w.audit();
+            w.call(who, "POST", &format!("/api/audits/{id}/items/{item}"), r#"{"outcome":"pass"}"#)
+        }),
         row("POST /api/session", [400, 401, 200, 200, 200, 200, 200], |w, who| {
             w.call(who, "POST", "/api/session", "")
         }),
@@ -319,7 +352,7 @@ fn role_matrix() {
         let mut line = format!("{:<38}", r.what);
         for (i, who) in CALLERS.iter().enumerate() {
             let got = (r.run)(&w, who);
-            line.push_str(&format!(" {who}={}", got.status));
+            let _ = write!(line, " {who}={}", got.status);
             if got.status != r.expect[i] {
                 wrong.push(format!(
                     "{} as {who}: expected {}, got {} {}",
@@ -495,6 +528,31 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[test]
+fn writes_carry_quality_warnings_and_blind_annotators_get_no_reports() {
+    let w = world(true);
+    // A 2×2 px square: stored, with a small-area warning.
+    let tiny = r#"{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[10,10],[12,10],[12,12],[10,12],[10,10]]]},"properties":{"classification":{"name":"Tumor"}}}"#;
+    let r = w.call("ann", "POST", "/api/slides/s/annotations", tiny);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(v["qc"][0]["check"], "small-area", "{v}");
+    let (clean, _) = w.create("ann", 100.0);
+    let r = w.call("ann", "GET", &format!("/api/annotations/{clean}"), "");
+    assert!(!r.text().contains("\"qc\""));
+    // Blind mode: reports that list others' work need a reviewer.
+    for path in [
+        "/api/slides/s/qc",
+        "/api/slides/s/audits",
+        "/api/slides/s/agreement?a=ann&b=ann2",
+    ] {
+        let r = w.call("ann", "GET", path, "");
+        assert_eq!(r.status, 403, "{path}: {}", r.text());
+        assert!(r.text().contains("needs role reviewer"), "{}", r.text());
+    }
+    assert_eq!(w.call("rev", "GET", "/api/slides/s/qc", "").status, 200);
 }
 
 #[test]

@@ -383,6 +383,72 @@ pub fn ring_is_flat(ring: &[Pt]) -> bool {
     }
 }
 
+/// Why an open ring (as stored) would be refused by an import: fewer than 3 distinct
+/// points, a vertex repeated by the next one (a ring stored closed repeats its first at
+/// its end), or zero area. `n` numbers the ring in messages.
+#[must_use]
+pub fn ring_problem(ring: &[Pt], n: usize) -> Option<String> {
+    let len = ring.len();
+    let distinct = (0..len).filter(|&i| ring[i] != ring[(i + 1) % len]).count();
+    if distinct < 3 {
+        return Some(format!("ring {n} has fewer than 3 distinct points"));
+    }
+    if distinct < len {
+        return Some(format!(
+            "ring {n} repeats a vertex (a zero-length edge; rings are stored open)"
+        ));
+    }
+    ring_is_flat(ring).then(|| format!("ring {n} has zero area (its points are on one line)"))
+}
+
+/// Where the rings of one polygon cross or touch themselves or each other, in words.
+#[must_use]
+pub fn crossing_problem(rings: &[Ring]) -> Option<String> {
+    first_crossing(rings).map(|(r1, e1, r2, e2)| {
+        let p = rings[r1][e1];
+        format!(
+            "self-intersection: ring {r1} edge {e1} meets ring {r2} edge {e2} near ({}, {})",
+            f64::from(p[0]) / SCALE,
+            f64::from(p[1]) / SCALE
+        )
+    })
+}
+
+/// Why a polygon's rings would be refused by an import.
+#[must_use]
+pub fn polygon_problem(rings: &[Ring]) -> Option<String> {
+    if rings.is_empty() {
+        return Some("empty polygon".into());
+    }
+    rings
+        .iter()
+        .enumerate()
+        .find_map(|(n, r)| ring_problem(r, n))
+        .or_else(|| crossing_problem(rings))
+}
+
+impl Geometry {
+    /// Why this geometry, as stored, would be refused by an import; `None` when valid.
+    /// The same checks an import applies: rings of ≥ 3 distinct points with an area that
+    /// neither cross nor touch themselves or each other (holes may touch at points),
+    /// lines of ≥ 2 distinct points. Stored coordinates are integers, so always finite.
+    #[must_use]
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            Self::Point(_) => None,
+            Self::MultiPoint(ps) => ps.is_empty().then(|| "empty MultiPoint".into()),
+            Self::LineString(ps) => (ps.windows(2).filter(|w| w[0] != w[1]).count() == 0)
+                .then(|| "a LineString needs 2 distinct points".into()),
+            Self::Polygon(rings) => polygon_problem(rings),
+            Self::MultiPolygon(polys) if polys.is_empty() => Some("empty MultiPolygon".into()),
+            Self::MultiPolygon(polys) => polys
+                .iter()
+                .enumerate()
+                .find_map(|(i, p)| polygon_problem(p).map(|e| format!("polygon {i}: {e}"))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,6 +529,23 @@ mod tests {
             first_crossing(&hole_along_shell).is_some(),
             "but not share a stretch of it"
         );
+    }
+
+    #[test]
+    fn stored_geometries_are_judged_as_an_import_would() {
+        let says = |g: Geometry| g.problem().unwrap_or_default();
+        assert_eq!(Geometry::Polygon(vec![square(0, 0, 10)]).problem(), None);
+        assert_eq!(Geometry::LineString(vec![[0, 0], [1, 0]]).problem(), None);
+        let closed = vec![[0, 0], [10, 0], [10, 10], [0, 0]];
+        assert!(says(Geometry::Polygon(vec![closed])).contains("repeats a vertex"));
+        let two = vec![[0, 0], [10, 0], [10, 0]];
+        assert!(says(Geometry::Polygon(vec![two])).contains("fewer than 3 distinct"));
+        let flat = vec![[0, 0], [5, 0], [10, 0]];
+        assert!(says(Geometry::Polygon(vec![flat])).contains("zero area"));
+        let bowtie = vec![vec![[0, 0], [10, 10], [10, 0], [0, 10]]];
+        let multi = Geometry::MultiPolygon(vec![vec![square(0, 0, 5)], bowtie]);
+        assert!(says(multi).starts_with("polygon 1: self-intersection"));
+        assert!(says(Geometry::LineString(vec![[3, 3], [3, 3]])).contains("2 distinct"));
     }
 
     #[test]

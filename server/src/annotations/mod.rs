@@ -11,7 +11,10 @@
 //! - [`engine`] ties them together: [`import`](engine::Engine::import) is all or nothing,
 //!   edits are versioned with optimistic concurrency, every change is in history and the
 //!   caller's last one can be undone; [`query`] and [`export`] read.
+//! - [`qc`]: quality checks of stored annotations or of one about to be written;
+//!   [`audit`]: reproducible random audit samples, their outcomes and summaries.
 
+pub mod audit;
 pub mod codec;
 pub mod engine;
 pub mod error;
@@ -22,6 +25,7 @@ pub mod geometry;
 pub mod import;
 pub mod index;
 pub mod model;
+pub mod qc;
 pub mod query;
 pub mod review;
 pub mod store;

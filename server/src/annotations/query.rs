@@ -115,7 +115,7 @@ struct Blind {
 }
 
 /// Slot filter compiled from the parameters against one index's interned names.
-struct Filter {
+pub(crate) struct Filter {
     layers: Option<Vec<u16>>,
     classes: Option<Vec<u16>>,
     authors: Option<Vec<u16>>,
@@ -126,7 +126,7 @@ struct Filter {
 }
 
 impl Filter {
-    fn new(p: &QueryParams, index: &SlideIndex) -> Result<Self, AnnotationError> {
+    pub(crate) fn new(p: &QueryParams, index: &SlideIndex) -> Result<Self, AnnotationError> {
         let names = |list: &Option<String>, interner: &super::index::Interner| {
             list.as_ref().map(|l| {
                 l.split(',')
@@ -176,7 +176,7 @@ impl Filter {
         })
     }
 
-    fn matches(&self, s: &Slot) -> bool {
+    pub(crate) fn matches(&self, s: &Slot) -> bool {
         self.layers.as_ref().is_none_or(|l| l.contains(&s.layer))
             && self.classes.as_ref().is_none_or(|l| l.contains(&s.class))
             && self.authors.as_ref().is_none_or(|l| l.contains(&s.author))

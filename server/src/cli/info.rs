@@ -1,7 +1,7 @@
 //! `tessera info PATH [--json]` for a slide or a cache.
 
 use serde_json::{Value, json};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tiler::{CacheReader, MAGIC, SourceKind};
@@ -29,11 +29,8 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     } else {
         text_of(&value)
     };
-    // A reader that stops early (`| head`) is not an error.
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(ExitCode::SUCCESS),
-    }
+    super::emit(&text)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// True when the file starts with the cache magic bytes.

@@ -1,12 +1,14 @@
 //! One module per subcommand; each exposes its clap `Args` and a `run`.
 
 pub mod agreement;
+pub mod audit;
 pub mod deid_check;
 pub mod export;
 pub mod import;
 pub mod info;
 pub mod progress;
 pub mod project;
+pub mod qc;
 pub mod region;
 pub mod serve;
 pub mod synth;
@@ -14,3 +16,13 @@ pub mod synth_cells;
 pub mod tile;
 pub mod user;
 pub mod verify;
+
+/// Writes a command's output to standard output at once; a reader that stops early
+/// (`| head`) is not an error.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}

@@ -195,6 +195,7 @@ struct Unauthenticated(String);
 /// The role the caller has on a slide, as handlers see it.
 #[derive(Debug, Clone)]
 pub struct SlideRole {
+    pub slide: String,
     pub role: Role,
     /// Blind mode: the caller sees only their own work, pre-labels and reviewed work.
     pub blind_for: Option<String>,
@@ -316,6 +317,7 @@ fn slide_role(
     let role = directory.role_on_slide(caller, slide);
     require(role, need, &format!("on slide {slide:?}"))?;
     Ok(SlideRole {
+        slide: slide.to_string(),
         role: role.unwrap_or(Role::Viewer),
         blind_for: directory.blind_for(caller, slide),
     })

@@ -279,9 +279,38 @@ pub struct CreateParams {
     layer: Option<String>,
 }
 
+/// The quality checks' findings on an annotation just written (warnings: the write
+/// stands). A check that cannot run is logged, not reported.
+fn quality_warnings(
+    engine: &crate::annotations::Engine,
+    slide: &str,
+    a: &Annotation,
+) -> Vec<crate::annotations::qc::Problem> {
+    use crate::annotations::qc::{QcThresholds, check_one};
+    check_one(engine, slide, a, QcThresholds::default(), None).unwrap_or_else(|e| {
+        tracing::warn!(slide, id = %a.id, "quality checks did not run: {e}");
+        Vec::new()
+    })
+}
+
 pub(super) fn feature_response(status: StatusCode, a: &Annotation) -> Response {
+    feature_response_with(status, a, &[])
+}
+
+/// A stored Feature; quality findings, if any, ride along as its foreign member `qc`.
+fn feature_response_with(
+    status: StatusCode,
+    a: &Annotation,
+    qc: &[crate::annotations::qc::Problem],
+) -> Response {
     let mut body = Vec::with_capacity(1024);
     push_feature(&mut body, a);
+    if !qc.is_empty() && body.last() == Some(&b'}') {
+        body.pop();
+        body.extend_from_slice(b",\"qc\":");
+        let _ = serde_json::to_writer(&mut body, qc);
+        body.push(b'}');
+    }
     let mut response = (status, Body::from(body)).into_response();
     let h = response.headers_mut();
     h.insert(
@@ -309,12 +338,14 @@ pub async fn create(
 ) -> Result<Response, AppError> {
     let engine = std::sync::Arc::clone(&state.annotations);
     let layer = p.layer.unwrap_or_else(|| "default".into());
-    let a = blocking(move || {
+    let (a, qc) = blocking(move || {
         let guard = edit_guard(&who, role.role);
-        engine.create(&slide, &layer, &body, &who.name, &guard)
+        let a = engine.create(&slide, &layer, &body, &who.name, &guard)?;
+        let qc = quality_warnings(&engine, &slide, &a);
+        Ok((a, qc))
     })
     .await?;
-    let mut response = feature_response(StatusCode::CREATED, &a);
+    let mut response = feature_response_with(StatusCode::CREATED, &a, &qc);
     if let Ok(location) = HeaderValue::from_str(&format!("/api/annotations/{}", a.id)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -372,12 +403,14 @@ pub async fn update(
         )
     })?;
     let engine = std::sync::Arc::clone(&state.annotations);
-    let a = blocking(move || {
+    let (a, qc) = blocking(move || {
         let guard = edit_guard(&who, role.role);
-        engine.update(&id, version, &body, &who.name, &guard)
+        let a = engine.update(&id, version, &body, &who.name, &guard)?;
+        let qc = quality_warnings(&engine, &role.slide, &a);
+        Ok((a, qc))
     })
     .await?;
-    Ok(feature_response(StatusCode::OK, &a))
+    Ok(feature_response_with(StatusCode::OK, &a, &qc))
 }
 
 /// `DELETE /api/annotations/{uuid}` (with `If-Match`, only at that version).

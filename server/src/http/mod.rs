@@ -4,10 +4,12 @@
 mod access;
 mod agreement;
 mod annotations;
+mod audit;
 mod dzi;
 mod error;
 mod iiif;
 mod projects;
+mod qc;
 mod responses;
 mod review;
 mod slides;
@@ -105,6 +107,8 @@ fn annotation_routes(limits: AnnotationLimits) -> Router<AppState> {
             "/api/slides/{id}/agreement/consensus",
             post(agreement::consensus),
         )
+        .route("/api/slides/{id}/qc", get(qc::report))
+        .merge(audit::routes())
         .layer(DefaultBodyLimit::max(limits.max_edit_bytes))
 }
 

@@ -5,7 +5,7 @@
 //! least three distinct points with an area, no self-intersection, inside the slide,
 //! and a classification with a name.
 
-use crate::annotations::geometry::{Geometry, Pt, Ring, SCALE, first_crossing, ring_is_flat};
+use crate::annotations::geometry::{Geometry, Pt, Ring, SCALE, crossing_problem, ring_problem};
 use crate::annotations::model::{ObjectType, Provenance, ShapeHint, Status};
 use serde::Deserialize;
 use serde::de::{MapAccess, Visitor};
@@ -596,15 +596,10 @@ fn ring(
     while pts.len() > 1 && pts.first() == pts.last() {
         pts.pop();
     }
-    if pts.len() < 3 {
-        return Err(format!("ring {n} has fewer than 3 distinct points"));
+    match ring_problem(&pts, n) {
+        Some(problem) => Err(problem),
+        None => Ok(pts),
     }
-    if ring_is_flat(&pts) {
-        return Err(format!(
-            "ring {n} has zero area (its points are on one line)"
-        ));
-    }
-    Ok(pts)
 }
 
 fn polygon(
@@ -620,15 +615,10 @@ fn polygon(
         .enumerate()
         .map(|(n, r)| ring(r, n, ctx, repairs))
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some((r1, e1, r2, e2)) = first_crossing(&rings) {
-        let p = rings[r1][e1];
-        return Err(format!(
-            "self-intersection: ring {r1} edge {e1} meets ring {r2} edge {e2} near ({}, {})",
-            f64::from(p[0]) / SCALE,
-            f64::from(p[1]) / SCALE
-        ));
+    match crossing_problem(&rings) {
+        Some(problem) => Err(problem),
+        None => Ok(rings),
     }
-    Ok(rings)
 }
 
 /// Parses and validates a GeoJSON geometry object.
