@@ -393,6 +393,24 @@ fn tokens_stay_out_of_urls_and_sessions_are_safe_cookies() {
         .get(&format!("/api/slides?token={}", w.tokens["vie"]));
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("Authorization"));
+    // A tile client on another origin may send its token: the preflight allows it.
+    let pre = w.server.request(
+        "OPTIONS",
+        "/iiif/3/s/info.json",
+        &[
+            ("Origin", "https://viewer.example"),
+            ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "authorization"),
+        ],
+        b"",
+    );
+    assert!(pre.status < 300, "{}", pre.status);
+    assert!(
+        pre.header("access-control-allow-headers")
+            .is_some_and(|h| h.to_ascii_lowercase().contains("authorization")),
+        "{:?}",
+        pre.headers
+    );
     let r = w.call("vie", "POST", "/api/session", "");
     assert_eq!(r.status, 200);
     let cookie = r

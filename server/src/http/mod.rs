@@ -176,11 +176,14 @@ pub fn router(state: AppState) -> Router {
             access::authenticate,
         ))
         // CORS: IIIF and Deep Zoom clients load tiles from other origins.
+        // A wildcard does not cover `Authorization` (Fetch standard), so the headers a
+        // preflight asks for are echoed: other origins may send bearer tokens. No cookies
+        // cross origins (no `Allow-Credentials`), so sessions stay same-site.
         .layer(
             CorsLayer::new()
                 .allow_origin(Any)
                 .allow_methods(Any)
-                .allow_headers(Any),
+                .allow_headers(tower_http::cors::AllowHeaders::mirror_request()),
         )
         // Metrics: count and time every request by its route template.
         .layer(middleware::from_fn_with_state(
