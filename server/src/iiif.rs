@@ -345,7 +345,9 @@ impl ImageRequest {
             return Err(err(
                 "size",
                 format!(
-                    "{out_w}×{out_h} is over the server's limits (maxWidth {}, maxHeight {}, maxArea {})",
+                    "{out_w}×{out_h} is over the server's limits (maxWidth {}, maxHeight {}, \
+                     maxArea {}; tessera serve --max-image-width, --max-image-height, \
+                     --max-image-pixels)",
                     limits.max_width, limits.max_height, limits.max_area
                 ),
             ));

@@ -16,8 +16,7 @@ pub struct ServeConfig {
     pub addr: SocketAddr,
     pub cache_mb: u64,
     pub jpeg_quality: u8,
-    pub limits: crate::iiif::Limits,
-    pub annotation_limits: crate::http::AnnotationLimits,
+    pub limits: crate::http::Limits,
 }
 
 /// The state a server with `config` runs on; fails if the annotation store cannot be
@@ -45,7 +44,6 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
         metrics,
         limits: config.limits,
         annotations: Arc::new(annotations),
-        annotation_limits: config.annotation_limits,
         access,
     })
 }

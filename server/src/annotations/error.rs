@@ -42,6 +42,15 @@ pub enum AnnotationError {
     BadRequest(String),
     #[error("the input is larger than the limit of {0} MiB")]
     TooLarge(u64),
+    /// A query's answer would hold more features than the server's limit.
+    #[error(
+        "the answer holds {count} features, more than the limit of {max} a query may \
+         answer with; ask for fewer with limit=, a smaller bbox, filters or lod=auto"
+    )]
+    TooManyFeatures { count: usize, max: usize },
+    /// A query or summary searched for longer than the server's limit (in seconds).
+    #[error("the query was abandoned after the time limit of {0} s")]
+    TimedOut(f64),
     #[error("annotation store {path}: {source}")]
     Db {
         path: String,

@@ -35,4 +35,4 @@ pub use engine::{Engine, EngineLimits, HistoryEntry, UndoReport};
 pub use error::AnnotationError;
 pub use import::{ImportOptions, ImportReport};
 pub use model::{Annotation, Provenance, Status};
-pub use query::QueryParams;
+pub use query::{QueryLimits, QueryParams};

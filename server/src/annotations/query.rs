@@ -33,6 +33,7 @@ use super::geometry::{Geometry, Rect, SCALE};
 use super::index::{SlideIndex, Slot};
 use super::model::Status;
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 /// Default number of features above which `lod=auto` stops sending geometry.
 pub const DEFAULT_BUDGET: usize = 20_000;
@@ -40,6 +41,43 @@ pub const DEFAULT_BUDGET: usize = 20_000;
 const CENTROID_FACTOR: usize = 10;
 /// Cells along the longer side of an automatic density grid.
 const DENSITY_CELLS: f64 = 128.0;
+
+/// Candidates searched between two looks at the clock.
+const DEADLINE_STRIDE: usize = 4096;
+
+/// What a server allows one query; set by the server, never from the query string. The
+/// default allows everything (the CLI).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueryLimits {
+    /// Most features an answer (geometry or centroids) may hold, unless `limit` asks for
+    /// fewer.
+    max_features: Option<usize>,
+    /// When the search gives up, and the time it was allowed.
+    deadline: Option<(Instant, Duration)>,
+}
+
+impl QueryLimits {
+    /// Limits for a query starting now: at most `max_features`, searching for at most
+    /// `time`.
+    #[must_use]
+    pub fn new(max_features: Option<usize>, time: Option<Duration>) -> Self {
+        Self {
+            max_features,
+            deadline: time.and_then(|t| Some((Instant::now().checked_add(t)?, t))),
+        }
+    }
+
+    /// Whether the deadline has passed; looks at the clock only every
+    /// [`DEADLINE_STRIDE`]-th step `i` (step 0 included), so loops may ask at every step.
+    fn expired(&self, i: usize) -> bool {
+        self.deadline
+            .is_some_and(|(at, _)| i.is_multiple_of(DEADLINE_STRIDE) && Instant::now() >= at)
+    }
+
+    fn timed_out(&self) -> AnnotationError {
+        AnnotationError::TimedOut(self.deadline.map_or(0.0, |(_, t)| t.as_secs_f64()))
+    }
+}
 
 /// Query parameters, as the HTTP API and the CLI take them.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -69,6 +107,9 @@ pub struct QueryParams {
     /// by the server from the caller's role, never from the query string.
     #[serde(skip)]
     pub blind_for: Option<String>,
+    /// The server's limits on answer size and search time.
+    #[serde(skip)]
+    pub limits: QueryLimits,
 }
 
 /// Level of detail of an answer.
@@ -293,18 +334,40 @@ impl Engine {
         let loaded = self.index(slide)?;
         let index = loaded.read();
         let filter = Filter::new(p, &index)?;
+        let limits = p.limits;
+        // Set when a search stops at the deadline; every use of `candidates` checks it.
+        let expired = std::cell::Cell::new(false);
         let candidates = || {
             index
                 .candidates(&rect)
+                .enumerate()
+                .take_while(|&(i, _)| {
+                    let stop = limits.expired(i);
+                    expired.set(expired.get() || stop);
+                    !stop
+                })
+                .map(|(_, n)| n)
                 .filter(|&n| filter.matches(index.slot(n)))
+        };
+        let searched = |expired: &std::cell::Cell<bool>| {
+            if expired.get() {
+                Err(limits.timed_out())
+            } else {
+                Ok(())
+            }
         };
         let lod = match p.lod.as_deref() {
             None | Some("geometry") => Lod::Geometry,
             Some("centroids") => Lod::Centroids,
             Some("density") => Lod::Density,
             Some("auto") => {
-                let ceiling = budget.saturating_mul(CENTROID_FACTOR);
-                match candidates().take(ceiling + 1).count() {
+                // Never past the server's limit: beyond it, a density grid.
+                let max = limits.max_features.unwrap_or(usize::MAX);
+                let budget = budget.min(max);
+                let ceiling = budget.saturating_mul(CENTROID_FACTOR).min(max);
+                let n = candidates().take(ceiling.saturating_add(1)).count();
+                searched(&expired)?;
+                match n {
                     n if n <= budget => Lod::Geometry,
                     n if n <= ceiling => Lod::Centroids,
                     _ => Lod::Density,
@@ -320,18 +383,35 @@ impl Engine {
         match lod {
             Lod::Geometry => {
                 let limit = p.limit.unwrap_or(usize::MAX);
+                let max = limits.max_features.unwrap_or(usize::MAX);
                 let mut slots = Vec::new();
                 let mut truncated = false;
                 let mut all: Vec<u32> = candidates().collect();
+                searched(&expired)?;
                 all.sort_unstable();
-                for n in all {
+                // Features met beyond `max`: counted, to say how many the answer would hold.
+                let mut over = 0usize;
+                for (i, n) in all.into_iter().enumerate() {
+                    if limits.expired(i) {
+                        return Err(limits.timed_out());
+                    }
                     if index.meets(n, &rect).map_err(corrupt)? {
-                        if slots.len() == limit {
+                        if slots.len() + over == limit {
                             truncated = true;
                             break;
                         }
-                        slots.push(n);
+                        if slots.len() == max {
+                            over += 1;
+                        } else {
+                            slots.push(n);
+                        }
                     }
+                }
+                if over > 0 {
+                    return Err(AnnotationError::TooManyFeatures {
+                        count: max + over,
+                        max,
+                    });
                 }
                 if binary {
                     let body = binary_geometry(&index, &slots, truncated).map_err(corrupt)?;
@@ -343,6 +423,14 @@ impl Engine {
             }
             Lod::Centroids => {
                 let mut all: Vec<u32> = candidates().collect();
+                searched(&expired)?;
+                let max = limits.max_features.unwrap_or(usize::MAX);
+                if all.len() > max {
+                    return Err(AnnotationError::TooManyFeatures {
+                        count: all.len(),
+                        max,
+                    });
+                }
                 all.sort_unstable();
                 send_whole(
                     send,
@@ -364,6 +452,7 @@ impl Engine {
                     });
                 let grid = DensityGrid::new(&rect, cell, index.classes.names().len())?;
                 let (grid, count) = grid.fill(&index, candidates());
+                searched(&expired)?;
                 send_whole(send, grid.encode(&index, count, binary), binary, lod, count);
                 Ok(())
             }
@@ -391,7 +480,10 @@ impl Engine {
             BTreeMap::<String, Tally>::new(),
             BTreeMap::<String, Tally>::new(),
         );
-        for n in index.candidates(&rect) {
+        for (i, n) in index.candidates(&rect).enumerate() {
+            if p.limits.expired(i) {
+                return Err(p.limits.timed_out());
+            }
             let s = index.slot(n);
             if !filter.matches(s) {
                 continue;

@@ -1,4 +1,5 @@
-//! `tessera serve --data DIR [--addr 127.0.0.1:8080] [--cache-mb 512]`.
+//! `tessera serve --data DIR [--addr 127.0.0.1:8080] [--cache-mb 512] [limits…]`; the
+//! limits and their defaults are in the README's "Limits" table.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +23,39 @@ pub struct ServeArgs {
     /// Largest annotation import accepted over HTTP, in MiB (larger bodies get 413).
     #[arg(long, default_value_t = 4096)]
     max_import_mb: u64,
+    /// Largest edit body (one Feature, a review step, a project), in KiB (larger: 413).
+    #[arg(long, default_value_t = 16384)]
+    max_edit_kb: usize,
+    /// Largest IIIF output width in pixels (`maxWidth`; wider: 400).
+    #[arg(long, default_value_t = 10_000)]
+    max_image_width: u32,
+    /// Largest IIIF output height in pixels (`maxHeight`; taller: 400).
+    #[arg(long, default_value_t = 10_000)]
+    max_image_height: u32,
+    /// Largest IIIF output area in pixels (`maxArea`; larger: 400).
+    #[arg(long, default_value_t = 40_000_000)]
+    max_image_pixels: u64,
+    /// Most features a region query answers with unless its `limit=` asks for fewer
+    /// (more: 422).
+    #[arg(long, default_value_t = 2_000_000)]
+    max_query_features: usize,
+    /// Longest a query or summary may search, in seconds (longer: 503).
+    #[arg(long, default_value_t = 30.0)]
+    query_timeout_s: f64,
+    /// Requests in flight at once, health checks aside (more: 503 with Retry-After);
+    /// 0 for no limit.
+    #[arg(long, default_value_t = 512)]
+    max_concurrent: usize,
+    /// Longest a request may take to be answered, in seconds, imports and exports aside
+    /// (longer: 408).
+    #[arg(long, default_value_t = 60.0)]
+    request_timeout_s: f64,
+}
+
+/// Seconds from the command line; `flag` names the option in the error.
+fn duration(seconds: f64, flag: &str) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(seconds)
+        .map_err(|_| anyhow::anyhow!("{flag} must be a number of seconds ≥ 0, not {seconds}"))
 }
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -41,16 +75,29 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         )
         .with_writer(std::io::stderr)
         .init();
+    anyhow::ensure!(
+        args.max_image_width > 0 && args.max_image_height > 0 && args.max_image_pixels > 0,
+        "--max-image-width, --max-image-height and --max-image-pixels must be positive"
+    );
+    let limits = server::http::Limits {
+        image: server::iiif::Limits {
+            max_width: args.max_image_width,
+            max_height: args.max_image_height,
+            max_area: args.max_image_pixels,
+        },
+        max_import_bytes: args.max_import_mb.saturating_mul(1 << 20),
+        max_edit_bytes: args.max_edit_kb.saturating_mul(1 << 10),
+        max_query_features: args.max_query_features,
+        query_timeout: duration(args.query_timeout_s, "--query-timeout-s")?,
+        max_concurrent: args.max_concurrent,
+        request_timeout: duration(args.request_timeout_s, "--request-timeout-s")?,
+    };
     let config = server::serve::ServeConfig {
         data: args.data.clone(),
         addr: args.addr,
         cache_mb: args.cache_mb,
         jpeg_quality: args.jpeg_quality,
-        limits: server::iiif::Limits::default(),
-        annotation_limits: server::http::AnnotationLimits {
-            max_import_bytes: args.max_import_mb << 20,
-            ..server::http::AnnotationLimits::default()
-        },
+        limits,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -33,6 +33,9 @@ struct BodyTooLarge(u64);
 impl From<AnnotationError> for AppError {
     fn from(e: AnnotationError) -> Self {
         use AnnotationError as E;
+        if let Some(refusal) = super::limits::query_refusal(&e) {
+            return refusal;
+        }
         let too_large = match &e {
             E::TooLarge(_) => true,
             E::Io(io) => io
@@ -50,7 +53,11 @@ impl From<AnnotationError> for AppError {
             | E::NothingToUndo(_)
             | E::IllegalTransition(_) => StatusCode::CONFLICT,
             E::Forbidden(_) => StatusCode::FORBIDDEN,
-            E::BadRequest(_) | E::Io(_) | E::TooLarge(_) => StatusCode::BAD_REQUEST,
+            E::BadRequest(_)
+            | E::Io(_)
+            | E::TooLarge(_)
+            | E::TooManyFeatures { .. }
+            | E::TimedOut(_) => StatusCode::BAD_REQUEST,
             E::Db { .. } | E::Corrupt(_) => {
                 tracing::error!("{e}");
                 return Self::new(
@@ -59,7 +66,11 @@ impl From<AnnotationError> for AppError {
                 );
             }
         };
-        let mut err = Self::new(status, e.to_string());
+        let mut err = if too_large {
+            Self::new(status, format!("{e} (tessera serve --max-import-mb)"))
+        } else {
+            Self::new(status, e.to_string())
+        };
         match &e {
             E::Invalid { problems, total } => {
                 let mut details = serde_json::Map::new();
@@ -130,7 +141,7 @@ pub async fn import(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
-    let limit = state.annotation_limits.max_import_bytes;
+    let limit = state.limits.max_import_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -212,6 +223,7 @@ pub async fn query(
 ) -> Result<Response, AppError> {
     use crate::annotations::query::Part;
     p.blind_for = role.blind_for;
+    p.limits = state.limits.query();
     let engine = std::sync::Arc::clone(&state.annotations);
     let (head_tx, head_rx) = tokio::sync::oneshot::channel();
     let (feed, body) = fed_body(8);
@@ -268,6 +280,7 @@ pub async fn summary(
     Query(mut p): Query<QueryParams>,
 ) -> Result<Response, AppError> {
     p.blind_for = role.blind_for;
+    p.limits = state.limits.query();
     let engine = std::sync::Arc::clone(&state.annotations);
     let value = blocking(move || engine.summary(&slide, &p)).await?;
     Ok(Json(value).into_response())

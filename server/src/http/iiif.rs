@@ -40,7 +40,7 @@ pub async fn info(
 ) -> Result<Response, AppError> {
     let slide = state.store.get(&id)?;
     let m = slide.cache.metadata();
-    let limits = state.limits;
+    let limits = state.limits.image;
     let levels = m.levels.len() as u32;
     let body = json!({
         "@context": CONTEXT,
@@ -90,7 +90,7 @@ pub async fn image(
     let slide = state.store.get(&id)?;
     let request = iiif::parse(&region, &size, &rotation, &quality_format)?;
     let m = slide.cache.metadata();
-    let plan = request.plan(m.width, m.height, state.limits)?;
+    let plan = request.plan(m.width, m.height, state.limits.image)?;
     let mut response = if let Some((level, col, row)) = aligned_tile(&slide, &request, plan) {
         dzi::serve_tile(&state, slide, level, col, row, request.format, &headers).await?
     } else {

@@ -8,6 +8,7 @@ mod audit;
 mod dzi;
 mod error;
 mod iiif;
+mod limits;
 mod projects;
 mod qc;
 mod responses;
@@ -17,6 +18,7 @@ mod viewer;
 
 pub use access::{Need, USER_HEADER, need_of};
 pub use error::AppError;
+pub use limits::Limits;
 
 use crate::metrics::{Metrics, RouteLabels, RouteOnly};
 use crate::store::SlideStore;
@@ -28,7 +30,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tower_http::cors::{Any, CorsLayer};
 
 /// What every handler can reach.
@@ -37,32 +39,13 @@ pub struct AppState {
     pub store: Arc<SlideStore>,
     pub tiles: Arc<TileService>,
     pub metrics: Arc<Metrics>,
-    pub limits: crate::iiif::Limits,
+    pub limits: Limits,
     pub annotations: Arc<crate::annotations::Engine>,
-    pub annotation_limits: AnnotationLimits,
     pub access: Arc<crate::access::Access>,
 }
 
-/// Request body limits of the annotation API.
-#[derive(Debug, Clone, Copy)]
-pub struct AnnotationLimits {
-    /// Largest import body, in bytes.
-    pub max_import_bytes: u64,
-    /// Largest single-feature body (create, update), in bytes.
-    pub max_edit_bytes: usize,
-}
-
-impl Default for AnnotationLimits {
-    fn default() -> Self {
-        Self {
-            max_import_bytes: 4 << 30,
-            max_edit_bytes: 16 << 20,
-        }
-    }
-}
-
 /// The annotation API; edits take bodies up to the configured limit.
-fn annotation_routes(limits: AnnotationLimits) -> Router<AppState> {
+fn annotation_routes(limits: Limits) -> Router<AppState> {
     Router::new()
         .route(
             "/api/slides/{id}/annotations",
@@ -110,6 +93,11 @@ fn annotation_routes(limits: AnnotationLimits) -> Router<AppState> {
         .route("/api/slides/{id}/qc", get(qc::report))
         .merge(audit::routes())
         .layer(DefaultBodyLimit::max(limits.max_edit_bytes))
+        // Refusals of bodies over the limit say which limit, as JSON.
+        .layer(middleware::from_fn_with_state(
+            limits.max_edit_bytes,
+            limits::edit_body,
+        ))
 }
 
 /// Routes that stream gigabytes and may rightly take minutes: outside the request timeout.
@@ -133,7 +121,7 @@ fn long_routes(state: &AppState) -> Router<AppState> {
 /// The whole HTTP surface; tests call it directly with `oneshot`.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(annotation_routes(state.annotation_limits))
+        .merge(annotation_routes(state.limits))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/api/slides", get(slides::list))
@@ -163,10 +151,11 @@ pub fn router(state: AppState) -> Router {
             access::authorize,
         ))
         // Layers, innermost first.
-        // A request that takes this long is answered 408 instead of piling up.
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(60),
+        // A request that takes longer than `--request-timeout-s` is answered 408 instead
+        // of piling up.
+        .layer(middleware::from_fn_with_state(
+            state.limits.request_timeout,
+            limits::timeout,
         ))
         // Imports and exports stream for as long as their data takes: no timeout.
         .merge(long_routes(&state))
@@ -174,6 +163,12 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             access::authenticate,
+        ))
+        // Beyond `--max-concurrent` requests in flight, answer 503 at once: before any
+        // authentication work, inside CORS so browsers can read the refusal.
+        .layer(middleware::from_fn_with_state(
+            limits::InFlight::new(state.limits.max_concurrent),
+            limits::shed,
         ))
         // CORS: IIIF and Deep Zoom clients load tiles from other origins.
         // A wildcard does not cover `Authorization` (Fetch standard), so the headers a
