@@ -312,24 +312,7 @@ impl Engine {
         send: &mut dyn FnMut(Part) -> bool,
     ) -> Result<(), AnnotationError> {
         let rect = region(self, slide, p)?;
-        let binary = match p.format.as_deref() {
-            None | Some("geojson" | "json") => false,
-            Some("binary") => true,
-            Some(other) => {
-                return Err(AnnotationError::BadRequest(format!(
-                    "unknown format {other:?} (geojson or binary)"
-                )));
-            }
-        };
-        let fields = match p.fields.as_deref() {
-            None | Some("all") => Fields::All,
-            Some("qupath") => Fields::QuPath,
-            Some(other) => {
-                return Err(AnnotationError::BadRequest(format!(
-                    "unknown fields {other:?} (all or qupath)"
-                )));
-            }
-        };
+        let (binary, fields) = encoding(p)?;
         let budget = p.budget.unwrap_or(DEFAULT_BUDGET);
         let loaded = self.index(slide)?;
         let index = loaded.read();
@@ -382,37 +365,10 @@ impl Engine {
         let corrupt = |e: super::codec::Corrupt| AnnotationError::Corrupt(e.to_string());
         match lod {
             Lod::Geometry => {
-                let limit = p.limit.unwrap_or(usize::MAX);
-                let max = limits.max_features.unwrap_or(usize::MAX);
-                let mut slots = Vec::new();
-                let mut truncated = false;
                 let mut all: Vec<u32> = candidates().collect();
                 searched(&expired)?;
                 all.sort_unstable();
-                // Features met beyond `max`: counted, to say how many the answer would hold.
-                let mut over = 0usize;
-                for (i, n) in all.into_iter().enumerate() {
-                    if limits.expired(i) {
-                        return Err(limits.timed_out());
-                    }
-                    if index.meets(n, &rect).map_err(corrupt)? {
-                        if slots.len() + over == limit {
-                            truncated = true;
-                            break;
-                        }
-                        if slots.len() == max {
-                            over += 1;
-                        } else {
-                            slots.push(n);
-                        }
-                    }
-                }
-                if over > 0 {
-                    return Err(AnnotationError::TooManyFeatures {
-                        count: max + over,
-                        max,
-                    });
-                }
+                let (slots, truncated) = meeting(&index, all, &rect, p.limit, limits)?;
                 if binary {
                     let body = binary_geometry(&index, &slots, truncated).map_err(corrupt)?;
                     send_whole(send, body, binary, lod, slots.len());
@@ -521,6 +477,72 @@ impl Engine {
             },
         }))
     }
+}
+
+/// Whether the answer is binary, and which properties a GeoJSON answer carries.
+fn encoding(p: &QueryParams) -> Result<(bool, Fields), AnnotationError> {
+    let binary = match p.format.as_deref() {
+        None | Some("geojson" | "json") => false,
+        Some("binary") => true,
+        Some(other) => {
+            return Err(AnnotationError::BadRequest(format!(
+                "unknown format {other:?} (geojson or binary)"
+            )));
+        }
+    };
+    let fields = match p.fields.as_deref() {
+        None | Some("all") => Fields::All,
+        Some("qupath") => Fields::QuPath,
+        Some(other) => {
+            return Err(AnnotationError::BadRequest(format!(
+                "unknown fields {other:?} (all or qupath)"
+            )));
+        }
+    };
+    Ok((binary, fields))
+}
+
+/// The candidates whose geometry meets `rect`, at most `limit` (then truncated), refused
+/// beyond the limits' `max_features`, abandoned past their deadline.
+fn meeting(
+    index: &SlideIndex,
+    candidates: Vec<u32>,
+    rect: &Rect,
+    limit: Option<usize>,
+    limits: QueryLimits,
+) -> Result<(Vec<u32>, bool), AnnotationError> {
+    let limit = limit.unwrap_or(usize::MAX);
+    let max = limits.max_features.unwrap_or(usize::MAX);
+    let mut slots = Vec::new();
+    let mut truncated = false;
+    // Features met beyond `max`: counted, to say how many the answer would hold.
+    let mut over = 0usize;
+    for (i, n) in candidates.into_iter().enumerate() {
+        if limits.expired(i) {
+            return Err(limits.timed_out());
+        }
+        if index
+            .meets(n, rect)
+            .map_err(|e| AnnotationError::Corrupt(e.to_string()))?
+        {
+            if slots.len() + over == limit {
+                truncated = true;
+                break;
+            }
+            if slots.len() == max {
+                over += 1;
+            } else {
+                slots.push(n);
+            }
+        }
+    }
+    if over > 0 {
+        return Err(AnnotationError::TooManyFeatures {
+            count: max + over,
+            max,
+        });
+    }
+    Ok((slots, truncated))
 }
 
 fn head(binary: bool, lod: Lod, count: usize) -> AnswerHead {
@@ -832,5 +854,89 @@ impl DensityGrid {
         }
         out.extend_from_slice(b"]}");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotations::engine::{EngineLimits, unguarded};
+
+    /// An engine on a 1000×1000 slide `s` holding `n` small squares.
+    fn engine_with(dir: &std::path::Path, n: u32) -> Engine {
+        let e = Engine::open(
+            dir,
+            Box::new(|s| (s == "s").then_some((1000.0, 1000.0))),
+            EngineLimits::default(),
+        )
+        .expect("engine");
+        for i in 0..n {
+            let (x, y) = (10 + (i % 10) * 50, 10 + (i / 10) * 50);
+            let (x1, y1) = (x + 20, y + 20);
+            let feature = format!(
+                r#"{{"type":"Feature","geometry":{{"type":"Polygon","coordinates":[[[{x},{y}],[{x1},{y}],[{x1},{y1}],[{x},{y1}],[{x},{y}]]]}},"properties":{{"classification":{{"name":"Tumor"}}}}}}"#
+            );
+            e.create("s", "cells", feature.as_bytes(), "t", &unguarded)
+                .expect("a valid feature");
+        }
+        e
+    }
+
+    fn params(query: &str, limits: QueryLimits) -> QueryParams {
+        let mut p = QueryParams::default();
+        for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+            match k {
+                "limit" => p.limit = v.parse().ok(),
+                "lod" => p.lod = Some(v.into()),
+                _ => {}
+            }
+        }
+        p.limits = limits;
+        p
+    }
+
+    #[test]
+    fn answers_over_max_features_are_refused_unless_limit_asks_for_fewer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let e = engine_with(dir.path(), 30);
+        let max = QueryLimits::new(Some(10), None);
+        let refused = |q: &str| match e.query("s", &params(q, max)) {
+            Err(AnnotationError::TooManyFeatures { count, max }) => (count, max),
+            other => panic!("{q}: expected a refusal, got {other:?}"),
+        };
+        assert_eq!(refused(""), (30, 10));
+        assert_eq!(refused("limit=20"), (20, 10));
+        assert_eq!(refused("lod=centroids"), (30, 10));
+        for (q, count) in [("limit=10", 10), ("limit=3", 3)] {
+            assert_eq!(e.query("s", &params(q, max)).expect(q).count, count);
+        }
+        let auto = e.query("s", &params("lod=auto", max)).expect("auto");
+        assert_eq!(auto.lod, Lod::Density);
+        // The CLI sets no limits.
+        let all = e.query("s", &QueryParams::default()).expect("all");
+        assert_eq!(all.count, 30);
+    }
+
+    #[test]
+    fn searches_past_the_deadline_are_abandoned() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let e = engine_with(dir.path(), 5);
+        let expired = QueryLimits::new(None, Some(Duration::ZERO));
+        for q in ["", "lod=auto", "lod=centroids", "lod=density"] {
+            assert!(
+                matches!(
+                    e.query("s", &params(q, expired)),
+                    Err(AnnotationError::TimedOut(_))
+                ),
+                "{q}"
+            );
+        }
+        assert!(matches!(
+            e.summary("s", &params("", expired)),
+            Err(AnnotationError::TimedOut(_))
+        ));
+        let ample = QueryLimits::new(None, Some(Duration::from_secs(600)));
+        assert_eq!(e.query("s", &params("", ample)).expect("in time").count, 5);
+        assert!(e.summary("s", &params("", ample)).is_ok());
     }
 }
