@@ -95,6 +95,21 @@ fn edit_and_import_bodies_beyond_their_limits_are_413() {
         "--max-edit-kb",
     );
     assert!(message.contains("1 KiB"), "{message}");
+    // Without a declared length (chunked), axum's own refusal becomes the same JSON error.
+    let mut chunked = std::net::TcpStream::connect(server.addr).expect("connect");
+    write!(
+        chunked,
+        "POST {create} HTTP/1.1\r\nHost: {}\r\nX-Tessera-User: local\r\n\
+         Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+        server.addr,
+        big.len()
+    )
+    .expect("send");
+    let mut raw = Vec::new();
+    let _ = chunked.read_to_end(&mut raw);
+    let answer = String::from_utf8_lossy(&raw);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("--max-edit-kb"), "{answer}");
 
     let import = format!("/api/slides/{SYN}/annotations/import?layer=bulk");
     let collection = |note: &str| {
