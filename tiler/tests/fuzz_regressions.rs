@@ -49,3 +49,17 @@ fn tess_reader_inputs_do_not_panic() {
 fn tiff_source_inputs_do_not_panic() {
     feed("tiff_source", tiff_source::run);
 }
+
+/// A 5.5 KB TIFF whose JPEG tile declares a far larger image than the TIFF tile: it took
+/// over 10 s to decode; now it is refused, naming both sizes, before decoding.
+#[test]
+fn oversized_jpeg_tile_is_refused_before_decoding() {
+    use tiler::SlideSource;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/regressions/tiff_source/timeout-jpeg-tile-declares-huge-size");
+    let source = tiler::TiffSource::open(&path).expect("the file opens");
+    let error = (0..3)
+        .find_map(|level| source.read_region(level, 0, 0, 256, 256).err())
+        .expect("some tile is refused");
+    assert!(error.to_string().contains("larger than the"), "{error}");
+}
