@@ -25,6 +25,31 @@ fn split_ext(name: &str) -> Option<(&str, &str)> {
     name.rsplit_once('.')
 }
 
+/// The slide id of a Deep Zoom `{id}_files` path segment.
+pub fn files_slide_id(files: &str) -> Result<&str, AppError> {
+    files
+        .strip_suffix("_files")
+        .ok_or_else(|| AppError::not_found("expected /dzi/{id}_files/…"))
+}
+
+/// The Deep Zoom level, column, row and file extension of `…/{level}/{col}_{row}.{ext}`;
+/// the extension is checked by [`tile_format`].
+pub fn parse_tile_name<'t>(
+    level: &str,
+    tile: &'t str,
+) -> Result<(u32, u32, u32, &'t str), AppError> {
+    let level: u32 = level
+        .parse()
+        .map_err(|_| AppError::not_found(format!("level {level:?} is not a number")))?;
+    let (name, ext) =
+        split_ext(tile).ok_or_else(|| AppError::not_found("expected {col}_{row}.{format}"))?;
+    let (col, row) = name
+        .split_once('_')
+        .and_then(|(c, r)| Some((c.parse::<u32>().ok()?, r.parse::<u32>().ok()?)))
+        .ok_or_else(|| AppError::not_found(format!("tile {name:?} is not {{col}}_{{row}}")))?;
+    Ok((level, col, row, ext))
+}
+
 pub fn tile_format(ext: &str) -> Result<Format, AppError> {
     match ext {
         "jpg" | "jpeg" => Ok(Format::Jpg),
@@ -73,19 +98,9 @@ pub async fn tile(
     Path((files, level, tile)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let id = files
-        .strip_suffix("_files")
-        .ok_or_else(|| AppError::not_found("expected /dzi/{id}_files/…"))?;
+    let id = files_slide_id(&files)?;
     let slide = state.store.get(id)?;
-    let level: u32 = level
-        .parse()
-        .map_err(|_| AppError::not_found(format!("level {level:?} is not a number")))?;
-    let (name, ext) =
-        split_ext(&tile).ok_or_else(|| AppError::not_found("expected {col}_{row}.{format}"))?;
-    let (col, row) = name
-        .split_once('_')
-        .and_then(|(c, r)| Some((c.parse::<u32>().ok()?, r.parse::<u32>().ok()?)))
-        .ok_or_else(|| AppError::not_found(format!("tile {name:?} is not {{col}}_{{row}}")))?;
+    let (level, col, row, ext) = parse_tile_name(&level, &tile)?;
     let m = slide.cache.metadata();
     let top = max_level(m.width, m.height);
     if level > top {

@@ -17,6 +17,7 @@ mod slides;
 mod viewer;
 
 pub use access::{Need, USER_HEADER, need_of};
+pub use dzi::{files_slide_id, max_level, parse_tile_name, tile_format};
 pub use error::AppError;
 pub use limits::Limits;
 

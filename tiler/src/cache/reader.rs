@@ -5,6 +5,7 @@ use crate::codec;
 use crate::error::{Result, TilerError};
 use crate::grid::{Grid, TileCoord};
 use std::fs::File;
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -26,11 +27,38 @@ impl Default for ReaderLimits {
     }
 }
 
+/// Where a cache's bytes come from: a file read positionally, or bytes already in memory
+/// (tests and fuzzing).
+#[derive(Debug)]
+enum Backend {
+    File(File),
+    Memory(Vec<u8>),
+}
+
+impl Backend {
+    /// Fills `buf` from `offset`; reading past the end is an `UnexpectedEof` error.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        match self {
+            Self::File(file) => file.read_exact_at(buf, offset),
+            Self::Memory(bytes) => {
+                let src = usize::try_from(offset)
+                    .ok()
+                    .and_then(|start| bytes.get(start..start.checked_add(buf.len())?))
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end")
+                    })?;
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+        }
+    }
+}
+
 /// An open `.tess` file. Cheap to share between threads: reads are positional.
 #[derive(Debug)]
 pub struct CacheReader {
     path: PathBuf,
-    file: File,
+    file: Backend,
     file_len: u64,
     metadata: Metadata,
     grid: Grid,
@@ -59,7 +87,23 @@ impl CacheReader {
         if meta.is_dir() {
             return Err(bad("is a directory, not a cache file".into()));
         }
-        let file_len = meta.len();
+        Self::from_backend(path, Backend::File(file), meta.len(), limits)
+    }
+
+    /// Opens a cache held in memory, with the same checks as [`CacheReader::open_with_limits`];
+    /// `label` stands for the file in errors and [`CacheReader::path`].
+    pub fn from_bytes(label: &Path, bytes: Vec<u8>, limits: ReaderLimits) -> Result<Self> {
+        let len = bytes.len() as u64;
+        Self::from_backend(label, Backend::Memory(bytes), len, limits)
+    }
+
+    fn from_backend(
+        path: &Path,
+        file: Backend,
+        file_len: u64,
+        limits: ReaderLimits,
+    ) -> Result<Self> {
+        let bad = |reason: String| TilerError::bad_file(path, reason);
         let mut head = vec![0u8; HEADER_LEN.min(file_len) as usize];
         file.read_exact_at(&mut head, 0)
             .map_err(|e| TilerError::io(path, e))?;
@@ -210,7 +254,7 @@ pub struct VerifySummary {
 /// Reads, decompresses and range-checks the directory.
 fn read_directory(
     path: &Path,
-    file: &File,
+    file: &Backend,
     header: &Header,
     grid: &Grid,
     file_len: u64,
@@ -253,4 +297,54 @@ fn read_directory(
         }
     }
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 29-tile zstd cache of `boxes.tiff`, committed as a fuzz seed.
+    fn seed() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/tess_reader/boxes.tess")
+    }
+
+    #[test]
+    fn from_bytes_reads_what_open_reads() {
+        let path = seed();
+        let bytes = std::fs::read(&path).expect("seed cache");
+        let from_file = CacheReader::open(&path).expect("opens from the file");
+        let from_bytes = CacheReader::from_bytes(
+            Path::new("mem.tess"),
+            bytes.clone(),
+            ReaderLimits::default(),
+        )
+        .expect("opens from bytes");
+        assert_eq!(from_bytes.path(), Path::new("mem.tess"));
+        assert_eq!(from_bytes.file_bytes(), bytes.len() as u64);
+        assert_eq!(
+            from_bytes.grid().tile_count(),
+            from_file.grid().tile_count()
+        );
+        for coord in from_file.grid().coords() {
+            assert_eq!(
+                from_bytes.read_tile(coord).expect("tile from bytes"),
+                from_file.read_tile(coord).expect("tile from file")
+            );
+        }
+        assert_eq!(
+            from_bytes.verify(true, &|_| {}).expect("verifies"),
+            from_file.verify(true, &|_| {}).expect("verifies")
+        );
+    }
+
+    #[test]
+    fn from_bytes_refuses_a_truncated_cache() {
+        let bytes = std::fs::read(seed()).expect("seed cache");
+        for len in [0, 10, HEADER_LEN as usize, bytes.len() / 2, bytes.len() - 1] {
+            let cut = bytes[..len].to_vec();
+            let err = CacheReader::from_bytes(Path::new("cut.tess"), cut, ReaderLimits::default())
+                .expect_err("a truncated cache is refused");
+            assert!(matches!(err, TilerError::BadFile { .. }), "{len}: {err}");
+        }
+    }
 }

@@ -314,6 +314,15 @@ impl TiffSource {
         decoder
             .decode_headers()
             .map_err(|e| bad(format!("JPEG header: {e:?}")))?;
+        // A tile's JPEG is the TIFF tile's size; refuse a larger one before decoding it
+        // (a few bytes can declare 16384 × 16384 pixels and take seconds to decode).
+        let (jw, jh) = decoder.dimensions().unwrap_or((0, 0));
+        if jw > l.chunk_width as usize || jh > l.chunk_height as usize {
+            return Err(bad(format!(
+                "JPEG is {jw}×{jh}, larger than the {}×{} TIFF tile",
+                l.chunk_width, l.chunk_height
+            )));
+        }
         let input = decoder.input_colorspace().unwrap_or(ColorSpace::YCbCr);
         let out = match input {
             ColorSpace::Luma => ColorSpace::Luma,
