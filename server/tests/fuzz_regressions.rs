@@ -1,8 +1,7 @@
-//! Feeds every committed fuzz input (`fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`)
+//! Feeds every fuzz input (`fuzz/corpus/<target>/`, `fuzz/regressions/<target>/` and the
+//! shared seeds `fuzz/run.sh` adds, see `fuzz/harness/inputs.rs`)
 //! of the server's fuzz targets through the same harness the fuzzer runs; errors are fine,
 //! panics are not. See `fuzz/README.md`.
-
-use std::path::{Path, PathBuf};
 
 mod geojson_import {
     include!("../../fuzz/harness/geojson_import.rs");
@@ -12,33 +11,7 @@ mod iiif_request {
     include!("../../fuzz/harness/iiif_request.rs");
 }
 
-/// Every file of the corpus and regression directories of `target`.
-fn inputs(target: &str) -> Vec<PathBuf> {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let mut files = Vec::new();
-    for dir in ["corpus", "regressions"] {
-        let Ok(entries) = std::fs::read_dir(fuzz.join(dir).join(target)) else {
-            continue;
-        };
-        files.extend(
-            entries
-                .filter_map(|e| Some(e.ok()?.path()))
-                .filter(|p| p.is_file()),
-        );
-    }
-    files.sort();
-    files
-}
-
-fn feed(target: &str, run: fn(&[u8])) {
-    let files = inputs(target);
-    assert!(!files.is_empty(), "no fuzz inputs for {target}");
-    for file in files {
-        let data = std::fs::read(&file).expect("readable fuzz input");
-        let outcome = std::panic::catch_unwind(|| run(&data));
-        assert!(outcome.is_ok(), "{target} panicked on {}", file.display());
-    }
-}
+include!("../../fuzz/harness/inputs.rs");
 
 #[test]
 fn geojson_import_inputs_do_not_panic() {

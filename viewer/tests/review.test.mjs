@@ -227,8 +227,11 @@ describe('review panel', { skip }, () => {
   test('pre-labels in view are accepted and rejected by confidence and class', { timeout: 60000 }, async () => {
     await showRegion();
     await page.locator('#review-status').selectOption('draft');
-    await rowCount(4);
-    for (const text of await rows().allInnerTexts()) assert.match(text, /pre-label/);
+    // The list reloads after the filter changes: wait for the drafts, not just for four rows.
+    await page.waitForFunction(() => {
+      const items = [...document.querySelectorAll('#review-list li')];
+      return items.length === 4 && items.every((li) => li.innerText.includes('pre-label'));
+    }, null, { timeout: 10000 });
     const byConfidence = async () => {
       const { features } = await api(`/api/slides/${SLIDE_ID}/annotations?layer=model`);
       return Object.fromEntries(features.map((f) => [f.properties.confidence.toFixed(1), f.properties.status]));
