@@ -303,9 +303,9 @@ fn read_directory(
 mod tests {
     use super::*;
 
-    /// A 29-tile zstd cache of `boxes.tiff`, committed as a fuzz seed.
+    /// A small zstd cache of a synthetic slide, committed as a fuzz seed.
     fn seed() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/tess_reader/boxes.tess")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/tess_reader/synth-zstd.tess")
     }
 
     #[test]
