@@ -31,6 +31,16 @@ impl AppError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
+
+    /// Reads a JSON request body; what does not parse is 422 with line and column.
+    pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Self> {
+        serde_json::from_slice(body).map_err(|e| {
+            Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("line {}, column {}: {e}", e.line(), e.column()),
+            )
+        })
+    }
 }
 
 impl IntoResponse for AppError {

@@ -63,17 +63,12 @@ fn unprocessable(message: String) -> AppError {
     AppError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
 }
 
-fn body_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
-    serde_json::from_slice(body)
-        .map_err(|e| unprocessable(format!("line {}, column {}: {e}", e.line(), e.column())))
-}
-
 /// `POST /api/projects` with `{"name", "blind"?}` → 201; 409 if it exists.
 pub async fn create(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
-    let p: NewProject = body_json(&body)?;
+    let p: NewProject = AppError::json_body(&body)?;
     crate::slide_id::validate(&p.name).map_err(|e| unprocessable(format!("project name: {e}")))?;
     let created = state
         .access
@@ -105,7 +100,7 @@ pub async fn update(
     Path(project): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
-    let s: Settings = body_json(&body)?;
+    let s: Settings = AppError::json_body(&body)?;
     exists(&state, &project)?;
     state
         .access

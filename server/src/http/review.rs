@@ -33,15 +33,6 @@ fn status_of(text: &str) -> Result<Status, AppError> {
     })
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
-    serde_json::from_slice(body).map_err(|e| {
-        AppError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("line {}, column {}: {e}", e.line(), e.column()),
-        )
-    })
-}
-
 /// `POST /api/annotations/{uuid}/review` with `{"status", "comment"?}` (and optionally
 /// `If-Match`): one legal step of the review workflow; an illegal step is 409.
 pub async fn step(
@@ -54,7 +45,7 @@ pub async fn step(
 ) -> Result<Response, AppError> {
     let id = parse_uuid(&id)?;
     let version = if_match(&headers)?;
-    let step: Step = json_body(&body)?;
+    let step: Step = AppError::json_body(&body)?;
     let to = status_of(&step.status)?;
     let engine = std::sync::Arc::clone(&state.annotations);
     let a = blocking(move || {
@@ -92,7 +83,7 @@ pub async fn decide(
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
     debug_assert!(role.role >= Role::Reviewer);
-    let d: BulkDecision = json_body(&body)?;
+    let d: BulkDecision = AppError::json_body(&body)?;
     let to = match d.decision.as_str() {
         "accept" => Status::Approved,
         "reject" => Status::Rejected,
