@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 pub struct ReaderLimits {
     pub max_metadata_bytes: u64,
     pub max_tiles: u64,
+    /// Bytes of the directory, compressed as stored and decompressed (16 per tile).
+    pub max_directory_bytes: u64,
     pub max_tile_payload: u32,
 }
 
@@ -22,6 +24,8 @@ impl Default for ReaderLimits {
         Self {
             max_metadata_bytes: 16 << 20,
             max_tiles: 1 << 26,
+            // 16 Mi tiles: four times the tiles of a 20-gigapixel slide cut at 64 px.
+            max_directory_bytes: 256 << 20,
             max_tile_payload: 64 << 20,
         }
     }
@@ -262,10 +266,17 @@ fn read_directory(
 ) -> Result<Vec<Entry>> {
     let bad = |reason: String| TilerError::bad_file(path, reason);
     let end = |offset: u64, len: u64| offset.checked_add(len).filter(|&e| e <= file_len);
+    let expected = header.tile_count.saturating_mul(ENTRY_LEN as u64);
+    if header.directory_len > limits.max_directory_bytes || expected > limits.max_directory_bytes {
+        return Err(bad(format!(
+            "directory of {} bytes ({expected} decompressed) is over the {}-byte limit",
+            header.directory_len, limits.max_directory_bytes
+        )));
+    }
+    let expected = expected as usize;
     let mut compressed = vec![0u8; header.directory_len as usize];
     file.read_exact_at(&mut compressed, header.directory_offset)
         .map_err(|e| TilerError::io(path, e))?;
-    let expected = header.tile_count as usize * ENTRY_LEN;
     let raw = zstd::bulk::decompress(&compressed, expected)
         .map_err(|e| bad(format!("directory does not decompress: {e}")))?;
     if raw.len() != expected {
@@ -346,5 +357,21 @@ mod tests {
                 .expect_err("a truncated cache is refused");
             assert!(matches!(err, TilerError::BadFile { .. }), "{len}: {err}");
         }
+    }
+
+    #[test]
+    fn a_directory_over_the_limit_is_refused_before_it_is_read() {
+        let bytes = std::fs::read(seed()).expect("seed cache");
+        let tiles =
+            CacheReader::from_bytes(Path::new("s.tess"), bytes.clone(), ReaderLimits::default())
+                .expect("opens")
+                .grid()
+                .tile_count();
+        let limits = ReaderLimits {
+            max_directory_bytes: tiles * ENTRY_LEN as u64 - 1,
+            ..ReaderLimits::default()
+        };
+        let err = CacheReader::from_bytes(Path::new("s.tess"), bytes, limits).expect_err("refused");
+        assert!(err.to_string().contains("over the"), "{err}");
     }
 }
