@@ -172,7 +172,7 @@ impl SlideStore {
             .filter_map(|id| match self.get(id) {
                 Ok(slide) => Some(slide),
                 Err(e) => {
-                    tracing::warn!("{e}");
+                    crate::fault_log::warn_once(&e.to_string());
                     None
                 }
             })

@@ -56,7 +56,7 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::NotFound(id) => Self::not_found(format!("no slide {id:?}")),
             StoreError::Broken { .. } => {
-                tracing::error!("{e}");
+                crate::fault_log::error_once(&e.to_string());
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "the slide's cache file cannot be read",
@@ -71,7 +71,7 @@ impl From<&RenderError> for AppError {
         match e {
             RenderError::OutOfRange(m) => Self::not_found(m.clone()),
             RenderError::Cache(inner) => {
-                tracing::error!("{inner}");
+                crate::fault_log::error_once(&inner.to_string());
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "a tile of this slide is damaged",
