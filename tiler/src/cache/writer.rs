@@ -2,7 +2,9 @@
 //!
 //! The file is written under a hidden temporary name in the target directory and only
 //! renamed to `<id>.tess` after everything is on disk (fsync of file and directory),
-//! so a reader never sees half a cache and an interrupted run leaves none.
+//! so a reader never sees half a cache and an interrupted run leaves none. The writer holds
+//! an advisory lock on its temporary file; a run that was killed (and could not remove it)
+//! leaves an unlocked one, which the next run for the same cache removes.
 
 use super::format::{ENTRY_LEN, Entry, HEADER_LEN, Header, Metadata};
 use crate::error::{Result, TilerError};
@@ -37,6 +39,33 @@ pub struct WriteSummary {
     pub payload_bytes: u64,
 }
 
+const PARTIAL_SUFFIX: &str = ".partial";
+
+/// Start of the temporary names of the cache file `name`.
+fn partial_prefix(name: &str) -> String {
+    format!(".{name}.")
+}
+
+/// Removes the temporary files of `name` in `dir` that no running writer holds locked: they
+/// were left by a run that was killed. Best effort; what cannot be removed stays hidden.
+fn remove_stale_partials(dir: &Path, name: &str) {
+    let prefix = partial_prefix(name);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        if !(file_name.starts_with(&prefix) && file_name.ends_with(PARTIAL_SUFFIX)) {
+            continue;
+        }
+        let path = entry.path();
+        if File::open(&path).is_ok_and(|f| f.try_lock().is_ok()) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 impl CacheWriter {
     /// Starts a cache that will become `path` once finished.
     pub fn create(path: &Path, grid: Grid) -> Result<Self> {
@@ -57,11 +86,14 @@ impl CacheWriter {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        remove_stale_partials(&dir, &name);
         let temp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".partial")
+            .prefix(&partial_prefix(&name))
+            .suffix(PARTIAL_SUFFIX)
             .make_in(&dir, |p| {
-                File::create_new(p).map(|f| BufWriter::with_capacity(1 << 20, f))
+                let file = File::create_new(p)?;
+                file.try_lock().map_err(std::io::Error::from)?;
+                Ok(BufWriter::with_capacity(1 << 20, file))
             })
             .map_err(|e| TilerError::io(&dir, e))?;
         let mut writer = Self {
@@ -226,5 +258,29 @@ impl CacheWriter {
             file_bytes,
             payload_bytes,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partials_of_killed_runs_go_and_those_of_running_writers_stay() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stale = dir.path().join(".x.tess.a1b2c3.partial");
+        let running = dir.path().join(".x.tess.d4e5f6.partial");
+        let other = dir.path().join(".y.tess.a1b2c3.partial");
+        for p in [&stale, &running, &other] {
+            std::fs::write(p, b"half a cache").expect("write");
+        }
+        let held = File::open(&running).expect("open");
+        held.try_lock().expect("lock");
+        let grid = Grid::new(10, 10, 256).expect("grid");
+        let writer = CacheWriter::create(&dir.path().join("x.tess"), grid).expect("create");
+        assert!(!stale.exists(), "an unlocked partial of x.tess is removed");
+        assert!(running.exists(), "a locked one is another writer's");
+        assert!(other.exists(), "another cache's partial is left alone");
+        drop(writer);
     }
 }
