@@ -10,7 +10,10 @@ mkdir -p "corpus-run/$target" "artifacts/$target"
 shared=../../shared/data
 case $target in
 tiff_source) cp -f "$shared/slides/boxes.tiff" "$shared/slides/small.svs" "corpus-run/$target/" ;;
-geojson_import) head -c 60000 "$shared"/annotations/*.geojson >"corpus-run/$target/puma-head.geojson" ;;
+geojson_import)
+    head -c 60000 "$shared"/annotations/*.geojson >"corpus-run/$target/puma-head.geojson"
+    gzip -c "corpus-run/$target/puma-head.geojson" >"corpus-run/$target/puma-head.geojson.gz"
+    ;;
 esac
 exec cargo +nightly fuzz run --sanitizer none "$target" "corpus-run/$target" "corpus/$target" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \

@@ -2,8 +2,9 @@
 // `include!`), so the regression test runs exactly what the fuzzer ran.
 
 /// Splits `data` into items as the importer does (default item-size limit, small batches
-/// so batch boundaries are exercised) and parses every item against a 2048 × 1536 slide,
-/// once as given and once with repairs, a default class and a class schema.
+/// so batch boundaries are exercised; gzip input through the importer's own decoder) and
+/// parses every item against a 2048 × 1536 slide, once as given and once with repairs, a
+/// default class and a class schema.
 pub fn run(data: &[u8]) {
     use server::annotations::EngineLimits;
     use server::annotations::geojson::parse::{ClassRule, ParseContext, parse_item};
@@ -33,7 +34,10 @@ pub fn run(data: &[u8]) {
         classes: Some(Arc::new(rule)),
         ..plain.clone()
     };
-    let mut splitter = Splitter::new(data, limits.max_feature_bytes);
+    let Ok(input) = server::annotations::import::maybe_gunzip(data) else {
+        return;
+    };
+    let mut splitter = Splitter::new(input, limits.max_feature_bytes);
     while let Ok(Some(batch)) = splitter.next_batch(4096) {
         for item in &batch.items {
             let Some(bytes) = batch.bytes.get(item.range.clone()) else {

@@ -57,8 +57,10 @@ pub struct ImportReport {
     pub seconds: f64,
 }
 
-/// Opens gzip transparently (by its magic bytes).
-fn maybe_gunzip<'a>(input: impl Read + Send + 'a) -> std::io::Result<Box<dyn Read + Send + 'a>> {
+/// Opens gzip transparently (by its magic bytes); other input passes through buffered.
+pub fn maybe_gunzip<'a>(
+    input: impl Read + Send + 'a,
+) -> std::io::Result<Box<dyn Read + Send + 'a>> {
     let mut buffered = BufReader::with_capacity(1 << 20, input);
     let head = buffered.fill_buf()?;
     Ok(if head.starts_with(&[0x1f, 0x8b]) {
