@@ -23,5 +23,6 @@ pub mod metrics;
 pub mod render;
 pub mod serve;
 pub mod slide_id;
+pub mod sqlite;
 pub mod store;
 pub mod tiles;

@@ -12,7 +12,7 @@
 //! - `schemas`: project, version, the schema as JSON, who set it and when.
 
 use super::{ClassSpec, Role, Schema};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::time::Duration;
 
@@ -55,20 +55,32 @@ CREATE TABLE IF NOT EXISTS schemas (
 );
 ";
 
-/// Opens (creating if needed) the access store in `dir`.
+/// Opens (creating if needed) the access store in `dir`; on a read-only file system, an
+/// existing store read-only (see [`crate::sqlite`]), where changes fail as read-only.
 pub fn open(dir: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        dir.join(DB_FILE),
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(Duration::from_secs(30))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.execute_batch(SCHEMA)?;
+    let (conn, _) = crate::sqlite::open(&dir.join(DB_FILE), |conn| {
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)
+    })?;
     Ok(conn)
+}
+
+/// For reading only: the access store in `dir`, or, when there is none and none can be
+/// created (a read-only data directory), an empty one in memory: no users, no projects.
+pub fn open_for_reading(dir: &Path) -> rusqlite::Result<Connection> {
+    match open(dir) {
+        Err(e)
+            if crate::sqlite::is_read_only(&e) && dir.is_dir() && !dir.join(DB_FILE).exists() =>
+        {
+            let conn = Connection::open_in_memory()?;
+            conn.execute_batch(SCHEMA)?;
+            Ok(conn)
+        }
+        other => other,
+    }
 }
 
 /// SQLite's count of commits by other connections, to notice outside changes.

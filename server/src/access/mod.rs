@@ -384,9 +384,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Access {
-    /// Opens `DIR/access.db` (creating it empty: single-user until a user is added).
+    /// Opens `DIR/access.db` (creating it empty: single-user until a user is added; on a
+    /// read-only data directory without one, an empty one in memory).
     pub fn open(dir: &Path) -> rusqlite::Result<Self> {
-        let conn = db::open(dir)?;
+        let conn = db::open_for_reading(dir)?;
         let version = db::data_version(&conn)?;
         let directory = Directory::load(&conn)?;
         Ok(Self {

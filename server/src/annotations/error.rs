@@ -51,7 +51,7 @@ pub enum AnnotationError {
     /// A query or summary searched for longer than the server's limit (in seconds).
     #[error("the query was abandoned after the time limit of {0} s")]
     TimedOut(f64),
-    #[error("annotation store {path}: {source}")]
+    #[error("annotation store {path}: {}", crate::sqlite::describe(source))]
     Db {
         path: String,
         #[source]
@@ -75,7 +75,29 @@ fn invalid_message(problems: &[Problem], total: usize) -> String {
     s
 }
 
+/// A fault of the disk under the store, not of the request: the same request can succeed
+/// once an operator fixes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFault {
+    Full,
+    ReadOnly,
+}
+
 impl AnnotationError {
+    /// Which storage fault this is, if it is one.
+    #[must_use]
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        match self {
+            Self::Db { source, .. } if crate::sqlite::is_disk_full(source) => {
+                Some(StorageFault::Full)
+            }
+            Self::Db { source, .. } if crate::sqlite::is_read_only(source) => {
+                Some(StorageFault::ReadOnly)
+            }
+            _ => None,
+        }
+    }
+
     pub(crate) fn db(dir: &Path, source: rusqlite::Error) -> Self {
         Self::Db {
             path: dir.join(super::store::DB_FILE).display().to_string(),

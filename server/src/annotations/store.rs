@@ -21,7 +21,7 @@
 //! the one development build before versions were recorded, is refused with the reason.
 
 use super::model::{Annotation, Columns, Status};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use uuid::Uuid;
@@ -119,26 +119,27 @@ fn check_schema(conn: &Connection) -> rusqlite::Result<()> {
 /// Bits of `seq` that number annotations within a slide; the bits above number the slide.
 const SEQ_BITS: u32 = 36;
 
-/// Opens (creating if needed) the store in `dir`.
+/// Opens (creating if needed) the store in `dir`; on a read-only file system, an existing
+/// store read-only (see [`crate::sqlite`]).
 pub fn open(dir: &Path) -> rusqlite::Result<Connection> {
     let path: PathBuf = dir.join(DB_FILE);
-    let conn = Connection::open_with_flags(
-        &path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(Duration::from_secs(30))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "cache_size", -8_000)?;
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.pragma_update(None, "journal_size_limit", 64 << 20)?;
-    check_schema(&conn)?;
-    conn.execute_batch(SCHEMA)?;
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version < SCHEMA_VERSION {
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    let (conn, mode) = crate::sqlite::open(&path, |conn| {
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "cache_size", -8_000)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.pragma_update(None, "journal_size_limit", 64 << 20)?;
+        check_schema(conn)?;
+        conn.execute_batch(SCHEMA)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version < SCHEMA_VERSION {
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        Ok(())
+    })?;
+    if mode == crate::sqlite::Mode::ReadOnly {
+        check_schema(&conn)?;
     }
     Ok(conn)
 }

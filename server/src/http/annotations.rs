@@ -7,6 +7,7 @@ use super::access::{SlideRole, edit_guard};
 use super::error::AppError;
 use crate::access::Caller;
 use crate::annotations::engine::HistoryEntry;
+use crate::annotations::error::StorageFault;
 use crate::annotations::geojson::write::push_feature;
 use crate::annotations::query::parse_bbox;
 use crate::annotations::{Annotation, AnnotationError, ImportOptions, Provenance, QueryParams};
@@ -58,6 +59,22 @@ impl From<AnnotationError> for AppError {
             | E::TooLarge(_)
             | E::TooManyFeatures { .. }
             | E::TimedOut(_) => StatusCode::BAD_REQUEST,
+            E::Db { path, .. } if e.storage_fault().is_some() => {
+                crate::fault_log::error_once(&e.to_string());
+                return match e.storage_fault() {
+                    Some(StorageFault::Full) => Self::new(
+                        StatusCode::INSUFFICIENT_STORAGE,
+                        format!(
+                            "the disk holding the annotation store {path} is full; nothing \
+                             was changed"
+                        ),
+                    ),
+                    _ => Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("the annotation store {path} is read-only; nothing was changed"),
+                    ),
+                };
+            }
             E::Db { .. } | E::Corrupt(_) => {
                 tracing::error!("{e}");
                 return Self::new(
