@@ -177,11 +177,23 @@ impl Engine {
     }
 
     /// Drops indexes of slides another process changed.
+    ///
+    /// A change of this engine holds the writer from its transaction through its
+    /// [`Engine::apply`], so between its commit and its apply SQLite is a generation ahead
+    /// of the index. The comparison is therefore made holding the writer: an index behind
+    /// SQLite then means another process wrote. While a change of ours is under way the
+    /// check is left to a later call (never waited for: an import holds the writer for
+    /// minutes), else every such race would drop the index and reload it in full.
     fn forget_outside_changes(&self) -> Result<(), AnnotationError> {
         let mut checked = lock(&self.checked);
         if checked.1.elapsed() < RECHECK_AFTER {
             return Ok(());
         }
+        let _writer = match self.writer.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+        };
         let reader = self.reader();
         let version = data_version(&reader).map_err(|e| self.db_error(e))?;
         if version != checked.0 {
@@ -912,5 +924,55 @@ pub(crate) fn transaction<T>(
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An engine on a 1000×1000 slide `s` with one annotation, its index loaded.
+    fn engine(dir: &Path) -> Engine {
+        let e = Engine::open(
+            dir,
+            Box::new(|s| (s == "s").then_some((1000.0, 1000.0))),
+            EngineLimits::default(),
+        )
+        .expect("engine");
+        let feature = br#"{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[10,10],[30,10],[30,30],[10,10]]]},"properties":{"classification":{"name":"Tumor"}}}"#;
+        e.create("s", "cells", feature, "t", &unguarded)
+            .expect("a valid feature");
+        e.index("s").expect("the index loads");
+        e
+    }
+
+    #[test]
+    fn a_change_of_ours_between_commit_and_apply_is_not_taken_for_an_outside_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let e = engine(dir.path());
+        let before = e.index("s").expect("index");
+        {
+            // Our own change, committed (the writer's connection bumped the generation)
+            // and not yet applied to the index: the writer is still held.
+            let writer = e.writer();
+            store::bump_generation(&writer, "s").expect("bump");
+            std::thread::sleep(RECHECK_AFTER + Duration::from_millis(100));
+            let during = std::thread::scope(|s| s.spawn(|| e.index("s")).join())
+                .expect("no panic")
+                .expect("index");
+            assert!(
+                Arc::ptr_eq(&before, &during),
+                "the index was dropped for a change this engine was still applying"
+            );
+        }
+        // Another process's change (its own connection, our writer free) is noticed.
+        let other = store::open(dir.path()).expect("a second connection");
+        store::bump_generation(&other, "s").expect("bump");
+        std::thread::sleep(RECHECK_AFTER + Duration::from_millis(100));
+        let after = e.index("s").expect("index");
+        assert!(
+            !Arc::ptr_eq(&before, &after),
+            "an outside change must drop the index"
+        );
     }
 }

@@ -352,11 +352,12 @@ impl Engine {
         });
         // A refusal inside the transaction rolled it back.
         let (stored, parsed, generation) = result.map_err(|e| e.into_error(self))?;
-        drop(conn);
         let (imported, change, renamed) = (stored.imported, stored.change, stored.problems.renamed);
         if let Some(fragment) = stored.fragment {
             self.apply(slide, generation, |index| index.absorb(fragment));
         }
+        // Held through the apply, as every change does (see `forget_outside_changes`).
+        drop(conn);
         Ok(ImportReport {
             imported,
             layer: opts.layer.clone(),
