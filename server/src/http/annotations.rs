@@ -44,6 +44,22 @@ impl From<AnnotationError> for AppError {
                 .is_some_and(<dyn std::error::Error + Send + Sync>::is::<BodyTooLarge>),
             _ => false,
         };
+        if let (E::Db { path, .. }, Some(fault)) = (&e, e.storage_fault()) {
+            crate::fault_log::error_once(&e.to_string());
+            return match fault {
+                StorageFault::Full => Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    format!(
+                        "the disk holding the annotation store {path} is full; nothing was \
+                         changed"
+                    ),
+                ),
+                StorageFault::ReadOnly => Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the annotation store {path} is read-only; nothing was changed"),
+                ),
+            };
+        }
         let status = match &e {
             _ if too_large => StatusCode::PAYLOAD_TOO_LARGE,
             E::UnknownSlide(_) | E::NotFound(_) | E::Missing(_) => StatusCode::NOT_FOUND,
@@ -59,22 +75,6 @@ impl From<AnnotationError> for AppError {
             | E::TooLarge(_)
             | E::TooManyFeatures { .. }
             | E::TimedOut(_) => StatusCode::BAD_REQUEST,
-            E::Db { path, .. } if e.storage_fault().is_some() => {
-                crate::fault_log::error_once(&e.to_string());
-                return match e.storage_fault() {
-                    Some(StorageFault::Full) => Self::new(
-                        StatusCode::INSUFFICIENT_STORAGE,
-                        format!(
-                            "the disk holding the annotation store {path} is full; nothing \
-                             was changed"
-                        ),
-                    ),
-                    _ => Self::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        format!("the annotation store {path} is read-only; nothing was changed"),
-                    ),
-                };
-            }
             E::Db { .. } | E::Corrupt(_) => {
                 tracing::error!("{e}");
                 return Self::new(
