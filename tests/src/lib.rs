@@ -15,6 +15,11 @@ pub fn repo_root() -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
+/// Whether this is a CI run (`CI=true`), where what a test needs must be there.
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
 /// `../shared/data` beside the repository. Missing data fails under CI (`CI=true`) and
 /// returns `None` elsewhere, so a test can say it did not run.
 #[must_use]
@@ -25,7 +30,7 @@ pub fn shared_data() -> Option<PathBuf> {
         return Some(dir);
     }
     assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
+        !under_ci(),
         "shared test data missing at {} (required under CI)",
         dir.display()
     );
@@ -174,6 +179,54 @@ pub fn dir_listing(dir: &Path) -> Vec<String> {
 pub fn read_png(path: &Path) -> (u32, u32, Vec<u8>) {
     let img = image::open(path).expect("readable PNG").to_rgb8();
     (img.width(), img.height(), img.into_raw())
+}
+
+/// A tmpfs of a given size mounted on a temporary directory, unmounted when dropped: a
+/// small disk to fill, or to remount read-only. Mounting needs root (as in CI).
+#[derive(Debug)]
+pub struct Tmpfs {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts one, or says why not (and fails under CI, where root may mount).
+    #[must_use]
+    pub fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("mnt");
+        std::fs::create_dir(&path).expect("mkdir");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(
+                !under_ci(),
+                "cannot mount a tmpfs (needs root): the disk fault tests must run under CI"
+            );
+            eprintln!("cannot mount a tmpfs here (needs root): test not run");
+            return None;
+        }
+        Some(Self { _dir: dir, path })
+    }
+
+    /// `mount -o remount,OPTIONS`.
+    pub fn remount(&self, options: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.path)
+            .status()
+            .expect("mount");
+        assert!(status.success(), "remount {options}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
 }
 
 /// A `tessera serve` process on a free loopback port, stopped when dropped.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
-use tessera_e2e::{HttpResponse, Server, dir_listing, tessera, tessera_ok};
+use tessera_e2e::{HttpResponse, Server, Tmpfs, dir_listing, tessera, tessera_ok};
 
 /// Slides and cells made once for every test here, by the project's own generators.
 struct World {
@@ -75,51 +75,6 @@ fn world() -> &'static World {
             big_cells,
         }
     })
-}
-
-/// A tmpfs of a given size mounted on a temporary directory, unmounted when dropped.
-struct Tmpfs {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Tmpfs {
-    /// Mounts one, or says why not (and fails under CI, where root may mount).
-    fn mount(size: &str) -> Option<Self> {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("mnt");
-        std::fs::create_dir(&path).expect("mkdir");
-        let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&path)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !mounted {
-            assert!(
-                std::env::var("CI").map_or(true, |v| v != "true"),
-                "cannot mount a tmpfs (needs root): the disk fault tests must run under CI"
-            );
-            eprintln!("cannot mount a tmpfs here (needs root): test not run");
-            return None;
-        }
-        Some(Self { _dir: dir, path })
-    }
-
-    /// `mount -o remount,OPTIONS`.
-    fn remount(&self, options: &str) {
-        let status = Command::new("mount")
-            .args(["-o", &format!("remount,{options}")])
-            .arg(&self.path)
-            .status()
-            .expect("mount");
-        assert!(status.success(), "remount {options}");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-    }
 }
 
 /// Fills the file system holding `dir` with one file until a write fails; returns it.
