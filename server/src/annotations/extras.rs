@@ -6,7 +6,7 @@
 //! extras shrink from ≈ 140 bytes to ≈ 30. Bodies stored in SQLite keep plain text.
 
 use super::codec::{Corrupt, Reader, put_varint};
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 /// Stands for a number in a skeleton (a NUL cannot occur in JSON text).
 const HOLE: u8 = 0;

@@ -9,9 +9,9 @@ use super::codec::Corrupt;
 use super::geojson::write::{Fields, RecordColumns, push_plain_extras, push_record};
 use super::geometry::{Geometry, Rect, SCALE};
 use super::model::{Annotation, Columns, Provenance, Status, default_color};
+use foldhash::HashMap;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
-use std::collections::HashMap;
 use uuid::Uuid;
 
 /// An R-tree entry: a bounding box in pixels (rounded outwards to `f32`) and a slot.
