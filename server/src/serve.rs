@@ -27,7 +27,10 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
     let annotations = crate::annotations::Engine::open(
         &config.data,
         crate::store::slide_bounds(Arc::clone(&store)),
-        crate::annotations::EngineLimits::default(),
+        crate::annotations::EngineLimits {
+            background_checkpoint: true,
+            ..crate::annotations::EngineLimits::default()
+        },
     )?;
     let access = Arc::new(
         crate::access::Access::open(&config.data)

@@ -14,6 +14,7 @@ use super::store;
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -34,6 +35,9 @@ pub fn unguarded(_: Option<&Annotation>, _: Option<&Annotation>) -> Result<(), A
     Ok(())
 }
 
+/// Write-ahead log size from which an import's checkpoint may run in the background.
+const BIG_WAL_BYTES: u64 = 64 << 20;
+
 /// How long the engine trusts its indexes before asking SQLite for outside changes.
 const RECHECK_AFTER: Duration = Duration::from_secs(1);
 
@@ -44,6 +48,10 @@ pub struct EngineLimits {
     pub tolerance: f64,
     /// Largest single feature an import accepts, in bytes.
     pub max_feature_bytes: usize,
+    /// Whether a big import's write-ahead log is copied into the database file by a
+    /// thread of its own after the import is answered (a server), rather than before
+    /// (the CLI, which exits next).
+    pub background_checkpoint: bool,
 }
 
 impl Default for EngineLimits {
@@ -51,6 +59,7 @@ impl Default for EngineLimits {
         Self {
             tolerance: 2.0,
             max_feature_bytes: 64 << 20,
+            background_checkpoint: false,
         }
     }
 }
@@ -70,6 +79,8 @@ pub struct Engine {
     bounds: Box<SlideBounds>,
     class_rules: RwLock<Option<Box<ClassRules>>>,
     checked: Mutex<(i64, Instant)>,
+    /// Whether a background checkpoint is running (one at a time).
+    checkpointing: Arc<AtomicBool>,
     pub limits: EngineLimits,
 }
 
@@ -106,6 +117,7 @@ impl Engine {
             bounds,
             class_rules: RwLock::new(None),
             checked: Mutex::new((version, Instant::now())),
+            checkpointing: Arc::new(AtomicBool::new(false)),
             limits,
         })
     }
@@ -126,6 +138,31 @@ impl Engine {
 
     pub(crate) fn reader(&self) -> MutexGuard<'_, Connection> {
         lock(&self.reader)
+    }
+
+    /// Copies a big write-ahead log into the database file after an import committed
+    /// with automatic checkpoints off: on a thread of its own with
+    /// [`EngineLimits::background_checkpoint`] (the import is answered meanwhile, and
+    /// edits go on), else now. A small log is checkpointed now either way.
+    pub(crate) fn checkpoint_after_import(&self, conn: &Connection) {
+        let now = |conn: &Connection| {
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(dir = %self.dir.display(), "checkpoint after an import: {e}");
+            }
+        };
+        if !self.limits.background_checkpoint || store::wal_bytes(&self.dir) < BIG_WAL_BYTES {
+            return now(conn);
+        }
+        if self.checkpointing.swap(true, Ordering::AcqRel) {
+            return; // the running one copies this import's pages too, or the next commit does
+        }
+        let (dir, running) = (self.dir.clone(), Arc::clone(&self.checkpointing));
+        std::thread::spawn(move || {
+            if let Err(e) = store::checkpoint(&dir) {
+                tracing::warn!(dir = %dir.display(), "background checkpoint: {e}");
+            }
+            running.store(false, Ordering::Release);
+        });
     }
 
     /// Size of `slide` in pixels, or `UnknownSlide`.

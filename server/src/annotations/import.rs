@@ -10,7 +10,7 @@
 use super::engine::{Abort, Engine, annotation_from, transaction};
 use super::error::{AnnotationError, MAX_PROBLEMS};
 use super::geojson::parse::{ParseContext, Problem, parse_item};
-use super::geojson::split::Splitter;
+use super::geojson::split::{Batch, Splitter};
 use super::index::{Entry, SlideIndex, Staged};
 use super::model::{Provenance, now_ms};
 use super::store;
@@ -91,7 +91,8 @@ impl ParseOutcome {
 
 /// Parses batches from `batches` and sends valid features on, numbered by position.
 fn parse_stage(
-    batches: &Receiver<super::geojson::split::Batch>,
+    batches: &Receiver<Batch>,
+    spare: &SyncSender<Batch>,
     out: &SyncSender<Vec<(usize, Staged)>>,
     ctx: &ParseContext,
     opts: &ImportOptions,
@@ -148,6 +149,8 @@ fn parse_stage(
                 })
             })
             .collect();
+        // Full or gone: the splitter has enough spares, or stopped.
+        let _ = spare.try_send(batch);
         let mut valid = Vec::with_capacity(parsed.len());
         for r in parsed {
             match r {
@@ -314,11 +317,22 @@ impl Engine {
         })?;
         let mut splitter = Splitter::new(input, self.limits.max_feature_bytes);
         let conn = self.writer();
+        // The log is copied into the database file after the commit, not inside it.
+        store::set_auto_checkpoint(&conn, false).map_err(|e| self.db_error(e))?;
         let result = std::thread::scope(|scope| {
             let (batch_tx, batch_rx) = sync_channel(2);
+            // Parsed batches come back to be filled again.
+            let (spare_tx, spare_rx) = sync_channel::<Batch>(4);
             let (parsed_tx, parsed_rx) = sync_channel::<Vec<(usize, Staged)>>(2);
             let splitting = scope.spawn(move || {
-                while let Some(b) = splitter.next_batch(BATCH_BYTES)? {
+                loop {
+                    let spare = spare_rx.try_recv().unwrap_or_else(|_| Batch {
+                        bytes: Vec::with_capacity(BATCH_BYTES + (BATCH_BYTES >> 2)),
+                        items: Vec::new(),
+                    });
+                    let Some(b) = splitter.next_batch_in(BATCH_BYTES, spare)? else {
+                        break;
+                    };
                     if batch_tx.send(b).is_err() {
                         break;
                     }
@@ -326,7 +340,8 @@ impl Engine {
                 Ok::<(), super::geojson::split::SplitError>(())
             });
             let ctx = &ctx;
-            let parsing = scope.spawn(move || parse_stage(&batch_rx, &parsed_tx, ctx, opts));
+            let parsing =
+                scope.spawn(move || parse_stage(&batch_rx, &spare_tx, &parsed_tx, ctx, opts));
             transaction(&conn, |tx| {
                 let mut stored = store_stage(tx, slide, opts, &parsed_rx, keep)?;
                 drop(parsed_rx);
@@ -350,8 +365,11 @@ impl Engine {
                 Ok((stored, parsed, generation))
             })
         });
+        let restored = store::set_auto_checkpoint(&conn, true);
         // A refusal inside the transaction rolled it back.
         let (stored, parsed, generation) = result.map_err(|e| e.into_error(self))?;
+        restored.map_err(|e| self.db_error(e))?;
+        self.checkpoint_after_import(&conn);
         let (imported, change, renamed) = (stored.imported, stored.change, stored.problems.renamed);
         if let Some(fragment) = stored.fragment {
             self.apply(slide, generation, |index| index.absorb(fragment));

@@ -250,6 +250,31 @@ pub fn generation(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
     .map(Option::unwrap_or_default)
 }
 
+/// Pages of write-ahead log after which SQLite copies it into the database file at a
+/// commit (its automatic checkpoint; SQLite's default).
+const AUTO_CHECKPOINT_PAGES: i64 = 1000;
+
+/// Turns SQLite's automatic checkpoint at commit off (for a big import, whose log is
+/// checkpointed after it is answered) or back on.
+pub fn set_auto_checkpoint(conn: &Connection, on: bool) -> rusqlite::Result<()> {
+    let pages = if on { AUTO_CHECKPOINT_PAGES } else { 0 };
+    conn.pragma_update(None, "wal_autocheckpoint", pages)
+}
+
+/// Bytes in the store's write-ahead log (0 when there is none).
+#[must_use]
+pub fn wal_bytes(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join(format!("{DB_FILE}-wal"))).map_or(0, |m| m.len())
+}
+
+/// Copies what it can of the write-ahead log into the database file without waiting
+/// for readers or blocking writers (a passive checkpoint), on a connection of its own.
+pub fn checkpoint(dir: &Path) -> rusqlite::Result<()> {
+    let conn = Connection::open(dir.join(DB_FILE))?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+}
+
 /// Bumps the slide's generation; returns the new one.
 pub fn bump_generation(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
     slide_number(conn, slide)?;

@@ -236,7 +236,18 @@ impl<R: Read> Splitter<R> {
 
     /// The next batch of about `target` bytes of items; `None` at the end.
     pub fn next_batch(&mut self, target: usize) -> Result<Option<Batch>, SplitError> {
-        let mut batch = Batch::default();
+        self.next_batch_in(target, Batch::default())
+    }
+
+    /// [`Splitter::next_batch`] into a batch whose buffers are reused (emptied first):
+    /// no growing, copying and page-faulting in of a new buffer per batch.
+    pub fn next_batch_in(
+        &mut self,
+        target: usize,
+        mut batch: Batch,
+    ) -> Result<Option<Batch>, SplitError> {
+        batch.bytes.clear();
+        batch.items.clear();
         while batch.bytes.len() < target {
             if !self.next_item(&mut batch)? {
                 break;
