@@ -19,6 +19,7 @@ pub mod annotations;
 pub mod fault_log;
 pub mod http;
 pub mod iiif;
+pub mod memory;
 pub mod metrics;
 pub mod render;
 pub mod serve;

@@ -12,6 +12,16 @@ mod cli;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's way of giving a thread's freed pages back to the system at once.
+#[expect(
+    unsafe_code,
+    reason = "an FFI call into the allocator we link; it takes no pointers"
+)]
+fn release_freed_pages() {
+    // SAFETY: mi_collect only walks the calling thread's own heap.
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -64,6 +74,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    server::memory::set_release(release_freed_pages);
     let result = match args.command {
         Command::Tile(a) => cli::tile::run(&a),
         Command::Info(a) => cli::info::run(&a),

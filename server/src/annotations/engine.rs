@@ -295,6 +295,7 @@ impl Engine {
         })
         .map_err(|e| self.db_error(e))?;
         index.finish_load(entries);
+        crate::memory::release_freed();
         tracing::info!(
             slide,
             annotations = index.len(),

@@ -271,9 +271,11 @@ impl SlideIndex {
         }
     }
 
-    /// Room for `n` more annotations, so loading does not grow (and copy) the slots.
+    /// Room for `n` more annotations, so loading does not grow (and copy) the slots
+    /// and the id map: growing holds the old and the new table at once.
     pub fn reserve(&mut self, n: usize) {
         self.slots.reserve_exact(n);
+        self.by_id.reserve(n);
     }
 
     /// Finishes a load of [`SlideIndex::push_view`]s: one bulk load of the tree, and
