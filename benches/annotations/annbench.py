@@ -7,10 +7,13 @@
       1920x1080 and N regions of 8000x4500 centred on a cell, clipped to the 48000x36000 slide,
       plus a few separate warm-up boxes. Both sides get exactly these boxes.
   queries BOXES.json OUT.json --dsn DSN --table T --url http://HOST:PORT --slide ID
-          --pg-pid PID --srv-pid PID
+          --pg-pid PID --srv-pid PID [--floor-url URL --floor-file PATH --floor-pid PID]
       Runs every box against PostGIS (psycopg2, all rows fetched) and against our HTTP route
       (one keep-alive connection, whole body read), after warm-ups, and records latencies,
-      hits and bytes; then checks the answers of a few boxes against each other.
+      hits and bytes; then, with --floor-*, the client's floor: writes our largest region
+      answer to PATH and times a static server (nginx, serving PATH at URL) sending, per box,
+      as many bytes as our answer had, to the same client; then checks the answers of a few
+      boxes against each other.
   pg-serialise OUT.json --dsn DSN --table T --pg-pid PID
       Times PostGIS serialising every row: geometry alone (ST_AsGeoJSON) and whole QuPath-like
       features, each COPY'd to this process and counted (nothing is written anywhere).
@@ -234,13 +237,46 @@ class OursSide:
         return {f["id"] for f in json.loads(body)["features"]}
 
 
+class FloorSide:
+    """The client's floor: a static server (nginx, sendfile) sends one real answer of ours from
+    a file, cut per box with `Range: bytes=0-(n-1)` to n = the size of our answer for that box,
+    to this same client over the same kind of keep-alive connection. The server does nothing
+    but copy n bytes to the socket, so this is what the client and the loopback alone take to
+    receive the body: no server can score below it with this client."""
+
+    def __init__(self, url, answers):
+        m = re.match(r"http://([^:/]+):(\d+)(/.*)", url)
+        self.host, self.port, self.path = m.group(1), int(m.group(2)), m.group(3)
+        self.answers = answers          # tuple(box) -> (hits, bytes) of our kept run
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+
+    def query(self, b):
+        # hits are ours for the box: the floor stands in for our answer, byte for byte in size
+        hits, n = self.answers[tuple(b)]
+        self.conn.request("GET", self.path, headers={"Range": f"bytes=0-{n - 1}"})
+        r = self.conn.getresponse()
+        body = r.read()
+        if r.status != 206 or len(body) != n:
+            raise RuntimeError(f"floor: HTTP {r.status} with {len(body)} bytes for box {b}, "
+                               f"expected 206 with {n}")
+        return hits, n
+
+
 def pct(sorted_ms, p):
     """Nearest-rank percentile."""
     return sorted_ms[max(0, math.ceil(p / 100 * len(sorted_ms)) - 1)]
 
 
+# per-box lists of a run_set result: kept in queries.json, left out of summaries
+PER_BOX = ("latencies_ms", "hits", "sizes")
+
+
+def summary(r):
+    return {k: v for k, v in r.items() if k not in PER_BOX}
+
+
 def run_set(side, boxes, pids):
-    lat, hits, size = [], [], 0
+    lat, hits, sizes = [], [], []
     wait_quiet()
     with Phase(*pids) as ph:
         for b in boxes:
@@ -248,13 +284,40 @@ def run_set(side, boxes, pids):
             h, n = side.query(b)
             lat.append((time.perf_counter() - t0) * 1000)
             hits.append(h)
-            size += n
+            sizes.append(n)     # per box: the floor replays these sizes
     s = sorted(lat)
     return {"n": len(lat), "p50_ms": pct(s, 50), "p99_ms": pct(s, 99), "mean_ms": sum(lat) / len(lat),
-            "max_ms": s[-1], "mean_hits": sum(hits) / len(hits), "mean_bytes": size / len(boxes),
+            "max_ms": s[-1], "mean_hits": sum(hits) / len(hits), "mean_bytes": sum(sizes) / len(boxes),
             "other_pct": ph.other_pct, "steal_pct": ph.steal_pct,
             "server_cpu_s": round(ph.server_cpu_s, 2), "wall_s": round(ph.wall, 3), "latencies_ms": lat,
-            "hits": hits}
+            "hits": hits, "sizes": sizes}
+
+
+def floor_side(a, boxes, ours, res):
+    """Writes our largest region answer (fields=qupath, the kept run's sizes) to --floor-file,
+    which nginx serves at --floor-url, and returns the FloorSide replaying the kept run's
+    per-box sizes of both kinds; None without --floor-url or when the answer is too short."""
+    if not a.floor_url:
+        return None
+    answers = {}
+    for kind in ("viewport", "region"):
+        r = res[f"{kind}_ours"]
+        answers.update((tuple(b), (h, n)) for b, h, n in zip(boxes[kind], r["hits"], r["sizes"]))
+    sizes = res["region_ours"]["sizes"]
+    big = boxes["region"][sizes.index(max(sizes))]
+    _, body = ours.get(big)
+    need = max(n for _, n in answers.values())
+    if len(body) < need:    # the answers are deterministic: this would mean the data changed
+        print(f"  floor skipped: our answer for {big} has {len(body)} bytes now, the kept run "
+              f"had up to {need}", flush=True)
+        return None
+    tmp = a.floor_file + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(body)
+    os.replace(tmp, a.floor_file)
+    print(f"  floor: nginx sends our answer for region {big} ({len(body) / 1e6:.1f} MB, in "
+          f"{a.floor_file}) cut to each box's size in our kept run, to the same client", flush=True)
+    return FloorSide(a.floor_url, answers)
 
 
 def cmd_queries(a):
@@ -268,12 +331,10 @@ def cmd_queries(a):
     for side in (pg, ours):
         for b in boxes["warm_viewport"] + boxes["warm_region"]:
             side.query(b)
-    # Rounds over the four sets (so slow drifts of the machine hit all alike), then extra runs of
+    # Rounds over the sets (so slow drifts of the machine hit all alike), then extra runs of
     # sets with no clean run; per set the clean run with the lowest p99 is kept.
     rounds = int(os.environ.get("QUERY_ROUNDS", "2"))
     retries = int(os.environ.get("QUERY_RETRIES", "3"))
-    sets = [(kind, name, side, pid) for kind in ("viewport", "region")
-            for name, side, pid in (("postgis", pg, a.pg_pid), ("ours", ours, a.srv_pid))]
     runs = {}
 
     def clean(r):
@@ -282,7 +343,7 @@ def cmd_queries(a):
     def once(kind, name, side, pid):
         r = run_set(side, boxes[kind], [pid])
         key = f"{kind}_{name}"
-        runs.setdefault(key, []).append({k: v for k, v in r.items() if k not in ("latencies_ms", "hits")})
+        runs.setdefault(key, []).append(summary(r))
         old = res.get(key)
         if old is None or (clean(r), -r["p99_ms"]) > (clean(old), -old["p99_ms"]):
             res[key] = r
@@ -291,16 +352,30 @@ def cmd_queries(a):
               f"mean body {r['mean_bytes'] / 1e3:8.1f} kB  (server cpu {r['server_cpu_s']} s; "
               f"other processes {r['other_pct']}%, steal {r['steal_pct']}% of machine)", flush=True)
 
-    for _ in range(rounds):
+    def run_sets(sets):
+        for _ in range(rounds):
+            for st in sets:
+                once(*st)
         for st in sets:
-            once(*st)
-    for st in sets:
-        key = f"{st[0]}_{st[1]}"
-        for _ in range(retries):
-            if clean(res[key]):
-                break
-            print(f"  extra run for {key} (no clean run so far)", flush=True)
-            once(*st)
+            key = f"{st[0]}_{st[1]}"
+            for _ in range(retries):
+                if clean(res[key]):
+                    break
+                print(f"  extra run for {key} (no clean run so far)", flush=True)
+                once(*st)
+
+    run_sets([(kind, name, side, pid) for kind in ("viewport", "region")
+              for name, side, pid in (("postgis", pg, a.pg_pid), ("ours", ours, a.srv_pid))])
+    # The floor replays the sizes of our kept runs, so it runs once those are final: in rounds
+    # of its own, after ours (nginx idled meanwhile: it took no CPU from the sets above).
+    try:                        # a failed floor must not cost the figures measured above
+        floor = floor_side(a, boxes, ours, res)
+        if floor:
+            for b in boxes["viewport"][:len(boxes["warm_viewport"])] + boxes["region"][:len(boxes["warm_region"])]:
+                floor.query(b)  # warm-up: the connection, and the file into the page cache
+            run_sets([(kind, "floor", floor, a.floor_pid) for kind in ("viewport", "region")])
+    except (OSError, RuntimeError, http.client.HTTPException) as e:
+        print(f"  floor FAILED: {e}", flush=True)
     for key, r in res.items():
         if isinstance(r, dict) and "p99_ms" in r:
             r["runs"] = len(runs[key]); r["clean_runs"] = sum(1 for x in runs[key] if clean(x))
@@ -317,7 +392,7 @@ def cmd_queries(a):
     for kind in ("viewport", "region"):
         r = run_set(ours_all, boxes[kind], [a.srv_pid])
         res[f"{kind}_ours_all_fields"] = r
-        runs[f"{kind}_ours_all_fields"] = [{k: v for k, v in r.items() if k not in ("latencies_ms", "hits")}]
+        runs[f"{kind}_ours_all_fields"] = [summary(r)]
         print(f"  {kind:8} ours, fields=all (reference)  p50 {r['p50_ms']:8.2f} ms  p99 {r['p99_ms']:8.2f} ms  "
               f"mean body {r['mean_bytes'] / 1e3:8.1f} kB  (other processes {r['other_pct']}%)", flush=True)
     for kind in ("viewport", "region"):
@@ -436,6 +511,24 @@ def load_json(path):
         return {}
 
 
+def floor_ratios(q, flag):
+    """Per kind, p99 ours / floor (how far we are above what this client can receive) and
+    floor / PostGIS (the best ratio any server could score against PostGIS with this client)."""
+    names = {"postgis": "PostGIS", "ours": "ours", "floor": "floor"}
+    info = []
+    for kind in ("viewport", "region"):
+        side = {s: q.get(f"{kind}_{s}", {}) for s in names}
+        for num, den, meaning in (("ours", "floor", "our p99 over the client's floor"),
+                                  ("floor", "postgis", "the best ratio a server could score with this client")):
+            n, d = side[num], side[den]
+            v = n["p99_ms"] / d["p99_ms"] if n and d and d["p99_ms"] else None
+            note = ", ".join(flag(names[num], n.get("other_pct"), n.get("steal_pct", 0))
+                             + flag(names[den], d.get("other_pct"), d.get("steal_pct", 0)))
+            info.append({"figure": f"{kind} p99: {names[num]} / {names[den]}", "value": v, "meaning": meaning,
+                         "unreliable": f"(unreliable: {note})" if note else ""})
+    return info
+
+
 def cmd_report(a):
     kv, q, ser = load_kv(a.kv), load_json(a.queries), load_json(a.pgser)
     g = kv.get
@@ -473,6 +566,10 @@ def cmd_report(a):
             o.get("mean_bytes", 0) / max(1, o.get("mean_hits", 0)) if o else None, " B", "{:.0f}", False)
         r = q.get(f"{kind}_ours_all_fields", {})
         row(f"{kind} p99 ms, ours with fields=all", p.get("p99_ms"), r.get("p99_ms"), " ms")
+        # the floor in the ours column: its ratio is the best a server could score here
+        fl = q.get(f"{kind}_floor", {})
+        row(f"{kind} p50 ms, floor (nginx, same bytes)", p.get("p50_ms"), fl.get("p50_ms"), " ms")
+        row(f"{kind} p99 ms, floor (nginx, same bytes)", p.get("p99_ms"), fl.get("p99_ms"), " ms")
     exp_mbs = g("ours_export_mbps")
     row("full export s", None, g("ours_export_s"), " s", ratio=False)
     row("full export MB", None, g("ours_export_bytes", 0) / 1e6 if g("ours_export_bytes") else None, " MB", "{:.0f}", False)
@@ -498,6 +595,7 @@ def cmd_report(a):
             flag("PostGIS", p.get("other_pct"), p.get("steal_pct", 0)) + flag("ours", o.get("other_pct"), o.get("steal_pct", 0)))
     bar("full export MB/s", exp_mbs, ">=", 400, " MB/s", flag("export", g("ours_export_other_pct")))
     bar("server RSS with 1M cells (after import)", g("ours_rss_import_mb"), "<=", 400, " MB")
+    info = floor_ratios(q, flag)
 
     w = max(len(r[0]) for r in rows) + 2
     print(f"  {'figure':{w}} {'PostGIS':>24} {'ours':>14} {'ours/PostGIS':>13}")
@@ -507,11 +605,16 @@ def cmd_report(a):
     wb = max(len(b[0]) for b in bars) + 2
     for b in bars:
         print(f"  {b[0]:{wb}} {b[1]:>12}  bar {b[2]:<12} {b[3]:4}  {b[4]}")
+    print()
+    print("  informational, not bars: the floor is nginx sending a file of our answer's size per box to the same client")
+    wi = max(len(i["figure"]) for i in info) + 2
+    for i in info:
+        v = f"{i['value']:.3f}" if i["value"] is not None else "n/a"
+        print(f"  {i['figure']:{wi}} {v:>12}  {i['meaning']}  {i['unreliable']}".rstrip())
     out = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "figures": kv, "queries": {
-        k: {kk: vv for kk, vv in v.items() if kk not in ("latencies_ms", "hits")} if isinstance(v, dict) else v
-        for k, v in q.items()}, "postgis_serialise": ser,
+        k: summary(v) if isinstance(v, dict) else v for k, v in q.items()}, "postgis_serialise": ser,
         "bars": [{"bar": b[0], "value": b[5], "op": b[6], "limit": b[7], "result": b[3], "unreliable": b[4]}
-                 for b in bars]}
+                 for b in bars], "informational": info}
     with open(a.out, "w") as f:
         json.dump(out, f, indent=2)
 
@@ -525,6 +628,7 @@ def main():
     for x in ("--dsn", "--table", "--url", "--slide"):
         p.add_argument(x, required=True)
     p.add_argument("--pg-pid", type=int, default=0); p.add_argument("--srv-pid", type=int, default=0)
+    p.add_argument("--floor-url"); p.add_argument("--floor-file"); p.add_argument("--floor-pid", type=int, default=0)
     p = sub.add_parser("pg-serialise"); p.add_argument("out")
     p.add_argument("--dsn", required=True); p.add_argument("--table", required=True)
     p.add_argument("--pg-pid", type=int, default=0)

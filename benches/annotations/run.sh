@@ -11,7 +11,10 @@
 #                vs GET /api/slides/synthetic/annotations?bbox=...&fields=qupath over one keep-alive
 #                connection (whole body read): p50/p99 ms and mean hits. fields=qupath returns
 #                QuPath's properties, the content PostGIS's query returns; our default answer
-#                (fields=all, Tessera's own properties too) is measured once for reference;
+#                (fields=all, Tessera's own properties too) is measured once for reference; and
+#                the client's floor: nginx sending, per box, a file cut to the size of our answer
+#                (Range) to the same client, i.e. the time no server can beat with this client, and
+#                floor / PostGIS p99, the best ratio a server could score (informational, no bar);
 #   3. export  - GET .../annotations/export read to the end (MB/s), and for reference PostGIS
 #                serialising every geometry (and every whole feature) through COPY;
 #   4. memory  - the server's RSS with the million cells loaded (after the import, after the
@@ -63,6 +66,7 @@ CELLS=$WORK/cells-$NCELLS.geojson
 SLIDE_DIR=$WORK/slide                               # holds $SLIDE_ID.tess (reused)
 DATA=$WORK/ours-data                                # our --data dir, fresh every run
 PGDIR=$WORK/pg PGDATA=$WORK/pg/data PGDB=tessera_ann
+NGX=$WORK/nginx                                     # the floor's nginx: config, logs, served file
 MAXLIFE=7200                # hard cap (s) on the server we start, even if the trap never runs
 KV=$WORK/results.kv         # scalar results, key=value, read by `annbench.py report`
 mkdir -p "$WORK"
@@ -81,15 +85,18 @@ command -v ogr2ogr >/dev/null || need+=(gdal-bin)
 command -v psql >/dev/null || need+=(postgresql-client-$PGV)
 $PY -c 'import psycopg2' 2>/dev/null || need+=(python3-psycopg2)
 command -v curl >/dev/null || need+=(curl)
+command -v nginx >/dev/null || need+=(nginx)
 [ -x /usr/bin/time ] || need+=(time)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   [ "$(id -u)" = 0 ] || { echo "error: need root to apt-get install ${need[*]}" >&2; exit 1; }
-  # postgresql-common may try to create and start a system cluster; without systemd that does
-  # nothing harmful, and we never use it (our cluster lives in $PGDIR).
+  # postgresql-common may try to create and start a system cluster, and nginx's postinst its
+  # service; without systemd that does nothing harmful, and we never use them (our cluster
+  # lives in $PGDIR, our nginx config in $NGX).
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq "${need[@]}"
 fi
-echo "tools: $(ogr2ogr --version), $($PGBIN/postgres --version), psycopg2 $($PY -c 'import psycopg2; print(psycopg2.__version__.split()[0])')"
+echo "tools: $(ogr2ogr --version), $($PGBIN/postgres --version), psycopg2 $($PY -c 'import psycopg2; print(psycopg2.__version__.split()[0])')," \
+     "$(nginx -v 2>&1 | sed 's/^nginx version: //')"
 
 # --- 2. helpers: ports, servers, CPU accounting ----------------------------------------------------
 source "$ROOT/benches/quiet.sh"
@@ -124,17 +131,18 @@ mb() { echo $((${1:-0} / 1024)); }
 # PostgreSQL runs as `postgres` when we are root (initdb refuses root).
 as_pg() { if [ "$(id -u)" = 0 ]; then (cd "$PGDIR" && runuser -u postgres -- "$@"); else (cd "$PGDIR" && "$@"); fi; }
 pgsql() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -v ON_ERROR_STOP=1 "$@"; }
-PGPORT="" SRV_TO="" SRV_PID=""
-stop_server() {            # TERM to the `timeout` wrapper (forwarded to tessera), KILL after 10 s
-  [ -n "$SRV_TO" ] || return 0
-  kill -TERM "$SRV_TO" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$SRV_TO" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$SRV_TO" 2>/dev/null || true
-  wait "$SRV_TO" 2>/dev/null || true
-  SRV_TO="" SRV_PID=""
+PGPORT="" SRV_TO="" SRV_PID="" NGX_TO=""
+stop_wrapped() {           # stop_wrapped PID: TERM to a `timeout` wrapper (forwarded), KILL after 10 s
+  kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
 }
+stop_server() { [ -z "$SRV_TO" ] || stop_wrapped "$SRV_TO"; SRV_TO="" SRV_PID=""; }
+stop_nginx() { [ -z "$NGX_TO" ] || stop_wrapped "$NGX_TO"; NGX_TO=""; }
 cleanup() {
   stop_server
+  stop_nginx
   if [ -n "$PGPORT" ]; then as_pg $PGBIN/pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true; PGPORT=""; fi
 }
 trap cleanup EXIT
@@ -150,6 +158,54 @@ start_server() {
     sleep 0.1
   done
   echo "  tessera serve not answering /healthz on $URL after 30 s"; return 1
+}
+# start_nginx: the floor's static server, sets NGX_TO (timeout wrapper), FLOOR_URL, FLOOR_FILE.
+# One worker, sendfile, no access log: the least work a server can do to send a file.
+# FLOOR_FILE is written later, by `annbench.py queries` (our answer); until then nginx says 404.
+start_nginx() {
+  local user=""
+  rm -rf "$NGX"; mkdir -p "$NGX/www" "$NGX/tmp"
+  pick_port; FLOOR_URL=http://127.0.0.1:$PORT/answer.json FLOOR_FILE=$NGX/www/answer.json
+  [ "$(id -u)" = 0 ] && user="user root;"             # workers must read the work dir
+  cat >"$NGX/nginx.conf" <<EOF
+# Generated by benches/annotations/run.sh - not a system config.
+$user
+worker_processes 1;
+pid $NGX/nginx.pid;
+error_log $NGX/error.log warn;
+events { worker_connections 64; }
+http {
+  default_type application/octet-stream;
+  access_log off;
+  sendfile on;
+  # one keep-alive connection for every floor set, idle through wait_quiet between sets
+  keepalive_requests 1000000;
+  keepalive_timeout 3600s;
+  client_body_temp_path $NGX/tmp/body;
+  proxy_temp_path $NGX/tmp/proxy;
+  fastcgi_temp_path $NGX/tmp/fastcgi;
+  uwsgi_temp_path $NGX/tmp/uwsgi;
+  scgi_temp_path $NGX/tmp/scgi;
+  server {
+    listen 127.0.0.1:$PORT;
+    root $NGX/www;
+  }
+}
+EOF
+  if ! timeout 10 nginx -t -p "$NGX" -e "$NGX/error.log" -c "$NGX/nginx.conf" >"$NGX/test.log" 2>&1; then
+    echo "  nginx config test failed (no floor):"; sed 's/^/    /' "$NGX/test.log"; return 1
+  fi
+  timeout -k 5 $MAXLIFE nginx -p "$NGX" -e "$NGX/error.log" -c "$NGX/nginx.conf" -g 'daemon off;' \
+    >"$NGX/stdout.log" 2>&1 9>&- &
+  NGX_TO=$!
+  for _ in $(seq 100); do
+    curl -s -o /dev/null "$FLOOR_URL" 2>/dev/null && return 0     # any answer (404 for now)
+    if ! kill -0 "$NGX_TO" 2>/dev/null; then
+      echo "  nginx exited at startup (no floor):"; tail -n 5 "$NGX/error.log" | sed 's/^/    /'; NGX_TO=""; return 1
+    fi
+    sleep 0.1
+  done
+  echo "  nginx not answering on $FLOOR_URL after 10 s (no floor)"; stop_nginx; return 1
 }
 
 # --- 3. build ours -------------------------------------------------------------------------------
@@ -318,9 +374,13 @@ import_runs ours ours_import_once; have_ours=$OK_RUN
 # --- 7. queries: same boxes, both sides -----------------------------------------------------------
 if ((have_pg && have_ours)); then
   echo "== queries ($NBOX viewports 1920x1080, $NBOX regions 8000x4500; latency = request to last byte)"
+  # nginx for the floor: started now, idle (no CPU) until the floor sets, which come after ours
+  floor=()
+  start_nginx && floor=(--floor-url "$FLOOR_URL" --floor-file "$FLOOR_FILE" --floor-pid "$NGX_TO")
   sync
   $PY "$HERE/annbench.py" queries "$WORK/boxes.json" "$WORK/queries.json" --dsn "$DSN" --table cells \
-    --url "$URL" --slide "$SLIDE_ID" --pg-pid "$PGPID" --srv-pid "$SRV_PID" || echo "  queries FAILED"
+    --url "$URL" --slide "$SLIDE_ID" --pg-pid "$PGPID" --srv-pid "$SRV_PID" "${floor[@]}" || echo "  queries FAILED"
+  stop_nginx
 else
   echo "== queries skipped (need both PostGIS and ours loaded)"
 fi
@@ -385,6 +445,7 @@ $PY "$HERE/annbench.py" report "$KV" "$WORK/queries.json" "$WORK/pgser.json" "$W
 echo "  PEERS.md sanity figures: ogr2ogr 59.4 s (50 MB RSS); PostGIS viewport p50 7.0 / p99 11.3 ms (~619 hits)," \
      "region p50 106 / p99 162 ms (~10,500 hits); geometry serialisation 2.4 s"
 echo "  (percentiles are nearest-rank over $NBOX boxes; PostGIS && is a bounding-box test, ours tests the polygon, so"
-echo "   PostGIS returns a few more cells per box; an unreliable bar had other processes >= 10% or steal >= 5%)"
+echo "   PostGIS returns a few more cells per box; an unreliable bar had other processes >= 10% or steal >= 5%;"
+echo "   floor rows, in the ours column: nginx sending a file of our answer's size per box to the same client)"
 echo "  results: $WORK/results.json (raw latencies: $WORK/queries.json)"
 exit 0
