@@ -377,8 +377,7 @@ impl Engine {
         // Held through the apply, as every change does (see `forget_outside_changes`).
         drop(conn);
         // The batches were parsed on rayon's threads and freed on others.
-        rayon::broadcast(|_| crate::memory::release_freed());
-        crate::memory::release_freed();
+        crate::memory::release_freed_everywhere();
         Ok(ImportReport {
             imported,
             layer: opts.layer.clone(),

@@ -246,10 +246,18 @@ pub async fn query(
     let (feed, body) = fed_body(8);
     tokio::task::spawn_blocking(move || {
         let mut head_tx = Some(head_tx);
+        let mut sent = 0;
         let result = engine.query_streamed(&slide, &p, &mut |part| match part {
             Part::Head(h) => head_tx.take().is_some_and(|tx| tx.send(Ok(h)).is_ok()),
-            Part::Piece(b) => feed.send(Bytes::from(b)),
+            Part::Piece(b) => {
+                sent += b.len();
+                feed.send(Bytes::from(b))
+            }
         });
+        // The chunks were formatted on rayon's threads and freed on the runtime's.
+        if sent >= crate::memory::BIG_ANSWER_BYTES {
+            crate::memory::release_freed_everywhere();
+        }
         match (result, head_tx.take()) {
             (Ok(()), _) => feed.finish(),
             (Err(e), Some(tx)) => {
@@ -643,6 +651,8 @@ pub async fn export(
                 .export_visible(&slide2, bbox, role.blind_for.as_deref(), &mut w)
                 .and_then(|_| w.flush().map_err(AnnotationError::from))
         };
+        // Exports are big: give back what their buffers took.
+        crate::memory::release_freed_everywhere();
         match result {
             Ok(()) => feed.finish(),
             Err(e) => {
