@@ -254,9 +254,9 @@ pub async fn query(
                 feed.send(Bytes::from(b))
             }
         });
-        // The chunks were formatted on rayon's threads and freed on the runtime's.
+        // A big answer's chunks were formatted on rayon's threads and freed on others.
         if sent >= crate::memory::BIG_ANSWER_BYTES {
-            crate::memory::release_freed_everywhere();
+            crate::memory::release_soon();
         }
         match (result, head_tx.take()) {
             (Ok(()), _) => feed.finish(),
@@ -651,8 +651,10 @@ pub async fn export(
                 .export_visible(&slide2, bbox, role.blind_for.as_deref(), &mut w)
                 .and_then(|_| w.flush().map_err(AnnotationError::from))
         };
-        // Exports are big: give back what their buffers took.
-        crate::memory::release_freed_everywhere();
+        // Exports are big: give back what their buffers took, here (its chunks were
+        // allocated on this thread) and on rayon's threads.
+        crate::memory::release_freed();
+        crate::memory::release_soon();
         match result {
             Ok(()) => feed.finish(),
             Err(e) => {
