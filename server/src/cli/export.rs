@@ -31,17 +31,8 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock()),
         )?,
         Some(path) => {
-            // Written beside the target and renamed, so a failed export leaves no half file.
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let tmp = tempfile::Builder::new()
-                .prefix(".export-")
-                .suffix(".partial")
-                .tempfile_in(dir)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-            let file = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file().try_clone()?);
+            let out = super::output::OutputFile::create(path, ".export-")?;
+            let file = std::io::BufWriter::with_capacity(1 << 20, out.writer()?);
             let gz = path.extension().is_some_and(|e| e == "gz");
             let report = if gz {
                 let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
@@ -51,9 +42,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             } else {
                 engine.export(&args.slide, bbox, file)?
             };
-            tmp.as_file().sync_all()?;
-            tmp.persist(path)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            out.commit()?;
             eprintln!(
                 "{}: {} annotations, {} bytes of GeoJSON",
                 path.display(),

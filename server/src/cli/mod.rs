@@ -6,6 +6,7 @@ pub mod deid_check;
 pub mod export;
 pub mod import;
 pub mod info;
+pub mod output;
 pub mod progress;
 pub mod project;
 pub mod qc;

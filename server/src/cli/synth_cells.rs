@@ -36,16 +36,8 @@ pub fn run(args: &SynthCellsArgs) -> anyhow::Result<ExitCode> {
         mpp: args.mpp,
         ..SynthSpec::default()
     };
-    let dir = args
-        .output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".cells-")
-        .suffix(".partial")
-        .tempfile_in(dir)?;
-    let file = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file().try_clone()?);
+    let out = super::output::OutputFile::create(&args.output, ".cells-")?;
+    let file = std::io::BufWriter::with_capacity(1 << 20, out.writer()?);
     let bar = progress::bar(
         server::annotations::synth::grid_rows(spec),
         "generating cells",
@@ -60,7 +52,7 @@ pub fn run(args: &SynthCellsArgs) -> anyhow::Result<ExitCode> {
         server::annotations::synth::write_cells(spec, args.limit, file, &progress)?
     };
     bar.finish_and_clear();
-    tmp.persist(&args.output)?;
+    out.commit()?;
     println!(
         "{}: {count} synthetic cells for a {}×{} slide, seed {}",
         args.output.display(),
