@@ -18,7 +18,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
     reason = "an FFI call into the allocator we link; it takes no pointers"
 )]
 fn release_freed_pages() {
-    // SAFETY: mi_collect only walks the calling thread's own heap.
+    // SAFETY: mi_collect takes a flag, no pointers, and touches only the allocator's own
+    // state (the calling thread's heap, and pages other threads abandoned).
     unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
