@@ -146,7 +146,7 @@ impl Engine {
     /// edits go on), else now. A small log is checkpointed now either way.
     pub(crate) fn checkpoint_after_import(&self, conn: &Connection) {
         let now = |conn: &Connection| {
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            if let Err(e) = store::checkpoint(conn) {
                 tracing::warn!(dir = %self.dir.display(), "checkpoint after an import: {e}");
             }
         };
@@ -158,7 +158,7 @@ impl Engine {
         }
         let (dir, running) = (self.dir.clone(), Arc::clone(&self.checkpointing));
         std::thread::spawn(move || {
-            if let Err(e) = store::checkpoint(&dir) {
+            if let Err(e) = store::checkpoint_apart(&dir) {
                 tracing::warn!(dir = %dir.display(), "background checkpoint: {e}");
             }
             running.store(false, Ordering::Release);

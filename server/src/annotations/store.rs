@@ -268,11 +268,16 @@ pub fn wal_bytes(dir: &Path) -> u64 {
 }
 
 /// Copies what it can of the write-ahead log into the database file without waiting
-/// for readers or blocking writers (a passive checkpoint), on a connection of its own.
-pub fn checkpoint(dir: &Path) -> rusqlite::Result<()> {
+/// for readers or blocking writers (a passive checkpoint).
+pub fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+}
+
+/// [`checkpoint`] on a connection of its own (for a thread of its own).
+pub fn checkpoint_apart(dir: &Path) -> rusqlite::Result<()> {
     let conn = Connection::open(dir.join(DB_FILE))?;
     conn.busy_timeout(Duration::from_secs(30))?;
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+    checkpoint(&conn)
 }
 
 /// Bumps the slide's generation; returns the new one.
