@@ -1,6 +1,7 @@
 //! `tessera synth-cells -o FILE`: QuPath GeoJSON cells on the nuclei of a synthetic slide.
 
 use super::progress;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tiler::synth::SynthSpec;
@@ -46,7 +47,7 @@ pub fn run(args: &SynthCellsArgs) -> anyhow::Result<ExitCode> {
     let count = if args.output.extension().is_some_and(|e| e == "gz") {
         let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
         let n = server::annotations::synth::write_cells(spec, args.limit, &mut enc, &progress)?;
-        enc.finish()?;
+        enc.finish()?.flush()?;
         n
     } else {
         server::annotations::synth::write_cells(spec, args.limit, file, &progress)?
