@@ -29,6 +29,7 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
         crate::store::slide_bounds(Arc::clone(&store)),
         crate::annotations::EngineLimits {
             background_checkpoint: true,
+            answer_texts: true,
             ..crate::annotations::EngineLimits::default()
         },
     )?;

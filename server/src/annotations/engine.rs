@@ -41,6 +41,33 @@ const BIG_WAL_BYTES: u64 = 64 << 20;
 /// How long the engine trusts its indexes before asking SQLite for outside changes.
 const RECHECK_AFTER: Duration = Duration::from_secs(1);
 
+/// Writes `index`'s texts to a file in `dir` and installs them (see [`super::texts`]).
+pub(crate) fn make_texts(dir: &Path, index: &RwLock<SlideIndex>) {
+    let started = Instant::now();
+    match super::texts::build(dir, index) {
+        Ok(Some((era, texts))) => {
+            let bytes = texts.bytes();
+            let mut index = index
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if index.set_texts(era, texts) {
+                tracing::info!(
+                    annotations = index.len(),
+                    megabytes = bytes >> 20,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "answer texts written"
+                );
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), "answer texts not written (queries format instead): {e}");
+        }
+    }
+    // Formatted on rayon's threads, freed here.
+    crate::memory::release_freed_everywhere();
+}
+
 /// Tunables with documented defaults.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineLimits {
@@ -52,6 +79,9 @@ pub struct EngineLimits {
     /// thread of its own after the import is answered (a server), rather than before
     /// (the CLI, which exits next).
     pub background_checkpoint: bool,
+    /// Whether each loaded slide's GeoJSON texts are written to disk in the background
+    /// for queries to copy (a server; see [`super::texts`]).
+    pub answer_texts: bool,
 }
 
 impl Default for EngineLimits {
@@ -60,6 +90,7 @@ impl Default for EngineLimits {
             tolerance: 2.0,
             max_feature_bytes: 64 << 20,
             background_checkpoint: false,
+            answer_texts: false,
         }
     }
 }
@@ -68,6 +99,10 @@ impl Default for EngineLimits {
 #[derive(Debug, Default)]
 pub struct LoadedSlide {
     index: OnceLock<Result<RwLock<SlideIndex>, String>>,
+    /// Whether a thread is making the slide's texts (one at a time).
+    texts_running: AtomicBool,
+    /// Whether texts were asked for since that thread began.
+    texts_wanted: AtomicBool,
 }
 
 /// The annotation engine of one data directory.
@@ -258,14 +293,58 @@ impl Engine {
         self.slide_size(slide)?;
         self.forget_outside_changes()?;
         let loaded = Arc::clone(lock(&self.slides).entry(slide.to_string()).or_default());
-        let result = loaded
-            .index
-            .get_or_init(|| self.load(slide).map(RwLock::new).map_err(|e| e.to_string()));
-        if let Err(e) = result {
-            lock(&self.slides).remove(slide);
-            return Err(AnnotationError::Corrupt(e.clone()));
+        let mut fresh = false;
+        let result = loaded.index.get_or_init(|| {
+            fresh = true;
+            self.load(slide).map(RwLock::new).map_err(|e| e.to_string())
+        });
+        match result {
+            Err(e) => {
+                lock(&self.slides).remove(slide);
+                return Err(AnnotationError::Corrupt(e.clone()));
+            }
+            Ok(index) if fresh && read(index).texts_behind() => self.refresh_texts(&loaded),
+            Ok(_) => {}
         }
         Ok(loaded)
+    }
+
+    /// Makes the slide's texts now, on this thread (tests; a server makes them in the
+    /// background).
+    #[cfg(test)]
+    pub(crate) fn make_texts_now(&self, slide: &str) -> Result<(), AnnotationError> {
+        let loaded = self.index(slide)?;
+        if let Some(Ok(index)) = loaded.index.get() {
+            make_texts(&self.dir, index);
+        }
+        Ok(())
+    }
+
+    /// Has the slide's texts made again on a thread of its own, if this engine keeps
+    /// texts; one such thread per slide, which runs once more when asked meanwhile.
+    fn refresh_texts(&self, loaded: &Arc<LoadedSlide>) {
+        if !self.limits.answer_texts {
+            return;
+        }
+        loaded.texts_wanted.store(true, Ordering::Release);
+        if loaded.texts_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (loaded, dir) = (Arc::clone(loaded), self.dir.clone());
+        std::thread::spawn(move || {
+            loop {
+                loaded.texts_wanted.store(false, Ordering::Release);
+                if let Some(Ok(index)) = loaded.index.get() {
+                    make_texts(&dir, index);
+                }
+                loaded.texts_running.store(false, Ordering::Release);
+                if !loaded.texts_wanted.load(Ordering::Acquire)
+                    || loaded.texts_running.swap(true, Ordering::AcqRel)
+                {
+                    break;
+                }
+            }
+        });
     }
 
     /// The index if the slide is already loaded (a write then keeps it up to date).
@@ -316,6 +395,10 @@ impl Engine {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             change(&mut index);
             index.generation = generation;
+            if index.texts_behind() {
+                drop(index);
+                self.refresh_texts(&loaded);
+            }
         }
     }
 

@@ -9,6 +9,7 @@ use super::codec::Corrupt;
 use super::geojson::write::{Fields, RecordColumns, push_plain_extras, push_record};
 use super::geometry::{Geometry, Rect, SCALE};
 use super::model::{Annotation, Columns, Provenance, Status, default_color};
+use super::texts::FeatureTexts;
 use foldhash::HashMap;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
@@ -50,6 +51,10 @@ impl Interner {
         &self.names
     }
 }
+
+/// Slots without texts that queries may format themselves before the texts are made
+/// again (see [`SlideIndex::texts_behind`]).
+const TEXTS_SLACK: usize = 1024;
 
 /// Record bodies in fixed-size segments: growing never copies what is already there (a
 /// doubling `Vec` would briefly hold twice a slide's bodies).
@@ -134,6 +139,11 @@ pub struct SlideIndex {
     displaced: HashMap<u32, u32>,
     /// The store's generation of this slide that the index reflects.
     pub generation: i64,
+    /// Changes each time the slots are replaced wholesale (slot numbers then mean other
+    /// annotations), so that texts made for the old ones are not installed.
+    pub era: u64,
+    /// The annotations' GeoJSON texts on disk, for queries to copy.
+    texts: Option<std::sync::Arc<FeatureTexts>>,
 }
 
 /// An annotation ready to enter the index: its columns, record body and bounding box.
@@ -315,9 +325,9 @@ impl SlideIndex {
     /// empty, else its annotations are added.
     pub fn absorb(&mut self, other: SlideIndex) {
         if self.is_empty() {
-            let generation = self.generation;
+            let (generation, era) = (self.generation, self.era);
             *self = other;
-            self.generation = generation;
+            (self.generation, self.era) = (generation, era + 1);
             return;
         }
         let staged: Vec<Staged> = other
@@ -379,6 +389,36 @@ impl SlideIndex {
         self.live
     }
 
+    /// Slots made so far, live or not.
+    #[must_use]
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The annotations' texts on disk, if they were made.
+    #[must_use]
+    pub fn texts(&self) -> Option<&FeatureTexts> {
+        self.texts.as_deref()
+    }
+
+    /// Installs texts made for era `era`; false (and dropped) if the slots were
+    /// replaced since.
+    pub fn set_texts(&mut self, era: u64, texts: FeatureTexts) -> bool {
+        let current = era == self.era;
+        if current {
+            self.texts = Some(std::sync::Arc::new(texts));
+        }
+        current
+    }
+
+    /// Whether so many slots came after the texts (or there are none) that they
+    /// are worth making again: more than [`TEXTS_SLACK`] and an eighth of the live ones.
+    #[must_use]
+    pub fn texts_behind(&self) -> bool {
+        let uncovered = self.slots.len() - self.texts().map_or(0, FeatureTexts::covered);
+        self.live > 0 && (self.texts.is_none() || uncovered > TEXTS_SLACK.max(self.live / 8))
+    }
+
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.live == 0
@@ -437,13 +477,14 @@ impl SlideIndex {
         }
     }
 
-    /// Appends the annotation in slot `n` as a QuPath Feature, straight from its record.
+    /// Appends the annotation in slot `n` as a QuPath Feature, straight from its record;
+    /// returns where its properties' tail begins (see [`push_record`]).
     pub fn push_feature_json(
         &self,
         n: u32,
         fields: Fields,
         out: &mut Vec<u8>,
-    ) -> Result<(), Corrupt> {
+    ) -> Result<usize, Corrupt> {
         let s = &self.slots[n as usize];
         let columns = RecordColumns {
             id: &s.id,
@@ -473,8 +514,10 @@ impl SlideIndex {
     pub fn memory_bytes(&self) -> usize {
         let tree = self.tree.size() * (std::mem::size_of::<Entry>() + 8) * 5 / 4;
         let ids = self.by_id.capacity() * (std::mem::size_of::<(Uuid, u32)>() + 1);
+        let texts = self.texts().map_or(0, |t| t.covered() * 10);
         self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.arena.capacity()
+            + texts
             + tree
             + ids
             + self.skeletons.memory_bytes()

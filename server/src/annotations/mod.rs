@@ -11,6 +11,8 @@
 //! - [`engine`] ties them together: [`import`](engine::Engine::import) is all or nothing,
 //!   edits are versioned with optimistic concurrency, every change is in history and the
 //!   caller's last one can be undone; [`query`] and [`export`] read.
+//! - [`texts`]: every annotation's GeoJSON text in a file on disk, in tile order, which
+//!   a query copies instead of formatting.
 //! - [`qc`]: quality checks of stored annotations or of one about to be written;
 //!   [`audit`]: reproducible random audit samples, their outcomes and summaries.
 
@@ -30,6 +32,7 @@ pub mod query;
 pub mod review;
 pub mod store;
 pub mod synth;
+pub mod texts;
 
 pub use engine::{Engine, EngineLimits, HistoryEntry, UndoReport};
 pub use error::AnnotationError;

@@ -32,6 +32,7 @@ use super::geojson::write::{Fields, push_str};
 use super::geometry::{Geometry, Rect, SCALE};
 use super::index::{SlideIndex, Slot};
 use super::model::Status;
+use super::texts;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -240,6 +241,8 @@ pub struct AnswerHead {
     pub content_type: &'static str,
     pub lod: Lod,
     pub count: usize,
+    /// The body's length in bytes, when it is known before the body is made.
+    pub length: Option<u64>,
 }
 
 /// A streamed answer: its head first, then its body in pieces, in order.
@@ -372,8 +375,8 @@ impl Engine {
                 if binary {
                     let body = binary_geometry(&index, &slots, truncated).map_err(corrupt)?;
                     send_whole(send, body, binary, lod, slots.len());
-                } else if send(Part::Head(head(binary, lod, slots.len()))) {
-                    geojson_features(&index, &slots, truncated, fields, send).map_err(corrupt)?;
+                } else {
+                    geojson_features(&index, &slots, truncated, fields, send)?;
                 }
                 Ok(())
             }
@@ -554,6 +557,7 @@ fn head(binary: bool, lod: Lod, count: usize) -> AnswerHead {
         },
         lod,
         count,
+        length: None,
     }
 }
 
@@ -565,24 +569,32 @@ fn send_whole(
     lod: Lod,
     count: usize,
 ) {
-    if send(Part::Head(head(binary, lod, count))) {
+    let head = AnswerHead {
+        length: Some(body.len() as u64),
+        ..head(binary, lod, count)
+    };
+    if send(Part::Head(head)) {
         send(Part::Piece(body));
     }
 }
 
+/// How a FeatureCollection's text ends.
+const END: &[u8] = b"]}";
+
 /// Features formatted per task; large answers are formatted on every core.
 const FORMAT_CHUNK: usize = 256;
 
-/// Formats features in chunks of [`FORMAT_CHUNK`] on every core and sends them in order,
-/// a few chunks at a time, so the first bytes leave before the last are written.
+/// Sends the head and the Features of `slots` as a FeatureCollection, a piece at a time
+/// so that the first bytes leave before the last are ready: copied from the slide's
+/// texts on disk (in their tile order), and those without a text formatted on every
+/// core. When every Feature has a text, the head tells the body's length.
 fn geojson_features(
     index: &SlideIndex,
     slots: &[u32],
     truncated: bool,
     fields: Fields,
     send: &mut dyn FnMut(Part) -> bool,
-) -> Result<(), super::codec::Corrupt> {
-    use rayon::prelude::*;
+) -> Result<(), AnnotationError> {
     let mut head = Vec::with_capacity(96);
     head.extend_from_slice(br#"{"type":"FeatureCollection","lod":"geometry","count":"#);
     head.extend_from_slice(itoa::Buffer::new().format(slots.len()).as_bytes());
@@ -592,13 +604,72 @@ fn geojson_features(
         br#","truncated":false"#
     });
     head.extend_from_slice(br#","features":["#);
-    if !send(Part::Piece(head)) {
+    let (mut copied, mut formatted) = (Vec::new(), Vec::new());
+    match index.texts() {
+        Some(texts) => {
+            for &n in slots {
+                match texts.entry(n) {
+                    Some(entry) => copied.push(entry),
+                    None => formatted.push(n),
+                }
+            }
+        }
+        None => formatted.extend_from_slice(slots),
+    }
+    let length = formatted.is_empty().then(|| {
+        let texts: u64 = copied.iter().map(|e| e.len(fields)).sum();
+        let commas = copied.len().saturating_sub(1) as u64;
+        (head.len() + END.len()) as u64 + texts + commas
+    });
+    let answer_head = AnswerHead {
+        length,
+        ..self::head(false, Lod::Geometry, slots.len())
+    };
+    if !send(Part::Head(answer_head)) || !send(Part::Piece(head)) {
         return Ok(());
     }
+    let mut comma = false;
+    if let Some(texts) = index.texts().filter(|_| !copied.is_empty()) {
+        copied.sort_unstable();
+        let mut out = Vec::with_capacity(texts::PIECE + 4096);
+        let mut flush = |out: &mut Vec<u8>| {
+            send(Part::Piece(std::mem::replace(
+                out,
+                Vec::with_capacity(texts::PIECE + 4096),
+            )))
+        };
+        let copy = texts.copy(&copied, fields, &mut comma, &mut out, &mut flush);
+        if !copy.map_err(|e| AnnotationError::Corrupt(format!("the answer texts: {e}")))? {
+            return Ok(());
+        }
+        if !out.is_empty() && !flush(&mut out) {
+            return Ok(());
+        }
+    }
+    if !format_features(index, &formatted, comma, fields, send)
+        .map_err(|e| AnnotationError::Corrupt(e.to_string()))?
+    {
+        return Ok(());
+    }
+    send(Part::Piece(END.to_vec()));
+    Ok(())
+}
+
+/// Formats the Features of `slots` in chunks of [`FORMAT_CHUNK`] on every core and sends
+/// them in order, a few chunks at a time; the first after a comma if `comma`. False when
+/// `send` stopped listening.
+fn format_features(
+    index: &SlideIndex,
+    slots: &[u32],
+    comma: bool,
+    fields: Fields,
+    send: &mut dyn FnMut(Part) -> bool,
+) -> Result<bool, super::codec::Corrupt> {
+    use rayon::prelude::*;
     let format = |(c, chunk): (usize, &[u32])| {
         let mut out = Vec::with_capacity(chunk.len() * 1024);
         for (i, &n) in chunk.iter().enumerate() {
-            if c > 0 || i > 0 {
+            if comma || c > 0 || i > 0 {
                 out.push(b',');
             }
             index.push_feature_json(n, fields, &mut out)?;
@@ -616,12 +687,11 @@ fn geojson_features(
         };
         for piece in pieces {
             if !send(Part::Piece(piece?)) {
-                return Ok(());
+                return Ok(false);
             }
         }
     }
-    send(Part::Piece(b"]}".to_vec()));
-    Ok(())
+    Ok(true)
 }
 
 fn classes_json(index: &SlideIndex, out: &mut Vec<u8>) {

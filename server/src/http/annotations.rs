@@ -285,6 +285,11 @@ pub async fn query(
         HeaderValue::from_static(head.content_type),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(length) = head.length {
+        // Known ahead: sent with a length instead of in chunks, so that clients can
+        // read the body in one go.
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     h.insert(
         "x-tessera-lod",
         HeaderValue::from_static(match head.lod {

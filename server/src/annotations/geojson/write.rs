@@ -283,14 +283,16 @@ pub fn push_feature(out: &mut Vec<u8>, a: &Annotation) {
 /// Appends one QuPath Feature straight from a stored record body (the same text
 /// [`push_feature`] writes for the decoded annotation, at a fraction of the cost).
 /// `extras` writes the body's last field, the extra properties' text, and returns how
-/// many bytes it wrote.
+/// many bytes it wrote. Returns where in `out` the properties' tail begins: Tessera's own
+/// properties and the closing braces with [`Fields::All`], the closing braces alone with
+/// [`Fields::QuPath`] (so the one text holds both).
 pub fn push_record(
     out: &mut Vec<u8>,
     columns: &RecordColumns<'_>,
     body: &[u8],
     fields: Fields,
     extras: impl FnOnce(&mut Reader<'_>, &mut Vec<u8>) -> Result<usize, Corrupt>,
-) -> Result<(), Corrupt> {
+) -> Result<usize, Corrupt> {
     let (head, mut r) = BodyHead::read(body)?;
     push_id(out, columns.id);
     push_encoded_geometry(out, &mut r)?;
@@ -303,11 +305,12 @@ pub fn push_record(
     if extras(&mut r, out)? == 0 {
         out.pop();
     }
+    let tail = out.len();
     match fields {
         Fields::All => push_properties_tail(out, columns, &head),
         Fields::QuPath => out.extend_from_slice(b"}}"),
     }
-    Ok(())
+    Ok(tail)
 }
 
 /// The extras of a plain (SQLite) record body: its length-prefixed text.

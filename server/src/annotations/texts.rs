@@ -1,0 +1,403 @@
+//! Every annotation's GeoJSON text, written once to a file in tile order, so that a
+//! query's answer is copied rather than formatted: formatting the numbers of thousands
+//! of polygons was most of a query's time.
+//!
+//! The file is a cache of one slide's index, never a source of truth:
+//! - it is made in the background ([`build`]) after the index is loaded, or after it
+//!   gained many annotations (an import);
+//! - it lies in the data directory, on disk: its pages sit in the operating system's
+//!   page cache, which the system may drop and read again, not in the server's memory;
+//! - it is unlinked as soon as it is created, so it goes away with the index that reads
+//!   it, and a crash leaves nothing behind;
+//! - it covers the slots the index had when it was made: a slot added since (an edit
+//!   replaces its annotation's slot) has no text and is formatted as before.
+//!
+//! An entry is `prefix + tail`: the Feature with every property ([`Fields::All`]), where
+//! `prefix + "}}"` is the Feature with QuPath's properties alone. Where each entry lies
+//! and how long its tail is stay in memory (10 bytes per annotation), so an answer's
+//! length is known before it is read.
+
+use super::geojson::write::Fields;
+use super::index::SlideIndex;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::RwLock;
+
+/// Side of the square tiles whose row-major order is the file's, in pixels: the texts
+/// of a query box are then about one contiguous run per row of tiles it covers.
+const TILE: f64 = 128.0;
+/// Bits of a spot that hold an entry's length; the offset is above them.
+const LENGTH_BITS: u32 = 24;
+const LENGTH_MASK: u64 = (1 << LENGTH_BITS) - 1;
+/// Most bytes a query reads in one go (a bigger entry is read alone).
+const WINDOW: u64 = 1 << 20;
+/// A gap between two wanted entries that a query reads through rather than skips.
+const GAP: u64 = 32 << 10;
+/// Bytes of answer handed on at a time.
+pub const PIECE: usize = 256 << 10;
+/// Slots formatted under one read lock of the index (edits wait at most that long), and
+/// held formatted at once (a few MB).
+const BATCH: usize = 4096;
+/// Slots formatted per task.
+const CHUNK: usize = 512;
+
+/// The texts of one slide's annotations as they were when the file was made.
+#[derive(Debug)]
+pub struct FeatureTexts {
+    file: File,
+    /// Per slot, where its entry lies, `offset << 24 | length`; 0: no entry.
+    spots: Vec<u64>,
+    /// Per slot, the length of its entry's tail.
+    tails: Vec<u16>,
+    bytes: u64,
+}
+
+/// Where one annotation's text lies in the file; entries sort in file order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry {
+    spot: u64,
+    tail: u16,
+}
+
+impl Entry {
+    fn at(self) -> u64 {
+        self.spot >> LENGTH_BITS
+    }
+
+    fn stored(self) -> u64 {
+        self.spot & LENGTH_MASK
+    }
+
+    /// Bytes of the Feature's text with `fields`.
+    #[must_use]
+    pub fn len(self, fields: Fields) -> u64 {
+        match fields {
+            Fields::All => self.stored(),
+            Fields::QuPath => self.stored() - u64::from(self.tail) + 2,
+        }
+    }
+}
+
+impl FeatureTexts {
+    /// Slot `n`'s entry, if it has one.
+    #[must_use]
+    pub fn entry(&self, n: u32) -> Option<Entry> {
+        let spot = self.spots.get(n as usize).copied().filter(|&s| s != 0)?;
+        Some(Entry {
+            spot,
+            tail: self.tails[n as usize],
+        })
+    }
+
+    /// How many slots the file was made for (slots from 0 up).
+    #[must_use]
+    pub fn covered(&self) -> usize {
+        self.spots.len()
+    }
+
+    /// Size of the file in bytes.
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Appends the Features of `entries` (in file order) to `out`, each after a comma
+    /// unless it is the first of the answer (`*comma` false; set once one is written),
+    /// and hands `out` to `flush` whenever it holds [`PIECE`] bytes. Stops early,
+    /// returning false, when `flush` does.
+    pub fn copy(
+        &self,
+        entries: &[Entry],
+        fields: Fields,
+        comma: &mut bool,
+        out: &mut Vec<u8>,
+        flush: &mut dyn FnMut(&mut Vec<u8>) -> bool,
+    ) -> std::io::Result<bool> {
+        let mut window = Vec::new();
+        let mut i = 0;
+        while i < entries.len() {
+            let start = entries[i].at();
+            let mut end = start + entries[i].stored();
+            let mut j = i + 1;
+            while let Some(&e) = entries.get(j) {
+                if e.at() > end + GAP || e.at() + e.stored() - start > WINDOW {
+                    break;
+                }
+                end = end.max(e.at() + e.stored());
+                j += 1;
+            }
+            window.resize((end - start) as usize, 0);
+            self.file.read_exact_at(&mut window, start)?;
+            for &e in &entries[i..j] {
+                let at = (e.at() - start) as usize;
+                let text = &window[at..at + e.stored() as usize];
+                if std::mem::replace(comma, true) {
+                    out.push(b',');
+                }
+                match fields {
+                    Fields::All => out.extend_from_slice(text),
+                    Fields::QuPath => {
+                        out.extend_from_slice(&text[..text.len() - usize::from(e.tail)]);
+                        out.extend_from_slice(b"}}");
+                    }
+                }
+                if out.len() >= PIECE && !flush(out) {
+                    return Ok(false);
+                }
+            }
+            i = j;
+        }
+        Ok(true)
+    }
+}
+
+/// Writes the texts of the live annotations of `index` to a new file in `dir`, taking
+/// the read lock once per [`BATCH`] so that edits go on meanwhile. Returns the index's
+/// era with the texts (for [`SlideIndex::set_texts`]), or `None` when the index was
+/// replaced while they were written.
+pub fn build(
+    dir: &Path,
+    index: &RwLock<SlideIndex>,
+) -> std::io::Result<Option<(u64, FeatureTexts)>> {
+    use rayon::prelude::*;
+    let read = || {
+        index
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    let (era, slots, mut order) = {
+        let index = read();
+        (index.era, index.slot_count(), tile_order(&index))
+    };
+    order.sort_unstable();
+    let path = dir.join(format!(".answer-texts-{}.tmp", uuid::Uuid::new_v4()));
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    std::fs::remove_file(&path)?;
+    let (mut spots, mut tails) = (vec![0u64; slots], vec![0u16; slots]);
+    let mut bytes = 0u64;
+    for batch in order.chunks(BATCH) {
+        let pieces: Vec<(Vec<u8>, Vec<Placed>)> = {
+            let index = read();
+            if index.era != era {
+                return Ok(None);
+            }
+            batch
+                .par_chunks(CHUNK)
+                .map(|chunk| entries(&index, chunk.iter().map(|&key| key as u32)))
+                .collect()
+        };
+        for (text, placed) in pieces {
+            file.write_all(&text)?;
+            for p in placed {
+                spots[p.slot as usize] = ((bytes + p.at as u64) << LENGTH_BITS) | p.len as u64;
+                tails[p.slot as usize] = p.tail;
+            }
+            bytes += text.len() as u64;
+        }
+    }
+    let texts = FeatureTexts {
+        file,
+        spots,
+        tails,
+        bytes,
+    };
+    Ok(Some((era, texts)))
+}
+
+/// Live slots, each in the low 32 bits of a key whose high bits number, in row-major
+/// order, the tile holding the slot's box centre.
+fn tile_order(index: &SlideIndex) -> Vec<u64> {
+    let centre = |n: u32| {
+        let b = index.slot(n).bbox;
+        let x = f64::midpoint(f64::from(b.x0), f64::from(b.x1)) / super::geometry::SCALE;
+        let y = f64::midpoint(f64::from(b.y0), f64::from(b.y1)) / super::geometry::SCALE;
+        ((x / TILE).max(0.0) as u64, (y / TILE).max(0.0) as u64)
+    };
+    let columns = index.live_slots().map(|n| centre(n).0).max().unwrap_or(0) + 1;
+    index
+        .live_slots()
+        .map(|n| {
+            let (col, row) = centre(n);
+            ((row * columns + col).min(u64::from(u32::MAX)) << 32) | u64::from(n)
+        })
+        .collect()
+}
+
+/// Where a slot's entry was written among others.
+struct Placed {
+    slot: u32,
+    at: usize,
+    len: usize,
+    tail: u16,
+}
+
+/// The entries of `slots`, one after another, and where each lies. A slot whose record
+/// cannot be written, or whose entry is too long for a spot, gets none: queries format
+/// it themselves (and report a damaged record).
+fn entries(index: &SlideIndex, slots: impl Iterator<Item = u32>) -> (Vec<u8>, Vec<Placed>) {
+    let (mut out, mut placed) = (Vec::with_capacity(CHUNK * 1024), Vec::with_capacity(CHUNK));
+    for slot in slots {
+        let at = out.len();
+        let Ok(tail) = index.push_feature_json(slot, Fields::All, &mut out) else {
+            out.truncate(at);
+            continue;
+        };
+        let len = out.len() - at;
+        match u16::try_from(out.len() - tail) {
+            Ok(tail) if len as u64 <= LENGTH_MASK => placed.push(Placed {
+                slot,
+                at,
+                len,
+                tail,
+            }),
+            _ => out.truncate(at),
+        }
+    }
+    (out, placed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WINDOW;
+    use crate::annotations::engine::{Engine, EngineLimits, unguarded};
+    use crate::annotations::{ImportOptions, QueryParams};
+    use std::fmt::Write as _;
+    use std::path::Path;
+
+    const SIDE: u32 = 4000;
+
+    fn open(dir: &Path) -> Engine {
+        Engine::open(
+            dir,
+            Box::new(|s| (s == "s").then_some((f64::from(SIDE), f64::from(SIDE)))),
+            EngineLimits::default(),
+        )
+        .expect("engine")
+    }
+
+    /// A cell of 12 vertices at grid place `i`, with a name and measurements.
+    fn cell(i: u32) -> String {
+        let (cx, cy) = (f64::from(20 + (i % 60) * 66), f64::from(20 + (i / 60) * 66));
+        let mut ring = String::new();
+        for k in 0..=12 {
+            let a = f64::from(k % 12) * std::f64::consts::TAU / 12.0;
+            let r = 9.0 + f64::from((i + k % 12) % 5);
+            let _ = write!(
+                ring,
+                "{}[{:.2},{:.2}]",
+                if k > 0 { "," } else { "" },
+                cx + r * a.cos(),
+                cy + r * a.sin()
+            );
+        }
+        let class = ["Tumor", "Stroma", "Immune cells"][(i % 3) as usize];
+        format!(
+            r#"{{"type":"Feature","geometry":{{"type":"Polygon","coordinates":[[{ring}]]}},"properties":{{"objectType":"detection","name":"cell {i}","classification":{{"name":"{class}"}},"measurements":{{"Area":{}.5}}}}}}"#,
+            i % 97
+        )
+    }
+
+    /// The answer's features, each as canonical JSON, sorted (texts answer in their
+    /// own order).
+    fn features(e: &Engine, bbox: &str, fields: &str) -> Vec<String> {
+        let p = QueryParams {
+            bbox: Some(bbox.into()),
+            fields: Some(fields.into()),
+            ..QueryParams::default()
+        };
+        let body = e.query("s", &p).expect("a query").bytes();
+        let answer: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
+        let list = answer["features"].as_array().expect("features");
+        assert_eq!(answer["count"].as_u64(), Some(list.len() as u64));
+        let mut texts: Vec<String> = list.iter().map(ToString::to_string).collect();
+        texts.sort();
+        texts
+    }
+
+    const BOXES: [&str; 5] = [
+        "0,0,4000,4000",
+        "100,100,1920,1080",
+        "1234,2345,700,300",
+        "3900,3900,100,100",
+        "37,1500,2,2",
+    ];
+
+    /// Queries answer the same features, byte for byte in each, whether they copy the
+    /// texts or format: both field sets, before and after edits (whose new versions
+    /// have no text yet) and deletions, over boxes that need several reads.
+    #[test]
+    fn answers_from_texts_equal_formatted_answers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let e = open(dir.path());
+        let cells: Vec<String> = (0..3600).map(cell).collect();
+        let file = format!(
+            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+            cells.join(",")
+        );
+        let opts = ImportOptions {
+            layer: "cells".into(),
+            author: "t".into(),
+            ..ImportOptions::default()
+        };
+        e.import("s", file.as_bytes(), &opts, &|_| {})
+            .expect("import");
+        let formatted: Vec<_> = BOXES
+            .iter()
+            .flat_map(|b| [features(&e, b, "all"), features(&e, b, "qupath")])
+            .collect();
+        assert_eq!(formatted[0].len(), 3600);
+        e.make_texts_now("s").expect("texts");
+        {
+            let loaded = e.index("s").expect("index");
+            let index = loaded.read();
+            let texts = index.texts().expect("texts made");
+            assert!(
+                texts.bytes() > 2 * WINDOW,
+                "{} bytes: too few for several reads",
+                texts.bytes()
+            );
+        }
+        let copied: Vec<_> = BOXES
+            .iter()
+            .flat_map(|b| [features(&e, b, "all"), features(&e, b, "qupath")])
+            .collect();
+        assert_eq!(copied, formatted);
+
+        // Edits after the texts: their new versions are formatted, the rest copied.
+        let ids: Vec<uuid::Uuid> = {
+            let loaded = e.index("s").expect("index");
+            let index = loaded.read();
+            index
+                .live_slots()
+                .take(10)
+                .map(|n| index.slot(n).id)
+                .collect()
+        };
+        for (k, id) in ids.iter().enumerate() {
+            if k % 2 == 0 {
+                e.update(id, 1, cell(7).as_bytes(), "t", &unguarded)
+                    .expect("update");
+            } else {
+                e.delete(id, None, "t", &unguarded).expect("delete");
+            }
+        }
+        e.create("s", "cells", cell(3601).as_bytes(), "t", &unguarded)
+            .expect("create");
+        let fresh = open(dir.path());
+        for b in BOXES {
+            for fields in ["all", "qupath"] {
+                assert_eq!(
+                    features(&e, b, fields),
+                    features(&fresh, b, fields),
+                    "{b} {fields}"
+                );
+            }
+        }
+    }
+}
