@@ -266,6 +266,7 @@ fn entries(index: &SlideIndex, slots: impl Iterator<Item = u32>) -> (Vec<u8>, Ve
 mod tests {
     use super::WINDOW;
     use crate::annotations::engine::{Engine, EngineLimits, unguarded};
+    use crate::annotations::query::Part;
     use crate::annotations::{ImportOptions, QueryParams};
     use std::fmt::Write as _;
     use std::path::Path;
@@ -306,18 +307,35 @@ mod tests {
     /// The answer's features, each as canonical JSON, sorted (texts answer in their
     /// own order).
     fn features(e: &Engine, bbox: &str, fields: &str) -> Vec<String> {
+        answer(e, bbox, fields).0
+    }
+
+    /// [`features`], and the body's length if the head told it.
+    fn answer(e: &Engine, bbox: &str, fields: &str) -> (Vec<String>, Option<u64>) {
         let p = QueryParams {
             bbox: Some(bbox.into()),
             fields: Some(fields.into()),
             ..QueryParams::default()
         };
-        let body = e.query("s", &p).expect("a query").bytes();
+        let (mut length, mut body) = (None, Vec::new());
+        e.query_streamed("s", &p, &mut |part| {
+            match part {
+                Part::Head(head) => length = head.length,
+                Part::Piece(piece) => body.extend_from_slice(&piece),
+            }
+            true
+        })
+        .expect("a query");
+        // A length told ahead is the body's.
+        if let Some(length) = length {
+            assert_eq!(length, body.len() as u64, "{bbox} {fields}");
+        }
         let answer: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
         let list = answer["features"].as_array().expect("features");
         assert_eq!(answer["count"].as_u64(), Some(list.len() as u64));
         let mut texts: Vec<String> = list.iter().map(ToString::to_string).collect();
         texts.sort();
-        texts
+        (texts, length)
     }
 
     const BOXES: [&str; 5] = [
@@ -352,6 +370,11 @@ mod tests {
             .flat_map(|b| [features(&e, b, "all"), features(&e, b, "qupath")])
             .collect();
         assert_eq!(formatted[0].len(), 3600);
+        assert_eq!(
+            answer(&e, BOXES[0], "all").1,
+            None,
+            "formatted: no length ahead"
+        );
         e.make_texts_now("s").expect("texts");
         {
             let loaded = e.index("s").expect("index");
@@ -368,6 +391,10 @@ mod tests {
             .flat_map(|b| [features(&e, b, "all"), features(&e, b, "qupath")])
             .collect();
         assert_eq!(copied, formatted);
+        assert!(
+            answer(&e, BOXES[0], "qupath").1.is_some(),
+            "copied: a length ahead"
+        );
 
         // Edits after the texts: their new versions are formatted, the rest copied.
         let ids: Vec<uuid::Uuid> = {
