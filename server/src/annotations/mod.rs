@@ -27,6 +27,7 @@ pub mod geometry;
 pub mod import;
 pub mod index;
 pub mod model;
+pub mod pieces;
 pub mod qc;
 pub mod query;
 pub mod review;

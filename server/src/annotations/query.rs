@@ -32,7 +32,7 @@ use super::geojson::write::{Fields, push_str};
 use super::geometry::{Geometry, Rect, SCALE};
 use super::index::{SlideIndex, Slot};
 use super::model::Status;
-use super::texts;
+use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -249,7 +249,7 @@ pub struct AnswerHead {
 #[derive(Debug)]
 pub enum Part {
     Head(AnswerHead),
-    Piece(Vec<u8>),
+    Piece(Bytes),
 }
 
 /// An encoded answer and its content type.
@@ -290,7 +290,7 @@ impl Engine {
         self.query_streamed(slide, p, &mut |part| {
             match part {
                 Part::Head(h) => head = Some(h),
-                Part::Piece(b) => body.push(b),
+                Part::Piece(b) => body.push(b.to_vec()),
             }
             true
         })?;
@@ -573,8 +573,13 @@ fn send_whole(
         length: Some(body.len() as u64),
         ..head(binary, lod, count)
     };
+    let big = body.len() >= crate::memory::BIG_ANSWER_BYTES;
     if send(Part::Head(head)) {
-        send(Part::Piece(body));
+        send(Part::Piece(Bytes::from(body)));
+    }
+    // Made here, freed on the thread that sent it.
+    if big {
+        crate::memory::release_soon();
     }
 }
 
@@ -625,25 +630,26 @@ fn geojson_features(
         length,
         ..self::head(false, Lod::Geometry, slots.len())
     };
-    if !send(Part::Head(answer_head)) || !send(Part::Piece(head)) {
+    if !send(Part::Head(answer_head)) {
         return Ok(());
     }
     let mut comma = false;
-    if let Some(texts) = index.texts().filter(|_| !copied.is_empty()) {
-        copied.sort_unstable();
-        let mut out = Vec::with_capacity(texts::PIECE + 4096);
-        let mut flush = |out: &mut Vec<u8>| {
-            send(Part::Piece(std::mem::replace(
-                out,
-                Vec::with_capacity(texts::PIECE + 4096),
-            )))
-        };
-        let copy = texts.copy(&copied, fields, &mut comma, &mut out, &mut flush);
-        if !copy.map_err(|e| AnnotationError::Corrupt(format!("the answer texts: {e}")))? {
-            return Ok(());
+    match index.texts().filter(|_| !copied.is_empty()) {
+        Some(texts) => {
+            copied.sort_unstable();
+            let end = if formatted.is_empty() { END } else { b"" };
+            let mut piece = |bytes: Bytes| send(Part::Piece(bytes));
+            let sent = texts.send(&copied, fields, &head, end, &mut comma, &mut piece);
+            let sent =
+                sent.map_err(|e| AnnotationError::Corrupt(format!("the answer texts: {e}")))?;
+            if !sent || formatted.is_empty() {
+                return Ok(());
+            }
         }
-        if !out.is_empty() && !flush(&mut out) {
-            return Ok(());
+        None => {
+            if !send(Part::Piece(Bytes::from(head))) {
+                return Ok(());
+            }
         }
     }
     if !format_features(index, &formatted, comma, fields, send)
@@ -651,7 +657,7 @@ fn geojson_features(
     {
         return Ok(());
     }
-    send(Part::Piece(END.to_vec()));
+    send(Part::Piece(Bytes::from_static(END)));
     Ok(())
 }
 
@@ -679,6 +685,13 @@ fn format_features(
     let chunks: Vec<(usize, &[u32])> = slots.chunks(FORMAT_CHUNK).enumerate().collect();
     // Chunks formatted at once: enough to keep every core busy, few enough to start early.
     let group = 2 * rayon::current_num_threads();
+    let mut sent = 0;
+    // Formatted on rayon's threads, freed on the one that sends them.
+    let release = |sent: usize| {
+        if sent >= crate::memory::BIG_ANSWER_BYTES {
+            crate::memory::release_soon();
+        }
+    };
     for batch in chunks.chunks(group) {
         let pieces: Vec<Result<Vec<u8>, _>> = if batch.len() > 1 {
             batch.par_iter().copied().map(format).collect()
@@ -686,11 +699,15 @@ fn format_features(
             batch.iter().copied().map(format).collect()
         };
         for piece in pieces {
-            if !send(Part::Piece(piece?)) {
+            let piece = piece?;
+            sent += piece.len();
+            if !send(Part::Piece(Bytes::from(piece))) {
+                release(sent);
                 return Ok(false);
             }
         }
     }
+    release(sent);
     Ok(true)
 }
 

@@ -19,6 +19,8 @@
 
 use super::geojson::write::Fields;
 use super::index::SlideIndex;
+use super::pieces::Piece;
+use bytes::Bytes;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -35,8 +37,6 @@ const LENGTH_MASK: u64 = (1 << LENGTH_BITS) - 1;
 const WINDOW: u64 = 1 << 20;
 /// A gap between two wanted entries that a query reads through rather than skips.
 const GAP: u64 = 32 << 10;
-/// Bytes of answer handed on at a time.
-pub const PIECE: usize = 256 << 10;
 /// Slots formatted under one read lock of the index (edits wait at most that long), and
 /// held formatted at once (a few MB).
 const BATCH: usize = 4096;
@@ -103,54 +103,86 @@ impl FeatureTexts {
         self.bytes
     }
 
-    /// Appends the Features of `entries` (in file order) to `out`, each after a comma
-    /// unless it is the first of the answer (`*comma` false; set once one is written),
-    /// and hands `out` to `flush` whenever it holds [`PIECE`] bytes. Stops early,
-    /// returning false, when `flush` does.
-    pub fn copy(
+    /// Sends an answer's Features from `entries` (in file order) in pieces: `head`
+    /// first, each Feature after a comma unless it is the first of the answer (`*comma`
+    /// false; set once one is written), `end` last. Entries near each other in the file
+    /// are read together, then copied into the pieces. Stops early, returning false,
+    /// when `send` does.
+    pub fn send(
         &self,
         entries: &[Entry],
         fields: Fields,
+        head: &[u8],
+        end: &[u8],
         comma: &mut bool,
-        out: &mut Vec<u8>,
-        flush: &mut dyn FnMut(&mut Vec<u8>) -> bool,
+        send: &mut dyn FnMut(Bytes) -> bool,
     ) -> std::io::Result<bool> {
-        let mut window = Vec::new();
-        let mut i = 0;
-        while i < entries.len() {
-            let start = entries[i].at();
-            let mut end = start + entries[i].stored();
-            let mut j = i + 1;
-            while let Some(&e) = entries.get(j) {
-                if e.at() > end + GAP || e.at() + e.stored() - start > WINDOW {
-                    break;
+        WINDOW_BUFFER.with_borrow_mut(|window| {
+            let mut piece = Piece::new();
+            piece.push(head);
+            let mut i = 0;
+            while i < entries.len() {
+                let start = entries[i].at();
+                let mut stop = start + entries[i].stored();
+                let mut j = i + 1;
+                while let Some(&e) = entries.get(j) {
+                    if e.at() > stop + GAP || e.at() + e.stored() - start > WINDOW {
+                        break;
+                    }
+                    stop = e.at() + e.stored();
+                    j += 1;
                 }
-                end = end.max(e.at() + e.stored());
-                j += 1;
-            }
-            window.resize((end - start) as usize, 0);
-            self.file.read_exact_at(&mut window, start)?;
-            for &e in &entries[i..j] {
-                let at = (e.at() - start) as usize;
-                let text = &window[at..at + e.stored() as usize];
-                if std::mem::replace(comma, true) {
-                    out.push(b',');
-                }
-                match fields {
-                    Fields::All => out.extend_from_slice(text),
-                    Fields::QuPath => {
-                        out.extend_from_slice(&text[..text.len() - usize::from(e.tail)]);
-                        out.extend_from_slice(b"}}");
+                window.resize((stop - start) as usize, 0);
+                self.file.read_exact_at(window, start)?;
+                for &e in &entries[i..j] {
+                    let at = (e.at() - start) as usize;
+                    let text = &window[at..at + e.stored() as usize];
+                    let text = match fields {
+                        Fields::All => text,
+                        Fields::QuPath => &text[..text.len() - usize::from(e.tail)],
+                    };
+                    let close: &[u8] = if fields == Fields::QuPath { b"}}" } else { b"" };
+                    let lead: &[u8] = if std::mem::replace(comma, true) {
+                        b","
+                    } else {
+                        b""
+                    };
+                    let len = lead.len() + text.len() + close.len();
+                    if len > piece.room()
+                        && !piece.is_empty()
+                        && !send(std::mem::take(&mut piece).into_bytes())
+                    {
+                        return Ok(false);
+                    }
+                    if len > piece.room() {
+                        // Bigger than a piece: a piece of its own.
+                        if !send(Bytes::from([lead, text, close].concat())) {
+                            return Ok(false);
+                        }
+                        continue;
+                    }
+                    for part in [lead, text, close] {
+                        piece.push(part);
                     }
                 }
-                if out.len() >= PIECE && !flush(out) {
-                    return Ok(false);
-                }
+                i = j;
             }
-            i = j;
-        }
-        Ok(true)
+            if window.capacity() > 2 * WINDOW as usize {
+                *window = Vec::new(); // after a giant Feature: not kept
+            }
+            if end.len() > piece.room() && !send(std::mem::take(&mut piece).into_bytes()) {
+                return Ok(false);
+            }
+            piece.push(end);
+            Ok(send(piece.into_bytes()))
+        })
     }
+}
+
+thread_local! {
+    /// Where a query reads its entries before copying them (up to [`WINDOW`] bytes),
+    /// kept by each thread so that its pages are not faulted in for every answer.
+    static WINDOW_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Writes the texts of the live annotations of `index` to a new file in `dir`, taking
@@ -284,11 +316,16 @@ mod tests {
 
     /// A cell of 12 vertices at grid place `i`, with a name and measurements.
     fn cell(i: u32) -> String {
+        polygon(i, 12, 9.0)
+    }
+
+    /// A polygon of `n` vertices about `radius` px around grid place `i`.
+    fn polygon(i: u32, n: u32, radius: f64) -> String {
         let (cx, cy) = (f64::from(20 + (i % 60) * 66), f64::from(20 + (i / 60) * 66));
         let mut ring = String::new();
-        for k in 0..=12 {
-            let a = f64::from(k % 12) * std::f64::consts::TAU / 12.0;
-            let r = 9.0 + f64::from((i + k % 12) % 5);
+        for k in 0..=n {
+            let a = f64::from(k % n) * std::f64::consts::TAU / f64::from(n);
+            let r = radius + f64::from((i + k % n) % 5);
             let _ = write!(
                 ring,
                 "{}[{:.2},{:.2}]",
@@ -353,7 +390,9 @@ mod tests {
     fn answers_from_texts_equal_formatted_answers() {
         let dir = tempfile::tempdir().expect("temp dir");
         let e = open(dir.path());
-        let cells: Vec<String> = (0..3600).map(cell).collect();
+        let mut cells: Vec<String> = (0..3600).map(cell).collect();
+        // Bigger than a piece: sent as a piece of its own.
+        cells.push(polygon(1830, 20_000, 600.0));
         let file = format!(
             r#"{{"type":"FeatureCollection","features":[{}]}}"#,
             cells.join(",")
@@ -369,7 +408,7 @@ mod tests {
             .iter()
             .flat_map(|b| [features(&e, b, "all"), features(&e, b, "qupath")])
             .collect();
-        assert_eq!(formatted[0].len(), 3600);
+        assert_eq!(formatted[0].len(), 3601);
         assert_eq!(
             answer(&e, BOXES[0], "all").1,
             None,
