@@ -573,13 +573,8 @@ fn send_whole(
         length: Some(body.len() as u64),
         ..head(binary, lod, count)
     };
-    let big = body.len() >= crate::memory::BIG_ANSWER_BYTES;
     if send(Part::Head(head)) {
         send(Part::Piece(Bytes::from(body)));
-    }
-    // Made here, freed on the thread that sent it.
-    if big {
-        crate::memory::release_soon();
     }
 }
 
@@ -685,13 +680,6 @@ fn format_features(
     let chunks: Vec<(usize, &[u32])> = slots.chunks(FORMAT_CHUNK).enumerate().collect();
     // Chunks formatted at once: enough to keep every core busy, few enough to start early.
     let group = 2 * rayon::current_num_threads();
-    let mut sent = 0;
-    // Formatted on rayon's threads, freed on the one that sends them.
-    let release = |sent: usize| {
-        if sent >= crate::memory::BIG_ANSWER_BYTES {
-            crate::memory::release_soon();
-        }
-    };
     for batch in chunks.chunks(group) {
         let pieces: Vec<Result<Vec<u8>, _>> = if batch.len() > 1 {
             batch.par_iter().copied().map(format).collect()
@@ -699,15 +687,11 @@ fn format_features(
             batch.iter().copied().map(format).collect()
         };
         for piece in pieces {
-            let piece = piece?;
-            sent += piece.len();
-            if !send(Part::Piece(Bytes::from(piece))) {
-                release(sent);
+            if !send(Part::Piece(Bytes::from(piece?))) {
                 return Ok(false);
             }
         }
     }
-    release(sent);
     Ok(true)
 }
 

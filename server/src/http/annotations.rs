@@ -246,10 +246,19 @@ pub async fn query(
     let (feed, body) = fed_body(8);
     tokio::task::spawn_blocking(move || {
         let mut head_tx = Some(head_tx);
+        let mut sent = 0;
         let result = engine.query_streamed(&slide, &p, &mut |part| match part {
             Part::Head(h) => head_tx.take().is_some_and(|tx| tx.send(Ok(h)).is_ok()),
-            Part::Piece(b) => feed.send(b),
+            Part::Piece(b) => {
+                sent += b.len();
+                feed.send(b)
+            }
         });
+        // A big answer leaves freed memory on several threads (formatted on rayon's,
+        // copied into pieces here, dropped where it was sent): given back a second later.
+        if sent >= crate::memory::BIG_ANSWER_BYTES {
+            crate::memory::release_soon();
+        }
         match (result, head_tx.take()) {
             (Ok(()), _) => feed.finish(),
             (Err(e), Some(tx)) => {
