@@ -233,6 +233,9 @@ pub fn build(
             bytes += text.len() as u64;
         }
     }
+    // On disk now, by this thread: left dirty, the pages would be written back later,
+    // and an fsync of the store (every edit) could wait for them.
+    file.sync_data()?;
     let texts = FeatureTexts {
         file,
         spots,
