@@ -256,7 +256,7 @@ pub enum Part {
 #[derive(Debug)]
 pub struct Answer {
     /// The body, in pieces to be sent in order.
-    pub body: Vec<Vec<u8>>,
+    pub body: Vec<Bytes>,
     pub content_type: &'static str,
     pub lod: Lod,
     pub count: usize,
@@ -290,7 +290,7 @@ impl Engine {
         self.query_streamed(slide, p, &mut |part| {
             match part {
                 Part::Head(h) => head = Some(h),
-                Part::Piece(b) => body.push(b.to_vec()),
+                Part::Piece(b) => body.push(b),
             }
             true
         })?;
@@ -605,7 +605,8 @@ fn geojson_features(
     });
     head.extend_from_slice(br#","features":["#);
     let (mut copied, mut formatted) = (Vec::new(), Vec::new());
-    match index.texts() {
+    let texts = index.texts();
+    match texts {
         Some(texts) => {
             for &n in slots {
                 match texts.entry(n) {
@@ -629,7 +630,7 @@ fn geojson_features(
         return Ok(());
     }
     let mut comma = false;
-    match index.texts().filter(|_| !copied.is_empty()) {
+    match texts.filter(|_| !copied.is_empty()) {
         Some(texts) => {
             copied.sort_unstable();
             let end = if formatted.is_empty() { END } else { b"" };

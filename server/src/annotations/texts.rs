@@ -137,11 +137,10 @@ impl FeatureTexts {
                 for &e in &entries[i..j] {
                     let at = (e.at() - start) as usize;
                     let text = &window[at..at + e.stored() as usize];
-                    let text = match fields {
-                        Fields::All => text,
-                        Fields::QuPath => &text[..text.len() - usize::from(e.tail)],
+                    let (text, close): (&[u8], &[u8]) = match fields {
+                        Fields::All => (text, b""),
+                        Fields::QuPath => (&text[..text.len() - usize::from(e.tail)], b"}}"),
                     };
-                    let close: &[u8] = if fields == Fields::QuPath { b"}}" } else { b"" };
                     let lead: &[u8] = if std::mem::replace(comma, true) {
                         b","
                     } else {
