@@ -888,6 +888,30 @@ fn duplicate_ids_are_refused_unless_given_new_ones() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert_eq!(n, 5);
+
+    // A bigger file, whose ids the store checks many at a time: one taken id among 300
+    // still refuses the whole file, and is the one renamed with new ids.
+    let many: Vec<String> = (0..300u32)
+        .map(|i| {
+            let (x, y) = (10.0 + f64::from(i % 45) * 10.0, 100.0 + f64::from(i / 45) * 10.0);
+            let n = if i == 200 { 2 } else { 1000 + i };
+            format!(
+                r#"{{"type":"Feature","id":"5ca1ab1e-0000-4000-8000-{n:012}","geometry":{},"properties":{{"classification":{{"name":"A"}}}}}}"#,
+                square(x, y, 4.0)
+            )
+        })
+        .collect();
+    let many = collection(&many);
+    let r = import(&server, SYN, "", many.as_bytes());
+    assert_eq!(r.status, 422, "{}", r.text());
+    let v = json_of(&r);
+    assert_eq!(v["problems"][0]["index"], 200, "{v}");
+    assert_eq!(v["problems"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(count(&server, SYN, ""), 5);
+    let r = import(&server, SYN, "?new_ids=1", many.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(json_of(&r)["new_ids"], 1);
+    assert_eq!(count(&server, SYN, ""), 305);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use super::engine::{Abort, Engine, annotation_from, transaction};
 use super::error::{AnnotationError, MAX_PROBLEMS};
 use super::geojson::parse::{ParseContext, Problem, parse_item};
 use super::geojson::split::{Batch, Splitter};
-use super::index::{Entry, SlideIndex, Staged};
+use super::index::{SlideIndex, Staged};
 use super::model::{Provenance, now_ms};
 use super::store;
 use rayon::prelude::*;
@@ -211,7 +211,17 @@ fn store_stage(
         let (index_tx, index_rx) = sync_channel::<Vec<(usize, Staged)>>(4);
         let indexer = keep.then(|| scope.spawn(move || fragment_of(&index_rx)));
         for batch in parsed {
-            for (index, s) in &batch {
+            let mut chunks = batch.chunks_exact(store::ROWS_PER_STATEMENT);
+            for chunk in &mut chunks {
+                let seq = base + out.imported as i64;
+                let rows = chunk.iter().map(|(_, s)| (&s.columns, s.body.as_slice()));
+                store::insert_rows(tx, seq, slide, rows, change)?;
+                for (n, (index, s)) in chunk.iter().enumerate() {
+                    ids.push((s.columns.id, seq + n as i64, *index));
+                }
+                out.imported += chunk.len();
+            }
+            for (index, s) in chunks.remainder() {
                 let seq = base + out.imported as i64;
                 store::insert_row(tx, seq, slide, &s.columns, &s.body, change)?;
                 ids.push((s.columns.id, seq, *index));
@@ -223,48 +233,60 @@ fn store_stage(
         }
         drop(index_tx);
         ids.sort_unstable_by_key(|&(id, _, index)| (id, index));
-        for (i, &(id, seq, index)) in ids.iter().enumerate() {
-            let repeated = i > 0 && ids[i - 1].0 == id;
-            if !repeated && store::add_id(tx, &id, seq)? {
-                continue;
+        let repeated = |i: usize| i > 0 && ids[i - 1].0 == ids[i].0;
+        let mut chunk = Vec::with_capacity(store::IDS_PER_STATEMENT);
+        let mut start = 0;
+        while start < ids.len() {
+            let end = (start + store::IDS_PER_STATEMENT).min(ids.len());
+            // A full chunk of distinct ids goes in with one statement, unless one is taken.
+            if end - start == store::IDS_PER_STATEMENT && !(start..end).any(repeated) {
+                chunk.clear();
+                chunk.extend(ids[start..end].iter().map(|&(id, seq, _)| (id, seq)));
+                if store::add_ids(tx, &chunk)? {
+                    start = end;
+                    continue;
+                }
             }
-            if opts.new_ids {
-                let fresh = Uuid::new_v4();
-                store::set_row_id(tx, seq, &fresh)?;
-                store::add_id(tx, &fresh, seq)?;
-                out.problems.renamed += 1;
-                renames.push(((seq - base) as u32, fresh));
-                continue;
+            for (i, &(id, seq, index)) in ids.iter().enumerate().take(end).skip(start) {
+                if !repeated(i) && store::add_id(tx, &id, seq)? {
+                    continue;
+                }
+                if opts.new_ids {
+                    let fresh = Uuid::new_v4();
+                    store::set_row_id(tx, seq, &fresh)?;
+                    store::add_id(tx, &fresh, seq)?;
+                    out.problems.renamed += 1;
+                    renames.push(((seq - base) as u32, fresh));
+                    continue;
+                }
+                out.problems.problem(Problem {
+                    index,
+                    line: 0,
+                    column: 0,
+                    reason: if repeated(i) {
+                        format!("duplicate id {id} (an earlier feature has it)")
+                    } else {
+                        format!("id {id} already exists in the store")
+                    },
+                });
             }
-            out.problems.problem(Problem {
-                index,
-                line: 0,
-                column: 0,
-                reason: if repeated {
-                    format!("duplicate id {id} (an earlier feature has it)")
-                } else {
-                    format!("id {id} already exists in the store")
-                },
-            });
+            start = end;
         }
         indexer
             .map(std::thread::ScopedJoinHandle::join)
             .transpose()
             .map_err(|_| Abort::Corrupt("the import's indexing thread panicked".into()))
     })?;
-    if let Some((mut fragment, entries)) = built {
-        for (n, fresh) in renames {
-            fragment.rename(n, fresh);
-        }
-        fragment.finish_load(entries);
+    if let Some(mut fragment) = built {
+        fragment.finish_renames(renames);
         out.fragment = Some(fragment);
     }
     Ok(out)
 }
 
-/// The in-memory index fragment of an import's rows, and its R-tree entries (the tree is
-/// built once renames are applied).
-fn fragment_of(batches: &Receiver<Vec<(usize, Staged)>>) -> (SlideIndex, Vec<Entry>) {
+/// The in-memory index fragment of an import's rows, its tree built (renames of
+/// duplicate ids come later).
+fn fragment_of(batches: &Receiver<Vec<(usize, Staged)>>) -> SlideIndex {
     let mut fragment = SlideIndex::default();
     let mut entries = Vec::new();
     for batch in batches {
@@ -272,7 +294,8 @@ fn fragment_of(batches: &Receiver<Vec<(usize, Staged)>>) -> (SlideIndex, Vec<Ent
             entries.push(fragment.push_slot(s));
         }
     }
-    (fragment, entries)
+    fragment.build_tree(entries);
+    fragment
 }
 
 /// The refusal an import ends with, if any.

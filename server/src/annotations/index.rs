@@ -304,14 +304,39 @@ impl SlideIndex {
     /// Finishes a load of [`SlideIndex::push_view`]s: one bulk load of the tree, and
     /// buffers trimmed to size.
     pub fn finish_load(&mut self, entries: Vec<Entry>) {
+        self.build_tree(entries);
+        self.displaced.clear();
+    }
+
+    /// [`SlideIndex::finish_load`] that remembers which slots displaced which, for
+    /// [`SlideIndex::finish_renames`] to come (an import's fragment, whose tree is
+    /// built while the import still checks its ids).
+    pub fn build_tree(&mut self, entries: Vec<Entry>) {
         let entries = entries
             .into_iter()
             .filter(|e| self.slots[e.data as usize].alive)
             .collect();
         self.tree = RTree::bulk_load_with_params(entries);
-        self.displaced.clear();
         self.arena.trim();
         self.slots.shrink_to_fit();
+    }
+
+    /// Gives slots other ids ([`SlideIndex::rename`]) after [`SlideIndex::build_tree`];
+    /// the tree is built again if there were any, as a slot may have come back to life.
+    pub fn finish_renames(&mut self, renames: Vec<(u32, Uuid)>) {
+        if !renames.is_empty() {
+            for (n, id) in renames {
+                self.rename(n, id);
+            }
+            self.tree = RTree::bulk_load_with_params(self.live_entries());
+        }
+        self.displaced.clear();
+    }
+
+    /// The tree entries of every live slot.
+    fn live_entries(&self) -> Vec<Entry> {
+        let live = self.slots.iter().enumerate().filter(|(_, s)| s.alive);
+        live.map(|(i, s)| entry(&s.bbox, i as u32)).collect()
     }
 
     /// Gives slot `n` another id (an import renaming a duplicate). Used on an import's
@@ -355,14 +380,7 @@ impl SlideIndex {
         let bulk = staged.len() > self.live / 4;
         let entries: Vec<Entry> = staged.into_iter().map(|s| self.push_slot(&s)).collect();
         if bulk {
-            let all = self
-                .slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.alive)
-                .map(|(i, s)| entry(&s.bbox, i as u32))
-                .collect();
-            self.tree = RTree::bulk_load_with_params(all);
+            self.tree = RTree::bulk_load_with_params(self.live_entries());
         } else {
             for e in entries {
                 self.tree.insert(e);

@@ -386,6 +386,47 @@ pub fn insert_row(
     Ok(())
 }
 
+/// Rows that [`insert_rows`] appends with one statement.
+pub const ROWS_PER_STATEMENT: usize = 32;
+
+/// Appends [`ROWS_PER_STATEMENT`] rows at `seq`, `seq + 1`, … with one statement, as
+/// [`insert_row`] does one.
+pub fn insert_rows<'r>(
+    conn: &Connection,
+    seq: i64,
+    slide: &str,
+    rows: impl ExactSizeIterator<Item = (&'r Columns, &'r [u8])>,
+    change_id: i64,
+) -> rusqlite::Result<()> {
+    assert_eq!(
+        rows.len(),
+        ROWS_PER_STATEMENT,
+        "insert_rows takes a full chunk"
+    );
+    thread_local! {
+        static SQL: String = format!(
+            "INSERT INTO annotations (seq, uuid, slide, layer, class, author, status, version, change_id, record) VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; ROWS_PER_STATEMENT].join(", ")
+        );
+    }
+    let mut stmt = SQL.with(|sql| conn.prepare_cached(sql))?;
+    for (i, (columns, body)) in rows.enumerate() {
+        let at = 10 * i;
+        stmt.raw_bind_parameter(at + 1, seq + i as i64)?;
+        stmt.raw_bind_parameter(at + 2, columns.id.as_bytes())?;
+        stmt.raw_bind_parameter(at + 3, slide)?;
+        stmt.raw_bind_parameter(at + 4, &columns.layer)?;
+        stmt.raw_bind_parameter(at + 5, &columns.class)?;
+        stmt.raw_bind_parameter(at + 6, &columns.author)?;
+        stmt.raw_bind_parameter(at + 7, columns.status.as_str())?;
+        stmt.raw_bind_parameter(at + 8, columns.version)?;
+        stmt.raw_bind_parameter(at + 9, change_id)?;
+        stmt.raw_bind_parameter(at + 10, body)?;
+    }
+    stmt.raw_execute()?;
+    Ok(())
+}
+
 /// Indexes an id; `Ok(false)` if it is taken.
 pub fn add_id(conn: &Connection, id: &Uuid, seq: i64) -> rusqlite::Result<bool> {
     let n = conn
@@ -394,6 +435,35 @@ pub fn add_id(conn: &Connection, id: &Uuid, seq: i64) -> rusqlite::Result<bool> 
         )?
         .execute(params![id.as_bytes(), seq])?;
     Ok(n == 1)
+}
+
+/// Ids that [`add_ids`] inserts with one statement.
+pub const IDS_PER_STATEMENT: usize = 128;
+
+/// Indexes [`IDS_PER_STATEMENT`] distinct ids with one statement, all or none:
+/// `Ok(false)` if one of them is taken, and then none is added.
+pub fn add_ids(conn: &Connection, ids: &[(Uuid, i64)]) -> rusqlite::Result<bool> {
+    assert_eq!(ids.len(), IDS_PER_STATEMENT, "add_ids takes a full chunk");
+    thread_local! {
+        static SQL: String = format!(
+            "INSERT INTO ids (uuid, seq) VALUES {}",
+            vec!["(?, ?)"; IDS_PER_STATEMENT].join(", ")
+        );
+    }
+    let mut stmt = SQL.with(|sql| conn.prepare_cached(sql))?;
+    for (i, (id, seq)) in ids.iter().enumerate() {
+        stmt.raw_bind_parameter(2 * i + 1, id.as_bytes())?;
+        stmt.raw_bind_parameter(2 * i + 2, seq)?;
+    }
+    match stmt.raw_execute() {
+        Ok(_) => Ok(true),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Gives the row at `seq` another id (before it is indexed).
