@@ -14,6 +14,8 @@ use std::borrow::Cow;
 use std::fmt;
 use uuid::Uuid;
 
+mod fast;
+
 /// What a feature is checked against.
 #[derive(Debug, Clone)]
 pub struct ParseContext {
@@ -200,8 +202,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
     }
 }
 
-fn members<'a>(raw: &'a RawValue, what: &str) -> Result<Vec<(Cow<'a, str>, &'a RawValue)>, String> {
-    serde_json::from_str::<Members<'_>>(raw.get())
+fn members<'a>(text: &'a str, what: &str) -> Result<Vec<(Cow<'a, str>, &'a RawValue)>, String> {
+    serde_json::from_str::<Members<'_>>(text)
         .map(|m| m.0)
         .map_err(|_| format!("{what} must be an object"))
 }
@@ -210,8 +212,21 @@ fn is_null(raw: &RawValue) -> bool {
     raw.get() == "null"
 }
 
-/// Parses one item; `Err` holds the reason it is refused.
+/// Parses one item; `Err` holds the reason it is refused (its line and column counted
+/// from the item's start when the JSON is broken, 0 otherwise).
 pub fn parse_item(bytes: &[u8], ctx: &ParseContext) -> Result<ParsedFeature, (u64, u64, String)> {
+    match fast::parse_common(bytes, ctx) {
+        Some(f) => Ok(f),
+        None => parse_item_general(bytes, ctx),
+    }
+}
+
+/// [`parse_item`] without its fast path: the reference the fast path must agree with
+/// (public for the parsing benchmark).
+pub fn parse_item_general(
+    bytes: &[u8],
+    ctx: &ParseContext,
+) -> Result<ParsedFeature, (u64, u64, String)> {
     let item: RawItem<'_> = serde_json::from_slice(bytes).map_err(|e| {
         let reason = match e.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
@@ -261,7 +276,24 @@ fn parse_raw(item: &RawItem<'_>, ctx: &ParseContext) -> Result<ParsedFeature, St
             })?)
         }
     };
-    let mut f = ParsedFeature {
+    let mut f = bare_feature(id, geometry, repairs);
+    if let Some(n) = &item.nucleus {
+        f.nucleus = Some(
+            parse_geometry(n, ctx, &mut f.repairs).map_err(|e| format!("nucleusGeometry: {e}"))?,
+        );
+    }
+    if let Some(props) = props {
+        for (key, raw) in members(props.get(), "properties")? {
+            apply_property(&mut f, &key, raw.get(), ctx)?;
+        }
+    }
+    settle_class(&mut f, ctx)?;
+    Ok(f)
+}
+
+/// A new feature with `geometry` and nothing else yet.
+fn bare_feature(id: Option<Uuid>, geometry: Geometry, repairs: Vec<String>) -> ParsedFeature {
+    ParsedFeature {
         id,
         class: String::new(),
         color: None,
@@ -277,15 +309,11 @@ fn parse_raw(item: &RawItem<'_>, ctx: &ParseContext) -> Result<ParsedFeature, St
         created_ms: None,
         extra: String::new(),
         repairs,
-    };
-    if let Some(n) = &item.nucleus {
-        f.nucleus = Some(
-            parse_geometry(n, ctx, &mut f.repairs).map_err(|e| format!("nucleusGeometry: {e}"))?,
-        );
     }
-    if let Some(props) = props {
-        apply_properties(&mut f, props, ctx)?;
-    }
+}
+
+/// Gives a feature without a class the default one, then applies the slide's class rule.
+fn settle_class(f: &mut ParsedFeature, ctx: &ParseContext) -> Result<(), String> {
     if f.class.is_empty() {
         match &ctx.default_class {
             Some(c) => f.class.clone_from(c),
@@ -295,116 +323,115 @@ fn parse_raw(item: &RawItem<'_>, ctx: &ParseContext) -> Result<ParsedFeature, St
     if let Some(rule) = &ctx.classes {
         rule.apply(&mut f.class, &mut f.color)?;
     }
-    Ok(f)
-}
-
-fn apply_properties(
-    f: &mut ParsedFeature,
-    props: &RawValue,
-    ctx: &ParseContext,
-) -> Result<(), String> {
-    let mut extra = String::new();
-    let mut keep = |key: &str, raw: &str| {
-        if !extra.is_empty() {
-            extra.push(',');
-        }
-        let mut k = Vec::new();
-        super::write::push_str(&mut k, key);
-        extra.push_str(&String::from_utf8_lossy(&k));
-        extra.push(':');
-        extra.push_str(raw);
-    };
-    for (key, raw) in members(props, "properties")? {
-        let text = raw.get();
-        let string = || {
-            serde_json::from_str::<Cow<'_, str>>(text)
-                .map_err(|_| format!("property {key:?} must be a string"))
-        };
-        match key.as_ref() {
-            "objectType" => {
-                let s = string()?;
-                f.object_type = ObjectType::parse(&s).ok_or_else(|| {
-                    format!(
-                        "unknown objectType {s:?} (expected one of {})",
-                        ObjectType::choices()
-                    )
-                })?;
-            }
-            "classification" if !is_null(raw) => classification(f, raw)?,
-            "name" if !is_null(raw) => f.name = Some(string()?.into_owned()),
-            "isLocked" => {
-                f.is_locked = serde_json::from_str(text)
-                    .map_err(|_| "isLocked must be true or false".to_string())?;
-            }
-            "measurements" if !is_null(raw) => {
-                let m = measurements(raw)?;
-                if m != "{}" {
-                    keep("measurements", &m);
-                }
-            }
-            "nucleusGeometry" if !is_null(raw) => {
-                let mut repairs = Vec::new();
-                let g: RawGeometry<'_> =
-                    serde_json::from_str(raw.get()).map_err(|e| format!("nucleusGeometry: {e}"))?;
-                f.nucleus = Some(
-                    parse_geometry(&g, ctx, &mut repairs)
-                        .map_err(|e| format!("nucleusGeometry: {e}"))?,
-                );
-                f.repairs.extend(repairs);
-            }
-            "provenance" => {
-                let s = string()?;
-                f.provenance = Some(Provenance::parse(&s).ok_or_else(|| {
-                    format!(
-                        "unknown provenance {s:?} (expected one of {})",
-                        Provenance::choices()
-                    )
-                })?);
-            }
-            "status" => {
-                let s = string()?;
-                f.status = Some(Status::parse(&s).ok_or_else(|| {
-                    format!(
-                        "unknown status {s:?} (expected one of {})",
-                        Status::choices()
-                    )
-                })?);
-            }
-            "confidence" if !is_null(raw) => {
-                let c: f64 = serde_json::from_str(text)
-                    .map_err(|_| "confidence must be a number".to_string())?;
-                if !(0.0..=1.0).contains(&c) {
-                    return Err(format!("confidence {c} is outside [0, 1]"));
-                }
-                f.confidence = Some(c as f32);
-            }
-            "shape" => {
-                let s = string()?;
-                f.shape = ShapeHint::parse(&s).ok_or_else(|| {
-                    format!("unknown shape {s:?} (expected rectangle or ellipse)")
-                })?;
-            }
-            "created" => {
-                let s = string()?;
-                let t = humantime::parse_rfc3339_weak(&s)
-                    .map_err(|_| format!("created {s:?} is not an RFC 3339 time"))?;
-                f.created_ms = t
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .ok()
-                    .map(|d| d.as_millis() as i64);
-            }
-            // Nulls, and what the store sets rather than the file.
-            "layer" | "author" | "version" | "updated" | "classification" | "name"
-            | "measurements" | "confidence" | "nucleusGeometry" => {}
-            _ => keep(&key, text),
-        }
-    }
-    f.extra = extra;
     Ok(())
 }
 
-fn classification(f: &mut ParsedFeature, raw: &RawValue) -> Result<(), String> {
-    for (key, v) in members(raw, "classification")? {
+/// Keeps a property Tessera does not model in `extra`, as `"key":value`.
+fn keep_property(extra: &mut String, key: &str, text: &str) {
+    if !extra.is_empty() {
+        extra.push(',');
+    }
+    let mut k = Vec::new();
+    super::write::push_str(&mut k, key);
+    extra.push_str(&String::from_utf8_lossy(&k));
+    extra.push(':');
+    extra.push_str(text);
+}
+
+/// Applies one member of a feature's `properties`, given as its JSON text.
+fn apply_property(
+    f: &mut ParsedFeature,
+    key: &str,
+    text: &str,
+    ctx: &ParseContext,
+) -> Result<(), String> {
+    let string = || {
+        serde_json::from_str::<Cow<'_, str>>(text)
+            .map_err(|_| format!("property {key:?} must be a string"))
+    };
+    let null = text == "null";
+    match key {
+        "objectType" => {
+            let s = string()?;
+            f.object_type = ObjectType::parse(&s).ok_or_else(|| {
+                format!(
+                    "unknown objectType {s:?} (expected one of {})",
+                    ObjectType::choices()
+                )
+            })?;
+        }
+        "classification" if !null => classification(f, text)?,
+        "name" if !null => f.name = Some(string()?.into_owned()),
+        "isLocked" => {
+            f.is_locked = serde_json::from_str(text)
+                .map_err(|_| "isLocked must be true or false".to_string())?;
+        }
+        "measurements" if !null => {
+            let m = measurements(text)?;
+            if m != "{}" {
+                keep_property(&mut f.extra, "measurements", &m);
+            }
+        }
+        "nucleusGeometry" if !null => {
+            let mut repairs = Vec::new();
+            let g: RawGeometry<'_> =
+                serde_json::from_str(text).map_err(|e| format!("nucleusGeometry: {e}"))?;
+            f.nucleus = Some(
+                parse_geometry(&g, ctx, &mut repairs)
+                    .map_err(|e| format!("nucleusGeometry: {e}"))?,
+            );
+            f.repairs.extend(repairs);
+        }
+        "provenance" => {
+            let s = string()?;
+            f.provenance = Some(Provenance::parse(&s).ok_or_else(|| {
+                format!(
+                    "unknown provenance {s:?} (expected one of {})",
+                    Provenance::choices()
+                )
+            })?);
+        }
+        "status" => {
+            let s = string()?;
+            f.status = Some(Status::parse(&s).ok_or_else(|| {
+                format!(
+                    "unknown status {s:?} (expected one of {})",
+                    Status::choices()
+                )
+            })?);
+        }
+        "confidence" if !null => {
+            let c: f64 = serde_json::from_str(text)
+                .map_err(|_| "confidence must be a number".to_string())?;
+            if !(0.0..=1.0).contains(&c) {
+                return Err(format!("confidence {c} is outside [0, 1]"));
+            }
+            f.confidence = Some(c as f32);
+        }
+        "shape" => {
+            let s = string()?;
+            f.shape = ShapeHint::parse(&s)
+                .ok_or_else(|| format!("unknown shape {s:?} (expected rectangle or ellipse)"))?;
+        }
+        "created" => {
+            let s = string()?;
+            let t = humantime::parse_rfc3339_weak(&s)
+                .map_err(|_| format!("created {s:?} is not an RFC 3339 time"))?;
+            f.created_ms = t
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_millis() as i64);
+        }
+        // Nulls, and what the store sets rather than the file.
+        "layer" | "author" | "version" | "updated" | "classification" | "name" | "measurements"
+        | "confidence" | "nucleusGeometry" => {}
+        _ => keep_property(&mut f.extra, key, text),
+    }
+    Ok(())
+}
+
+fn classification(f: &mut ParsedFeature, text: &str) -> Result<(), String> {
+    for (key, v) in members(text, "classification")? {
         match key.as_ref() {
             "name" => {
                 f.class = serde_json::from_str::<String>(v.get())
@@ -440,8 +467,7 @@ fn classification(f: &mut ParsedFeature, raw: &RawValue) -> Result<(), String> {
 
 /// Measurements as a JSON object of finite numbers; QuPath's older list form
 /// (`[{"name": …, "value": …}]`) is turned into that, and null values (NaN) dropped.
-fn measurements(raw: &RawValue) -> Result<String, String> {
-    let text = raw.get();
+fn measurements(text: &str) -> Result<String, String> {
     let pairs: Vec<(String, &str)> = if text.starts_with('[') {
         #[derive(Deserialize)]
         struct Item<'a> {
@@ -453,7 +479,7 @@ fn measurements(raw: &RawValue) -> Result<String, String> {
             .map_err(|_| "measurements must be an object of numbers".to_string())?;
         items.into_iter().map(|i| (i.name, i.value.get())).collect()
     } else {
-        let m = members(raw, "measurements")?;
+        let m = members(text, "measurements")?;
         let clean = m.iter().all(|(_, v)| is_number(v.get()));
         if clean {
             return Ok(text.to_string());
@@ -578,7 +604,16 @@ fn ring(
     ctx: &ParseContext,
     repairs: &mut Vec<String>,
 ) -> Result<Ring, String> {
-    let mut pts = points(raw, ctx)?;
+    open_ring(points(raw, ctx)?, n, ctx, repairs)
+}
+
+/// [`ring`] of vertices already in centipixels.
+fn open_ring(
+    mut pts: Vec<Pt>,
+    n: usize,
+    ctx: &ParseContext,
+    repairs: &mut Vec<String>,
+) -> Result<Ring, String> {
     if pts.is_empty() {
         return Err(format!("ring {n} is empty"));
     }
@@ -602,10 +637,10 @@ fn ring(
     }
 }
 
-fn polygon(
-    raw: Vec<Vec<[f64; 2]>>,
-    ctx: &ParseContext,
-    repairs: &mut Vec<String>,
+/// A polygon's rings, each made by `ring` (given its number), then checked for crossings.
+fn polygon<R>(
+    raw: Vec<R>,
+    mut ring: impl FnMut(R, usize) -> Result<Ring, String>,
 ) -> Result<Vec<Ring>, String> {
     if raw.is_empty() {
         return Err("empty polygon".into());
@@ -613,12 +648,28 @@ fn polygon(
     let rings = raw
         .into_iter()
         .enumerate()
-        .map(|(n, r)| ring(r, n, ctx, repairs))
+        .map(|(n, r)| ring(r, n))
         .collect::<Result<Vec<_>, _>>()?;
     match crossing_problem(&rings) {
         Some(problem) => Err(problem),
         None => Ok(rings),
     }
+}
+
+/// A MultiPolygon of polygons whose rings are made by `ring`, as [`polygon`] makes them.
+fn multi_polygon<R>(
+    polys: Vec<Vec<R>>,
+    mut ring: impl FnMut(R, usize) -> Result<Ring, String>,
+) -> Result<Geometry, String> {
+    if polys.is_empty() {
+        return Err("empty MultiPolygon".into());
+    }
+    let polys = polys
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| polygon(p, &mut ring).map_err(|e| format!("polygon {i}: {e}")))
+        .collect::<Result<_, _>>()?;
+    Ok(Geometry::MultiPolygon(polys))
 }
 
 /// Parses and validates a GeoJSON geometry object.
@@ -654,22 +705,13 @@ fn parse_geometry(
         }
         "Polygon" => {
             let rings = c.list("rings", |c| c.list("positions", Coords::position))?;
-            Geometry::Polygon(polygon(rings, ctx, repairs)?)
+            Geometry::Polygon(polygon(rings, |r, n| ring(r, n, ctx, repairs))?)
         }
         "MultiPolygon" => {
             let polys = c.list("polygons", |c| {
                 c.list("rings", |c| c.list("positions", Coords::position))
             })?;
-            if polys.is_empty() {
-                return Err("empty MultiPolygon".into());
-            }
-            Geometry::MultiPolygon(
-                polys
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, p)| polygon(p, ctx, repairs).map_err(|e| format!("polygon {i}: {e}")))
-                    .collect::<Result<_, _>>()?,
-            )
+            multi_polygon(polys, |r, n| ring(r, n, ctx, repairs))?
         }
         "GeometryCollection" => {
             return Err("GeometryCollection is not supported; split it into features".into());
