@@ -16,6 +16,7 @@ use super::model::{Provenance, now_ms};
 use super::store;
 use rayon::prelude::*;
 use std::io::{BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use uuid::Uuid;
 
@@ -40,6 +41,16 @@ pub struct ImportOptions {
     /// For a model's output: the model's name and version, added to each feature's
     /// properties as `"model": {"name", "version"}` unless it has its own.
     pub model: Option<(String, String)>,
+    /// The input's size in bytes if known (a `Content-Length`, a file's size): room for
+    /// its features is then reserved once, instead of grown (and copied) many times.
+    pub size_hint: Option<u64>,
+}
+
+/// Features an input of `size` bytes holds, judged by a first batch; at most one per 64
+/// bytes, so a misleading first batch cannot reserve much more than the input could hold.
+fn expected_features(size: u64, batch: &Batch) -> usize {
+    let per_feature = (batch.bytes.len() / batch.items.len().max(1)).max(64);
+    usize::try_from(size / per_feature as u64).unwrap_or(0)
 }
 
 /// What an import stored.
@@ -96,6 +107,7 @@ fn parse_stage(
     out: &SyncSender<Vec<(usize, Staged)>>,
     ctx: &ParseContext,
     opts: &ImportOptions,
+    expected: &AtomicUsize,
 ) -> ParseOutcome {
     let mut outcome = ParseOutcome::default();
     let now = now_ms();
@@ -105,6 +117,12 @@ fn parse_stage(
         object[1..object.len() - 1].to_string()
     });
     for batch in batches {
+        if let Some(size) = opts.size_hint
+            && expected.load(Ordering::Relaxed) == 0
+        {
+            // Told before the first parsed batch is sent, so the stages after see it.
+            expected.store(expected_features(size, &batch), Ordering::Relaxed);
+        }
         let parsed: Vec<_> = batch
             .items
             .par_iter()
@@ -179,6 +197,8 @@ fn parse_stage(
 /// What the store stage wrote inside the import's transaction.
 struct Stored {
     change: i64,
+    /// The `seq` of the first row.
+    first_seq: i64,
     imported: usize,
     problems: ParseOutcome,
     fragment: Option<SlideIndex>,
@@ -194,11 +214,14 @@ fn store_stage(
     opts: &ImportOptions,
     parsed: &Receiver<Vec<(usize, Staged)>>,
     keep: bool,
+    expected: &AtomicUsize,
 ) -> Result<Stored, Abort> {
-    let change = store::add_change(tx, slide, &opts.author, "import", 0, Some(&opts.layer))?;
+    // The change and the slide are recorded last (see `store::next_seq`).
+    let change = store::next_change_id(tx)?;
     let base = store::next_seq(tx, slide)?;
     let mut out = Stored {
         change,
+        first_seq: base,
         imported: 0,
         problems: ParseOutcome::default(),
         fragment: None,
@@ -209,8 +232,11 @@ fn store_stage(
         // With `keep`, another thread builds the in-memory fragment from each batch once
         // its rows are written, beside the SQLite inserts instead of after them.
         let (index_tx, index_rx) = sync_channel::<Vec<(usize, Staged)>>(4);
-        let indexer = keep.then(|| scope.spawn(move || fragment_of(&index_rx)));
+        let indexer = keep.then(|| scope.spawn(move || fragment_of(&index_rx, expected)));
         for batch in parsed {
+            if ids.capacity() == 0 {
+                ids.reserve(expected.load(Ordering::Relaxed).max(batch.len()));
+            }
             let mut chunks = batch.chunks_exact(store::ROWS_PER_STATEMENT);
             for chunk in &mut chunks {
                 let seq = base + out.imported as i64;
@@ -286,10 +312,15 @@ fn store_stage(
 
 /// The in-memory index fragment of an import's rows, its tree built (renames of
 /// duplicate ids come later).
-fn fragment_of(batches: &Receiver<Vec<(usize, Staged)>>) -> SlideIndex {
+fn fragment_of(batches: &Receiver<Vec<(usize, Staged)>>, expected: &AtomicUsize) -> SlideIndex {
     let mut fragment = SlideIndex::default();
     let mut entries = Vec::new();
     for batch in batches {
+        if entries.capacity() == 0 {
+            let n = expected.load(Ordering::Relaxed).max(batch.len());
+            fragment.reserve(n);
+            entries.reserve(n);
+        }
         for (_, s) in &batch {
             entries.push(fragment.push_slot(s));
         }
@@ -342,6 +373,8 @@ impl Engine {
         let conn = self.writer();
         // The log is copied into the database file after the commit, not inside it.
         store::set_auto_checkpoint(&conn, false).map_err(|e| self.db_error(e))?;
+        // Features the input holds, once the first batch tells (0 until then or unknown).
+        let expected = AtomicUsize::new(0);
         let result = std::thread::scope(|scope| {
             let (batch_tx, batch_rx) = sync_channel(2);
             // Parsed batches come back to be filled again.
@@ -363,10 +396,16 @@ impl Engine {
                 Ok::<(), super::geojson::split::SplitError>(())
             });
             let ctx = &ctx;
-            let parsing =
-                scope.spawn(move || parse_stage(&batch_rx, &spare_tx, &parsed_tx, ctx, opts));
+            let expected = &expected;
+            let parsing = scope
+                .spawn(move || parse_stage(&batch_rx, &spare_tx, &parsed_tx, ctx, opts, expected));
+            // The log goes to disk while rows go in; dropping `stored_tx` stops it.
+            let (stored_tx, stored_rx) = sync_channel::<()>(0);
+            scope.spawn(move || store::flush_wal_until(self.dir(), &stored_rx));
             transaction(&conn, |tx| {
-                let mut stored = store_stage(tx, slide, opts, &parsed_rx, keep)?;
+                let stored = store_stage(tx, slide, opts, &parsed_rx, keep, expected);
+                drop(stored_tx);
+                let mut stored = stored?;
                 drop(parsed_rx);
                 let split = splitting
                     .join()
@@ -380,11 +419,21 @@ impl Engine {
                 if let Some(e) = refusal(&mut parsed, &mut stored) {
                     return Err(Abort::Refused(Box::new(e)));
                 }
-                tx.execute(
-                    "UPDATE changes SET count = ?1 WHERE id = ?2",
-                    rusqlite::params![stored.imported as i64, stored.change],
+                store::add_change_as(
+                    tx,
+                    Some(stored.change),
+                    slide,
+                    &opts.author,
+                    "import",
+                    stored.imported,
+                    Some(&opts.layer),
                 )?;
                 let generation = store::bump_generation(tx, slide)?;
+                if !store::owns_seq(tx, slide, stored.first_seq)? {
+                    return Err(Abort::Corrupt(format!(
+                        "slide {slide} was registered under another number during its import"
+                    )));
+                }
                 Ok((stored, parsed, generation))
             })
         });

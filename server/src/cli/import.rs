@@ -118,7 +118,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         })?),
     };
     let engine = open_engine(&args.data)?;
-    let opts = ImportOptions {
+    let mut opts = ImportOptions {
         layer: args.layer.clone(),
         provenance,
         author: args
@@ -133,6 +133,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
             None => HashMap::new(),
         },
         model: args.model.clone().zip(args.model_version.clone()),
+        size_hint: None,
     };
     let name = args.file.display().to_string();
     let (input, size): (Box<dyn std::io::Read + Send>, u64) = if name == "-" {
@@ -142,6 +143,8 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         let size = file.metadata().map_or(0, |m| m.len());
         (Box::new(file), size)
     };
+    // A gzip file's size undercounts its features, which only reserves less.
+    opts.size_hint = (size > 0).then_some(size);
     let bar = progress::bytes_bar(size, "importing");
     let report = engine.import(&args.slide, input, &opts, &|n| bar.set_position(n));
     bar.finish_and_clear();

@@ -191,6 +191,7 @@ pub async fn import(
             None => std::collections::HashMap::new(),
         },
         model: model_tag(p.model.as_ref(), p.model_version.as_ref())?,
+        size_hint: declared,
     };
     let engine = std::sync::Arc::clone(&state.annotations);
     // The index is loaded first, so the import can extend it in place.
