@@ -237,21 +237,20 @@ fn store_stage(
             if ids.capacity() == 0 {
                 ids.reserve(expected.load(Ordering::Relaxed).max(batch.len()));
             }
-            let mut chunks = batch.chunks_exact(store::ROWS_PER_STATEMENT);
-            for chunk in &mut chunks {
+            for chunk in batch.chunks(store::ROWS_PER_STATEMENT) {
                 let seq = base + out.imported as i64;
-                let rows = chunk.iter().map(|(_, s)| (&s.columns, s.body.as_slice()));
-                store::insert_rows(tx, seq, slide, rows, change)?;
+                if chunk.len() == store::ROWS_PER_STATEMENT {
+                    let rows = chunk.iter().map(|(_, s)| (&s.columns, s.body.as_slice()));
+                    store::insert_rows(tx, seq, slide, rows, change)?;
+                } else {
+                    for (n, (_, s)) in chunk.iter().enumerate() {
+                        store::insert_row(tx, seq + n as i64, slide, &s.columns, &s.body, change)?;
+                    }
+                }
                 for (n, (index, s)) in chunk.iter().enumerate() {
                     ids.push((s.columns.id, seq + n as i64, *index));
                 }
                 out.imported += chunk.len();
-            }
-            for (index, s) in chunks.remainder() {
-                let seq = base + out.imported as i64;
-                store::insert_row(tx, seq, slide, &s.columns, &s.body, change)?;
-                ids.push((s.columns.id, seq, *index));
-                out.imported += 1;
             }
             if keep && index_tx.send(batch).is_err() {
                 break;

@@ -356,14 +356,20 @@ pub fn next_change_id(conn: &Connection) -> rusqlite::Result<i64> {
 
 /// The slide's number, registering the slide on first use.
 pub fn slide_number(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
+    let number = number_for(conn, slide)?;
     conn.execute(
-        "INSERT INTO slides (slide, number, generation)
-         SELECT ?1, (SELECT coalesce(max(number), 0) + 1 FROM slides), 0
-         WHERE NOT EXISTS (SELECT 1 FROM slides WHERE slide = ?1)",
-        params![slide],
+        "INSERT INTO slides (slide, number, generation) VALUES (?1, ?2, 0)
+         ON CONFLICT (slide) DO NOTHING",
+        params![slide, number],
     )?;
+    Ok(number)
+}
+
+/// The slide's number, or the one it gets when registered (the next free one).
+fn number_for(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
     conn.query_row(
-        "SELECT number FROM slides WHERE slide = ?1",
+        "SELECT coalesce((SELECT number FROM slides WHERE slide = ?1),
+                         (SELECT coalesce(max(number), 0) + 1 FROM slides))",
         params![slide],
         |r| r.get(0),
     )
@@ -408,12 +414,7 @@ pub fn row_bound(conn: &Connection, slide: &str) -> rusqlite::Result<usize> {
 /// re-read and re-checksum every log frame after it at commit, which took 0.34 s of a
 /// 1M-cell import.
 pub fn next_seq(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
-    let number = conn.query_row(
-        "SELECT coalesce((SELECT number FROM slides WHERE slide = ?1),
-                         (SELECT coalesce(max(number), 0) + 1 FROM slides))",
-        params![slide],
-        |r| r.get::<_, i64>(0),
-    )?;
+    let number = number_for(conn, slide)?;
     let (lo, hi) = (number << SEQ_BITS, ((number + 1) << SEQ_BITS) - 1);
     let last: Option<i64> = conn.query_row(
         "SELECT max(seq) FROM annotations WHERE seq BETWEEN ?1 AND ?2",
@@ -436,19 +437,38 @@ pub fn insert_row(
         "INSERT INTO annotations (seq, uuid, slide, layer, class, author, status, version, change_id, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    stmt.execute(params![
-        seq,
-        columns.id.as_bytes(),
-        slide,
-        columns.layer,
-        columns.class,
-        columns.author,
-        columns.status.as_str(),
-        columns.version,
-        change_id,
-        body
-    ])?;
+    bind_row(&mut stmt, 1, seq, slide, columns, body, change_id)?;
+    stmt.raw_execute()?;
     Ok(())
+}
+
+/// Binds an annotation row's ten columns, in the order of [`insert_row`]'s, from
+/// parameter `first` (1-based) on.
+fn bind_row(
+    stmt: &mut rusqlite::Statement<'_>,
+    first: usize,
+    seq: i64,
+    slide: &str,
+    columns: &Columns,
+    body: &[u8],
+    change_id: i64,
+) -> rusqlite::Result<()> {
+    stmt.raw_bind_parameter(first, seq)?;
+    stmt.raw_bind_parameter(first + 1, columns.id.as_bytes())?;
+    stmt.raw_bind_parameter(first + 2, slide)?;
+    stmt.raw_bind_parameter(first + 3, &columns.layer)?;
+    stmt.raw_bind_parameter(first + 4, &columns.class)?;
+    stmt.raw_bind_parameter(first + 5, &columns.author)?;
+    stmt.raw_bind_parameter(first + 6, columns.status.as_str())?;
+    stmt.raw_bind_parameter(first + 7, columns.version)?;
+    stmt.raw_bind_parameter(first + 8, change_id)?;
+    stmt.raw_bind_parameter(first + 9, body)
+}
+
+/// `n` groups of `width` placeholders, `(?, ?), (?, ?), …`: the values of a statement
+/// that inserts `n` rows.
+fn placeholders(width: usize, n: usize) -> String {
+    vec![format!("({})", vec!["?"; width].join(", ")); n].join(", ")
 }
 
 /// Rows that [`insert_rows`] appends with one statement.
@@ -473,22 +493,20 @@ pub fn insert_rows<'r>(
     thread_local! {
         static SQL: String = format!(
             "INSERT OR ROLLBACK INTO annotations (seq, uuid, slide, layer, class, author, status, version, change_id, record) VALUES {}",
-            vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; ROWS_PER_STATEMENT].join(", ")
+            placeholders(10, ROWS_PER_STATEMENT)
         );
     }
     let mut stmt = SQL.with(|sql| conn.prepare_cached(sql))?;
     for (i, (columns, body)) in rows.enumerate() {
-        let at = 10 * i;
-        stmt.raw_bind_parameter(at + 1, seq + i as i64)?;
-        stmt.raw_bind_parameter(at + 2, columns.id.as_bytes())?;
-        stmt.raw_bind_parameter(at + 3, slide)?;
-        stmt.raw_bind_parameter(at + 4, &columns.layer)?;
-        stmt.raw_bind_parameter(at + 5, &columns.class)?;
-        stmt.raw_bind_parameter(at + 6, &columns.author)?;
-        stmt.raw_bind_parameter(at + 7, columns.status.as_str())?;
-        stmt.raw_bind_parameter(at + 8, columns.version)?;
-        stmt.raw_bind_parameter(at + 9, change_id)?;
-        stmt.raw_bind_parameter(at + 10, body)?;
+        bind_row(
+            &mut stmt,
+            10 * i + 1,
+            seq + i as i64,
+            slide,
+            columns,
+            body,
+            change_id,
+        )?;
     }
     stmt.raw_execute()?;
     Ok(())
@@ -514,7 +532,7 @@ pub fn add_ids(conn: &Connection, ids: &[(Uuid, i64)]) -> rusqlite::Result<bool>
     thread_local! {
         static SQL: String = format!(
             "INSERT INTO ids (uuid, seq) VALUES {}",
-            vec!["(?, ?)"; IDS_PER_STATEMENT].join(", ")
+            placeholders(2, IDS_PER_STATEMENT)
         );
     }
     let mut stmt = SQL.with(|sql| conn.prepare_cached(sql))?;
