@@ -226,6 +226,13 @@ fn store_stage(
         problems: ParseOutcome::default(),
         fragment: None,
     };
+    // Every row of an import has its layer and author.
+    let shared = store::SharedColumns {
+        slide,
+        layer: &opts.layer,
+        author: &opts.author,
+        change_id: change,
+    };
     let mut ids: Vec<(Uuid, i64, usize)> = Vec::new();
     let mut renames: Vec<(u32, Uuid)> = Vec::new();
     let built = std::thread::scope(|scope| -> Result<_, Abort> {
@@ -239,9 +246,11 @@ fn store_stage(
             }
             for chunk in batch.chunks(store::ROWS_PER_STATEMENT) {
                 let seq = base + out.imported as i64;
-                if chunk.len() == store::ROWS_PER_STATEMENT {
+                if chunk.len() == store::ROWS_PER_STATEMENT
+                    && chunk.iter().all(|(_, s)| shared.fit(&s.columns))
+                {
                     let rows = chunk.iter().map(|(_, s)| (&s.columns, s.body.as_slice()));
-                    store::insert_rows(tx, seq, slide, rows, change)?;
+                    store::insert_rows(tx, seq, &shared, rows)?;
                 } else {
                     for (n, (_, s)) in chunk.iter().enumerate() {
                         store::insert_row(tx, seq + n as i64, slide, &s.columns, &s.body, change)?;

@@ -437,32 +437,18 @@ pub fn insert_row(
         "INSERT INTO annotations (seq, uuid, slide, layer, class, author, status, version, change_id, record)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    bind_row(&mut stmt, 1, seq, slide, columns, body, change_id)?;
+    stmt.raw_bind_parameter(1, seq)?;
+    stmt.raw_bind_parameter(2, columns.id.as_bytes())?;
+    stmt.raw_bind_parameter(3, slide)?;
+    stmt.raw_bind_parameter(4, &columns.layer)?;
+    stmt.raw_bind_parameter(5, &columns.class)?;
+    stmt.raw_bind_parameter(6, &columns.author)?;
+    stmt.raw_bind_parameter(7, columns.status.as_str())?;
+    stmt.raw_bind_parameter(8, columns.version)?;
+    stmt.raw_bind_parameter(9, change_id)?;
+    stmt.raw_bind_parameter(10, body)?;
     stmt.raw_execute()?;
     Ok(())
-}
-
-/// Binds an annotation row's ten columns, in the order of [`insert_row`]'s, from
-/// parameter `first` (1-based) on.
-fn bind_row(
-    stmt: &mut rusqlite::Statement<'_>,
-    first: usize,
-    seq: i64,
-    slide: &str,
-    columns: &Columns,
-    body: &[u8],
-    change_id: i64,
-) -> rusqlite::Result<()> {
-    stmt.raw_bind_parameter(first, seq)?;
-    stmt.raw_bind_parameter(first + 1, columns.id.as_bytes())?;
-    stmt.raw_bind_parameter(first + 2, slide)?;
-    stmt.raw_bind_parameter(first + 3, &columns.layer)?;
-    stmt.raw_bind_parameter(first + 4, &columns.class)?;
-    stmt.raw_bind_parameter(first + 5, &columns.author)?;
-    stmt.raw_bind_parameter(first + 6, columns.status.as_str())?;
-    stmt.raw_bind_parameter(first + 7, columns.version)?;
-    stmt.raw_bind_parameter(first + 8, change_id)?;
-    stmt.raw_bind_parameter(first + 9, body)
 }
 
 /// `n` groups of `width` placeholders, `(?, ?), (?, ?), …`: the values of a statement
@@ -474,17 +460,37 @@ fn placeholders(width: usize, n: usize) -> String {
 /// Rows that [`insert_rows`] appends with one statement.
 pub const ROWS_PER_STATEMENT: usize = 32;
 
+/// The columns that every row [`insert_rows`] appends with one statement has the same:
+/// bound once, as parameters 1 to 4, not once per row (each bind copies its value).
+#[derive(Debug)]
+pub struct SharedColumns<'a> {
+    pub slide: &'a str,
+    pub layer: &'a str,
+    pub author: &'a str,
+    pub change_id: i64,
+}
+
+impl SharedColumns<'_> {
+    /// Whether `columns` agrees with these.
+    #[must_use]
+    pub fn fit(&self, columns: &Columns) -> bool {
+        columns.layer == self.layer && columns.author == self.author
+    }
+}
+
 /// Appends [`ROWS_PER_STATEMENT`] rows at `seq`, `seq + 1`, … with one statement, as
-/// [`insert_row`] does one. `OR ROLLBACK`: a row that cannot be stored ends the whole
-/// transaction (as it ends an import anyway), which spares SQLite the statement journal
-/// it keeps to undo half of a statement (4% of the store stage's instructions).
+/// [`insert_row`] does one; each row's columns must [fit](SharedColumns::fit) `shared`.
+/// `OR ROLLBACK`: a row that cannot be stored ends the whole transaction (as it ends an
+/// import anyway), which spares SQLite the statement journal it keeps to undo half of a
+/// statement (4% of the store stage's instructions).
 pub fn insert_rows<'r>(
     conn: &Connection,
     seq: i64,
-    slide: &str,
+    shared: &SharedColumns<'_>,
     rows: impl ExactSizeIterator<Item = (&'r Columns, &'r [u8])>,
-    change_id: i64,
 ) -> rusqlite::Result<()> {
+    const SHARED: usize = 4;
+    const OWN: usize = 6;
     assert_eq!(
         rows.len(),
         ROWS_PER_STATEMENT,
@@ -493,20 +499,32 @@ pub fn insert_rows<'r>(
     thread_local! {
         static SQL: String = format!(
             "INSERT OR ROLLBACK INTO annotations (seq, uuid, slide, layer, class, author, status, version, change_id, record) VALUES {}",
-            placeholders(10, ROWS_PER_STATEMENT)
+            (0..ROWS_PER_STATEMENT)
+                .map(|row| {
+                    let own = |k: usize| SHARED + OWN * row + k;
+                    format!(
+                        "(?{}, ?{}, ?1, ?2, ?{}, ?3, ?{}, ?{}, ?4, ?{})",
+                        own(1), own(2), own(3), own(4), own(5), own(6)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let mut stmt = SQL.with(|sql| conn.prepare_cached(sql))?;
+    stmt.raw_bind_parameter(1, shared.slide)?;
+    stmt.raw_bind_parameter(2, shared.layer)?;
+    stmt.raw_bind_parameter(3, shared.author)?;
+    stmt.raw_bind_parameter(4, shared.change_id)?;
     for (i, (columns, body)) in rows.enumerate() {
-        bind_row(
-            &mut stmt,
-            10 * i + 1,
-            seq + i as i64,
-            slide,
-            columns,
-            body,
-            change_id,
-        )?;
+        assert!(shared.fit(columns), "insert_rows takes rows that fit");
+        let first = SHARED + OWN * i + 1;
+        stmt.raw_bind_parameter(first, seq + i as i64)?;
+        stmt.raw_bind_parameter(first + 1, columns.id.as_bytes())?;
+        stmt.raw_bind_parameter(first + 2, &columns.class)?;
+        stmt.raw_bind_parameter(first + 3, columns.status.as_str())?;
+        stmt.raw_bind_parameter(first + 4, columns.version)?;
+        stmt.raw_bind_parameter(first + 5, body)?;
     }
     stmt.raw_execute()?;
     Ok(())
