@@ -20,21 +20,37 @@ pub struct Skeletons {
     /// Each skeleton as its literal parts; a number goes between consecutive parts.
     list: Vec<Vec<Vec<u8>>>,
     numbers: HashMap<Vec<u8>, u32>,
+    /// The skeleton last compacted and its number: cells in a row mostly share one.
+    last: Option<(Vec<u8>, u32)>,
+    /// Reused by [`Skeletons::compact_into`]: a body's skeleton and its numbers' places.
+    skeleton: Vec<u8>,
+    runs: Vec<(usize, usize)>,
 }
 
-/// Splits JSON text into its skeleton and number tokens (outside strings); `None` if a
-/// token is too long to keep as a run.
-fn split(text: &[u8]) -> Option<(Vec<u8>, Vec<&[u8]>)> {
-    let mut skeleton = Vec::with_capacity(text.len());
-    let mut numbers = Vec::new();
+/// Splits JSON text into its skeleton and the places of its number tokens (outside
+/// strings); `false` if a token is too long to keep as a run.
+fn split(text: &[u8], skeleton: &mut Vec<u8>, runs: &mut Vec<(usize, usize)>) -> bool {
+    skeleton.clear();
+    runs.clear();
     let mut i = 0;
     while i < text.len() {
         let b = text[i];
         if b == b'"' {
             let start = i;
             i += 1;
-            while i < text.len() && text[i] != b'"' {
-                i += if text[i] == b'\\' { 2 } else { 1 };
+            // To the closing quote, past escapes; an unclosed string runs to the end.
+            loop {
+                match memchr::memchr2(b'"', b'\\', text.get(i..).unwrap_or_default()) {
+                    Some(at) if text[i + at] == b'"' => {
+                        i += at;
+                        break;
+                    }
+                    Some(at) => i += at + 2,
+                    None => {
+                        i = text.len();
+                        break;
+                    }
+                }
             }
             i = (i + 1).min(text.len());
             skeleton.extend_from_slice(&text[start..i]);
@@ -46,16 +62,16 @@ fn split(text: &[u8]) -> Option<(Vec<u8>, Vec<&[u8]>)> {
                 i += 1;
             }
             if i - start > 255 {
-                return None;
+                return false;
             }
-            numbers.push(&text[start..i]);
+            runs.push((start, i));
             skeleton.push(HOLE);
         } else {
             skeleton.push(b);
             i += 1;
         }
     }
-    Some((skeleton, numbers))
+    true
 }
 
 impl Skeletons {
@@ -70,25 +86,32 @@ impl Skeletons {
         let n = r.count()?;
         let text = r.take(n)?;
         arena.extend_from_slice(&body[..extra_at]);
-        match split(text) {
-            Some((skeleton, numbers)) if n > 0 => {
-                let next = self.list.len() as u32;
-                let id = *self.numbers.entry(skeleton).or_insert_with_key(|k| {
-                    self.list
-                        .push(k.split(|&b| b == HOLE).map(<[u8]>::to_vec).collect());
-                    next
-                });
-                arena.push(SPLIT);
-                put_varint(arena, u64::from(id));
-                for num in numbers {
-                    arena.push(num.len() as u8);
-                    arena.extend_from_slice(num);
-                }
-            }
+        if n == 0 || !split(text, &mut self.skeleton, &mut self.runs) {
+            arena.push(PLAIN);
+            arena.extend_from_slice(&body[extra_at..]);
+            return Ok(());
+        }
+        let id = match &self.last {
+            Some((skeleton, id)) if *skeleton == self.skeleton => *id,
             _ => {
-                arena.push(PLAIN);
-                arena.extend_from_slice(&body[extra_at..]);
+                let next = self.list.len() as u32;
+                let id = *self
+                    .numbers
+                    .entry(self.skeleton.clone())
+                    .or_insert_with_key(|k| {
+                        self.list
+                            .push(k.split(|&b| b == HOLE).map(<[u8]>::to_vec).collect());
+                        next
+                    });
+                self.last = Some((self.skeleton.clone(), id));
+                id
             }
+        };
+        arena.push(SPLIT);
+        put_varint(arena, u64::from(id));
+        for &(from, to) in &self.runs {
+            arena.push((to - from) as u8);
+            arena.extend_from_slice(&text[from..to]);
         }
         Ok(())
     }

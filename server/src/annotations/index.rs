@@ -36,16 +36,26 @@ pub type Entry = GeomWithData<Rectangle<[f32; 2]>, u32>;
 pub struct Interner {
     names: Vec<String>,
     numbers: HashMap<String, u16>,
+    /// The number last asked for: rows in a row mostly share their layer, class, author.
+    last: Option<u16>,
 }
 
 impl Interner {
     fn intern(&mut self, s: &str) -> u16 {
-        if let Some(&n) = self.numbers.get(s) {
+        if let Some(n) = self.last
+            && self.name(n) == s
+        {
             return n;
         }
-        let n = u16::try_from(self.names.len()).unwrap_or(u16::MAX);
-        self.names.push(s.to_string());
-        self.numbers.insert(s.to_string(), n);
+        let n = if let Some(&n) = self.numbers.get(s) {
+            n
+        } else {
+            let n = u16::try_from(self.names.len()).unwrap_or(u16::MAX);
+            self.names.push(s.to_string());
+            self.numbers.insert(s.to_string(), n);
+            n
+        };
+        self.last = Some(n);
         n
     }
 
@@ -164,15 +174,19 @@ pub struct SlideIndex {
 pub struct Staged {
     pub columns: Columns,
     pub body: Vec<u8>,
+    /// Where the body's `extra` starts.
+    pub extra_at: usize,
     pub bbox: Rect,
 }
 
 impl Staged {
     #[must_use]
     pub fn of(a: &Annotation) -> Option<Self> {
+        let (body, extra_at) = a.encode_body_and_extra_offset();
         Some(Self {
             columns: a.columns(),
-            body: a.encode_body(),
+            body,
+            extra_at,
             bbox: a.geometry.bbox()?,
         })
     }
@@ -181,7 +195,7 @@ impl Staged {
     #[must_use]
     pub fn from_owned(a: Annotation) -> Option<Self> {
         let bbox = a.geometry.bbox()?;
-        let body = a.encode_body();
+        let (body, extra_at) = a.encode_body_and_extra_offset();
         Some(Self {
             columns: Columns {
                 id: a.id,
@@ -192,6 +206,7 @@ impl Staged {
                 version: a.version,
             },
             body,
+            extra_at,
             bbox,
         })
     }
@@ -235,12 +250,22 @@ impl SlideIndex {
             version: s.columns.version,
             body: &s.body,
         };
-        // Bodies made by this process are well formed; a corrupt one stays plain.
-        self.push_view(&view, s.bbox)
+        self.push_row(&view, s.bbox, Some(s.extra_at))
     }
 
     /// Adds a stored row (without an R-tree entry: the caller inserts or bulk-loads it).
     pub fn push_view(&mut self, v: &super::store::RowView<'_>, bbox: Rect) -> Entry {
+        // A corrupt body stays plain.
+        self.push_row(v, bbox, Annotation::extra_offset(v.body).ok())
+    }
+
+    /// [`SlideIndex::push_view`] with the body's `extra` offset, if it has one.
+    fn push_row(
+        &mut self,
+        v: &super::store::RowView<'_>,
+        bbox: Rect,
+        extra_at: Option<usize>,
+    ) -> Entry {
         let n = self.slots.len() as u32;
         let class = self.classes.intern(v.class);
         if usize::from(class) == self.class_colors.len() {
@@ -249,8 +274,9 @@ impl SlideIndex {
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        let compacted = Annotation::extra_offset(v.body)
-            .and_then(|at| self.skeletons.compact_into(v.body, at, &mut scratch));
+        let compacted = extra_at.map_or(Err(Corrupt(0)), |at| {
+            self.skeletons.compact_into(v.body, at, &mut scratch)
+        });
         let (body_at, body_len) =
             self.arena
                 .push(if compacted.is_ok() { &scratch } else { v.body });

@@ -210,6 +210,12 @@ impl Annotation {
     /// which the store keeps in columns of their own.
     #[must_use]
     pub fn encode_body(&self) -> Vec<u8> {
+        self.encode_body_and_extra_offset().0
+    }
+
+    /// [`Annotation::encode_body`], and where its `extra` starts ([`Annotation::extra_offset`]).
+    #[must_use]
+    pub fn encode_body_and_extra_offset(&self) -> (Vec<u8>, usize) {
         let mut out = Vec::with_capacity(128);
         out.push(RECORD_FORMAT);
         out.push(self.object_type as u8);
@@ -243,8 +249,9 @@ impl Annotation {
         if let Some(n) = &self.nucleus {
             encode_geometry(n, &mut out);
         }
+        let extra_at = out.len();
         put_str(&mut out, &self.extra);
-        out
+        (out, extra_at)
     }
 
     /// Rebuilds an annotation from its columns and record body.
