@@ -5,7 +5,9 @@
 //! least three distinct points with an area, no self-intersection, inside the slide,
 //! and a classification with a name.
 
-use crate::annotations::geometry::{Geometry, Pt, Ring, SCALE, crossing_problem, ring_problem};
+use crate::annotations::geometry::{
+    Geometry, Pt, Ring, SCALE, crossing_problem, ring_problem, round_to_i32,
+};
 use crate::annotations::model::{ObjectType, Provenance, ShapeHint, Status};
 use serde::Deserialize;
 use serde::de::{MapAccess, Visitor};
@@ -590,7 +592,7 @@ fn to_centi(p: [f64; 2], ctx: &ParseContext) -> Result<Pt, String> {
             p[0], p[1], ctx.width, ctx.height
         ));
     }
-    Ok([(p[0] * SCALE).round() as i32, (p[1] * SCALE).round() as i32])
+    Ok([round_to_i32(p[0] * SCALE), round_to_i32(p[1] * SCALE)])
 }
 
 fn points(raw: Vec<[f64; 2]>, ctx: &ParseContext) -> Result<Vec<Pt>, String> {
