@@ -216,7 +216,11 @@ impl Annotation {
     /// [`Annotation::encode_body`], and where its `extra` starts ([`Annotation::extra_offset`]).
     #[must_use]
     pub fn encode_body_and_extra_offset(&self) -> (Vec<u8>, usize) {
-        let mut out = Vec::with_capacity(128);
+        // Room for the usual: a vertex takes about 4 bytes (two short varint deltas).
+        let vertices =
+            self.geometry.vertex_count() + self.nucleus.as_ref().map_or(0, Geometry::vertex_count);
+        let texts = self.name.as_ref().map_or(0, String::len) + self.extra.len();
+        let mut out = Vec::with_capacity(48 + 5 * vertices + texts);
         out.push(RECORD_FORMAT);
         out.push(self.object_type as u8);
         out.push(self.shape as u8);

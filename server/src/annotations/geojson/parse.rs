@@ -330,12 +330,20 @@ fn settle_class(f: &mut ParsedFeature, ctx: &ParseContext) -> Result<(), String>
 
 /// Keeps a property Tessera does not model in `extra`, as `"key":value`.
 fn keep_property(extra: &mut String, key: &str, text: &str) {
+    extra.reserve(key.len() + text.len() + 4);
     if !extra.is_empty() {
         extra.push(',');
     }
-    let mut k = Vec::new();
-    super::write::push_str(&mut k, key);
-    extra.push_str(&String::from_utf8_lossy(&k));
+    if super::write::is_plain(key) {
+        // What `push_str` would write, without its buffer.
+        extra.push('"');
+        extra.push_str(key);
+        extra.push('"');
+    } else {
+        let mut k = Vec::new();
+        super::write::push_str(&mut k, key);
+        extra.push_str(&String::from_utf8_lossy(&k));
+    }
     extra.push(':');
     extra.push_str(text);
 }

@@ -17,9 +17,15 @@ pub const COLLECTION_START: &[u8] = br#"{"type":"FeatureCollection","features":[
 /// Closing of a FeatureCollection.
 pub const COLLECTION_END: &[u8] = b"]}\n";
 
+/// Whether `s` is written as a JSON string as it is, between quotes.
+#[must_use]
+pub fn is_plain(s: &str) -> bool {
+    s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
 /// Appends `s` as a JSON string.
 pub fn push_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if is_plain(s) {
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');

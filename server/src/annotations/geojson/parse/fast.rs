@@ -143,6 +143,17 @@ impl Seen {
     }
 }
 
+/// The bytes that end a run of plain string text: `"`, `\\` and control characters.
+const STRING_STOPS: [bool; 256] = {
+    let mut stops = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        stops[c] = c == b'"' as usize || c == b'\\' as usize || c < 0x20;
+        c += 1;
+    }
+    stops
+};
+
 /// A cursor over JSON text that reads what it expects or gives up.
 ///
 /// The text is UTF-8 already, so a string is a slice of it between quotes, which are
@@ -198,7 +209,7 @@ impl<'a> Reader<'a> {
     fn past_string_stop(&mut self) -> Option<u8> {
         let len = self.b[self.i..]
             .iter()
-            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+            .position(|&c| STRING_STOPS[usize::from(c)])?;
         self.i += len + 1;
         Some(self.b[self.i - 1])
     }
