@@ -370,7 +370,7 @@ impl Engine {
             Lod::Geometry => {
                 let mut all: Vec<u32> = candidates().collect();
                 searched(&expired)?;
-                all.sort_unstable();
+                radsort::sort(&mut all);
                 let (slots, truncated) = meeting(&index, all, &rect, p.limit, limits)?;
                 if binary {
                     let body = binary_geometry(&index, &slots, truncated).map_err(corrupt)?;
@@ -390,7 +390,7 @@ impl Engine {
                         max,
                     });
                 }
-                all.sort_unstable();
+                radsort::sort(&mut all);
                 send_whole(
                     send,
                     centroids(&index, &all, binary),
@@ -632,7 +632,7 @@ fn geojson_features(
     let mut comma = false;
     match texts.filter(|_| !copied.is_empty()) {
         Some(texts) => {
-            copied.sort_unstable();
+            super::texts::Entry::sort_in_file_order(&mut copied);
             let end = if formatted.is_empty() { END } else { b"" };
             let mut piece = |bytes: Bytes| send(Part::Piece(bytes));
             let sent = texts.send(&copied, fields, &head, end, &mut comma, &mut piece);
