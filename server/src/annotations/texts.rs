@@ -62,8 +62,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Sorts entries in file order, by radix (a region's tens of thousands of entries
-    /// sort in a third of the time a comparison sort takes).
+    /// Sorts entries in file order, by radix: for a region's tens of thousands of
+    /// entries, this sort and the one of the candidate slots took 7% of the server's CPU
+    /// as comparison sorts.
     pub fn sort_in_file_order(entries: &mut [Self]) {
         // Each entry has its own offset, so the spot alone orders them as `Ord` does.
         radsort::sort_by_key(entries, |e| e.spot);
