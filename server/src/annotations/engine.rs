@@ -288,6 +288,17 @@ impl Engine {
         Ok(())
     }
 
+    /// The slide's index if it is loaded and no look for outside changes is due (see
+    /// [`Engine::forget_outside_changes`]); `None` rather than waiting for anything.
+    pub(crate) fn loaded_now(&self, slide: &str) -> Option<Arc<LoadedSlide>> {
+        if self.checked.try_lock().ok()?.1.elapsed() >= RECHECK_AFTER {
+            return None;
+        }
+        let loaded = Arc::clone(self.slides.try_lock().ok()?.get(slide)?);
+        self.slide_size(slide).ok()?;
+        matches!(loaded.index.get(), Some(Ok(_))).then_some(loaded)
+    }
+
     /// The slide's index, loading it on first use.
     pub fn index(&self, slide: &str) -> Result<Arc<LoadedSlide>, AnnotationError> {
         self.slide_size(slide)?;
@@ -942,6 +953,16 @@ fn read(index: &RwLock<SlideIndex>) -> RwLockReadGuard<'_, SlideIndex> {
 }
 
 impl LoadedSlide {
+    /// Read access to the index unless a writer holds it; `None` also when it failed
+    /// to load.
+    pub fn try_read(&self) -> Option<IndexGuard<'_>> {
+        match self.index.get()?.as_ref().ok()?.try_read() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Read access to the index ([`Engine::index`] only hands out loaded slides).
     pub fn read(&self) -> IndexGuard<'_> {
         match self.index.get() {

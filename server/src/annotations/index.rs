@@ -454,8 +454,8 @@ impl SlideIndex {
 
     /// The annotations' texts on disk, if they were made.
     #[must_use]
-    pub fn texts(&self) -> Option<&FeatureTexts> {
-        self.texts.as_deref()
+    pub fn texts(&self) -> Option<&std::sync::Arc<FeatureTexts>> {
+        self.texts.as_ref()
     }
 
     /// Installs texts made for era `era`; false (and dropped) if the slots were
@@ -472,7 +472,7 @@ impl SlideIndex {
     /// are worth making again: more than [`TEXTS_SLACK`] and an eighth of the live ones.
     #[must_use]
     pub fn texts_behind(&self) -> bool {
-        let uncovered = self.slots.len() - self.texts().map_or(0, FeatureTexts::covered);
+        let uncovered = self.slots.len() - self.texts().map_or(0, |t| t.covered());
         self.live > 0 && (self.texts.is_none() || uncovered > TEXTS_SLACK.max(self.live / 8))
     }
 

@@ -25,7 +25,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Side of the square tiles whose row-major order is the file's, in pixels: the texts
 /// of a query box are then about one contiguous run per row of tiles it covers.
@@ -110,86 +110,179 @@ impl FeatureTexts {
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
+}
 
-    /// Sends an answer's Features from `entries` (in file order) in pieces: `head`
-    /// first, each Feature after a comma unless it is the first of the answer (`*comma`
-    /// false; set once one is written), `end` last. Entries near each other in the file
-    /// are read together, then copied into the pieces. Stops early, returning false,
-    /// when `send` does.
-    pub fn send(
-        &self,
-        entries: &[Entry],
+/// An answer's Features copied from the texts, made a piece at a time on demand: `head`
+/// first, the entries (in file order) joined by commas, then `end`. Owns what it reads
+/// (the texts stay open while it lives), so it needs no lock of the index: a server makes
+/// each piece as the connection asks for it, on the thread that sends it. Entries near
+/// each other in the file are read together, then copied into the pieces.
+#[derive(Debug)]
+pub struct TextPieces {
+    texts: Arc<FeatureTexts>,
+    entries: Vec<Entry>,
+    fields: Fields,
+    /// The first entry not yet read.
+    next: usize,
+    /// Entries read into `window` (from `window_at` in the file) and not yet copied.
+    pending: std::ops::Range<usize>,
+    window: Window,
+    window_at: u64,
+    head: Vec<u8>,
+    end: Vec<u8>,
+    /// Whether an entry was copied (the next one follows a comma).
+    comma: bool,
+    finished: bool,
+}
+
+impl TextPieces {
+    /// The pieces of `head`, the texts of `entries` with `fields`, and `end`.
+    #[must_use]
+    pub fn new(
+        texts: Arc<FeatureTexts>,
+        mut entries: Vec<Entry>,
         fields: Fields,
-        head: &[u8],
-        end: &[u8],
-        comma: &mut bool,
-        send: &mut dyn FnMut(Bytes) -> bool,
-    ) -> std::io::Result<bool> {
-        WINDOW_BUFFER.with_borrow_mut(|window| {
-            let mut piece = Piece::new();
-            piece.push(head);
-            let mut i = 0;
-            while i < entries.len() {
-                let start = entries[i].at();
-                let mut stop = start + entries[i].stored();
-                let mut j = i + 1;
-                while let Some(&e) = entries.get(j) {
-                    if e.at() > stop + GAP || e.at() + e.stored() - start > WINDOW {
-                        break;
-                    }
-                    stop = e.at() + e.stored();
-                    j += 1;
+        head: Vec<u8>,
+        end: Vec<u8>,
+    ) -> Self {
+        Entry::sort_in_file_order(&mut entries);
+        Self {
+            texts,
+            entries,
+            fields,
+            next: 0,
+            pending: 0..0,
+            window: Window::take(),
+            window_at: 0,
+            head,
+            end,
+            comma: false,
+            finished: false,
+        }
+    }
+
+    /// Bytes of every piece together.
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        let texts: u64 = self.entries.iter().map(|e| e.len(self.fields)).sum();
+        let commas = self.entries.len().saturating_sub(1) as u64;
+        (self.head.len() + self.end.len()) as u64 + texts + commas
+    }
+
+    /// Reads the next run of entries near each other into the window.
+    fn read_window(&mut self) -> std::io::Result<()> {
+        let i = self.next;
+        let start = self.entries[i].at();
+        let mut stop = start + self.entries[i].stored();
+        let mut j = i + 1;
+        while let Some(&e) = self.entries.get(j) {
+            if e.at() > stop + GAP || e.at() + e.stored() - start > WINDOW {
+                break;
+            }
+            stop = e.at() + e.stored();
+            j += 1;
+        }
+        let window = &mut self.window.0;
+        window.resize((stop - start) as usize, 0);
+        self.texts.file.read_exact_at(window, start)?;
+        self.window_at = start;
+        self.pending = i..j;
+        self.next = j;
+        Ok(())
+    }
+
+    /// The next piece, `None` after the last. A Feature bigger than a piece is a piece
+    /// of its own.
+    pub fn next_piece(&mut self) -> std::io::Result<Option<Bytes>> {
+        if self.finished {
+            return Ok(None);
+        }
+        let mut piece = Piece::new();
+        let head = std::mem::take(&mut self.head);
+        piece.push(&head);
+        loop {
+            if self.pending.is_empty() {
+                if self.next == self.entries.len() {
+                    break;
                 }
-                window.resize((stop - start) as usize, 0);
-                self.file.read_exact_at(window, start)?;
-                for &e in &entries[i..j] {
-                    let at = (e.at() - start) as usize;
-                    let text = &window[at..at + e.stored() as usize];
-                    let (text, close): (&[u8], &[u8]) = match fields {
-                        Fields::All => (text, b""),
-                        Fields::QuPath => (&text[..text.len() - usize::from(e.tail)], b"}}"),
-                    };
-                    let lead: &[u8] = if std::mem::replace(comma, true) {
-                        b","
-                    } else {
-                        b""
-                    };
-                    let len = lead.len() + text.len() + close.len();
-                    if len > piece.room()
-                        && !piece.is_empty()
-                        && !send(std::mem::take(&mut piece).into_bytes())
-                    {
-                        return Ok(false);
-                    }
-                    if len > piece.room() {
-                        // Bigger than a piece: a piece of its own.
-                        if !send(Bytes::from([lead, text, close].concat())) {
-                            return Ok(false);
-                        }
-                        continue;
-                    }
-                    for part in [lead, text, close] {
-                        piece.push(part);
-                    }
+                self.read_window()?;
+            }
+            let e = self.entries[self.pending.start];
+            let at = (e.at() - self.window_at) as usize;
+            let text = &self.window.0[at..at + e.stored() as usize];
+            let (text, close): (&[u8], &[u8]) = match self.fields {
+                Fields::All => (text, b""),
+                Fields::QuPath => (&text[..text.len() - usize::from(e.tail)], b"}}"),
+            };
+            let lead: &[u8] = if self.comma { b"," } else { b"" };
+            let len = lead.len() + text.len() + close.len();
+            if len > piece.room() {
+                if !piece.is_empty() {
+                    return Ok(Some(piece.into_bytes()));
                 }
-                i = j;
+                self.pending.start += 1;
+                self.comma = true;
+                return Ok(Some(Bytes::from([lead, text, close].concat())));
             }
-            if window.capacity() > 2 * WINDOW as usize {
-                *window = Vec::new(); // after a giant Feature: not kept
+            for part in [lead, text, close] {
+                piece.push(part);
             }
-            if end.len() > piece.room() && !send(std::mem::take(&mut piece).into_bytes()) {
-                return Ok(false);
-            }
-            piece.push(end);
-            Ok(send(piece.into_bytes()))
-        })
+            self.pending.start += 1;
+            self.comma = true;
+        }
+        if self.end.len() > piece.room() && !piece.is_empty() {
+            return Ok(Some(piece.into_bytes()));
+        }
+        self.finished = true;
+        if self.end.len() > piece.room() {
+            return Ok(Some(Bytes::from(std::mem::take(&mut self.end))));
+        }
+        piece.push(&self.end);
+        Ok(Some(piece.into_bytes()))
     }
 }
 
-thread_local! {
-    /// Where a query reads its entries before copying them (up to [`WINDOW`] bytes),
-    /// kept by each thread so that its pages are not faulted in for every answer.
-    static WINDOW_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+impl Iterator for TextPieces {
+    type Item = std::io::Result<Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_piece().transpose()
+    }
+}
+
+/// Where a query reads its entries before copying them (up to [`WINDOW`] bytes). Kept
+/// for the next query when dropped, so that its pages are not faulted in for every
+/// answer; one bigger than two windows (after a giant Feature) is let go.
+#[derive(Debug)]
+struct Window(Vec<u8>);
+
+/// Windows kept for reuse, a few answers in flight.
+const KEPT_WINDOWS: usize = 4;
+static SPARE_WINDOWS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+impl Window {
+    fn take() -> Self {
+        let spare = SPARE_WINDOWS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        Self(spare.unwrap_or_default())
+    }
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        let window = std::mem::take(&mut self.0);
+        if window.capacity() == 0 || window.capacity() > 2 * WINDOW as usize {
+            return;
+        }
+        let mut spare = SPARE_WINDOWS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if spare.len() < KEPT_WINDOWS {
+            spare.push(window);
+        }
+    }
 }
 
 /// Writes the texts of the live annotations of `index` to a new file in `dir`, taking
@@ -385,6 +478,70 @@ mod tests {
         (texts, length)
     }
 
+    /// The whole body of a query with `query` (`bbox=…&fields=…` and the like), made by
+    /// [`Engine::query_streamed`] and, when it answers, by [`Engine::query_now`].
+    fn both_ways(e: &Engine, query: &str) -> (Vec<u8>, Option<Vec<u8>>) {
+        let mut p = QueryParams::default();
+        for pair in query.split('&') {
+            let (key, value) = pair.split_once('=').expect("key=value");
+            let value = Some(value.to_string());
+            match key {
+                "bbox" => p.bbox = value,
+                "fields" => p.fields = value,
+                "format" => p.format = value,
+                "lod" => p.lod = value,
+                "budget" => p.budget = value.and_then(|v| v.parse().ok()),
+                _ => panic!("{key} is not used here"),
+            }
+        }
+        let mut streamed = Vec::new();
+        e.query_streamed("s", &p, &mut |part| {
+            if let Part::Piece(piece) = part {
+                streamed.extend_from_slice(&piece);
+            }
+            true
+        })
+        .expect("a query");
+        // Answered now only within a second of the last look for outside changes,
+        // which `index` takes when due.
+        let now = (0..3).find_map(|_| {
+            e.index("s").expect("index");
+            e.query_now("s", &p)
+        });
+        let now = now.map(|ready| {
+            let ready = ready.expect("a query answered now");
+            let body: Vec<u8> = ready
+                .pieces
+                .flat_map(|p| p.expect("a piece").to_vec())
+                .collect();
+            assert_eq!(ready.head.length, Some(body.len() as u64), "{query}");
+            body
+        });
+        (streamed, now)
+    }
+
+    /// Queries answered at once give the bytes a streamed query gives, for every kind
+    /// of answer they make, and leave the others (another level of detail) to it.
+    fn assert_now_answers_as_streamed(e: &Engine) {
+        for b in BOXES {
+            for rest in [
+                "fields=all",
+                "fields=qupath",
+                "format=binary",
+                "lod=auto&budget=100000",
+                "lod=auto&budget=1",
+                "lod=centroids",
+            ] {
+                let query = format!("bbox={b}&{rest}");
+                let (streamed, now) = both_ways(e, &query);
+                let geometry = streamed
+                    .starts_with(br#"{"type":"FeatureCollection","lod":"geometry""#)
+                    || streamed.get(5) == Some(&0); // binary: lod 0
+                assert_eq!(now, geometry.then_some(streamed), "{query}");
+            }
+        }
+    }
+
     const BOXES: [&str; 5] = [
         "0,0,4000,4000",
         "100,100,1920,1080",
@@ -435,6 +592,7 @@ mod tests {
                 texts.bytes()
             );
         }
+        assert_now_answers_as_streamed(&e);
         let copied: Vec<_> = BOXES
             .iter()
             .flat_map(|b| [features(&e, b, "all"), features(&e, b, "qupath")])
@@ -465,6 +623,7 @@ mod tests {
         }
         e.create("s", "cells", cell(3601).as_bytes(), "t", &unguarded)
             .expect("create");
+        assert_now_answers_as_streamed(&e);
         let fresh = open(dir.path());
         for b in BOXES {
             for fields in ["all", "qupath"] {
