@@ -581,18 +581,25 @@ fn ready_answer(
         Some(_) => return Ok(None),
     };
     let filter = Filter::new(p, index)?;
+    // With `lod=auto`, more features than this get centroids or a density grid: the
+    // search stops as soon as it finds one more.
+    let max = p.limits.max_features.unwrap_or(usize::MAX);
+    let budget = if auto {
+        p.budget.unwrap_or(DEFAULT_BUDGET).min(max)
+    } else {
+        usize::MAX
+    };
     let mut all = Vec::new();
     for (i, n) in index.candidates(&rect).enumerate() {
         if i == NOW_CANDIDATES {
             return Ok(None);
         }
         if filter.matches(index.slot(n)) {
+            if all.len() == budget {
+                return Ok(None);
+            }
             all.push(n);
         }
-    }
-    let max = p.limits.max_features.unwrap_or(usize::MAX);
-    if auto && all.len() > p.budget.unwrap_or(DEFAULT_BUDGET).min(max) {
-        return Ok(None); // centroids or a density grid
     }
     radsort::sort(&mut all);
     let (slots, truncated) = meeting(index, all, &rect, p.limit, p.limits)?;
