@@ -1,14 +1,15 @@
 //! The in-memory form of one slide's annotations: compact records in an arena, an
 //! R-tree of their bounding boxes, and the fields queries filter on.
 //!
-//! Memory per polygon cell is about 56 bytes of slot, its record body (≈ 180 bytes for a
-//! 20-vertex cell with a few measurements), ≈ 30 bytes of R-tree and ≈ 30 of id map;
+//! Memory per polygon cell is 64 bytes of slot, its record body (≈ 110 bytes for a
+//! 20-vertex cell with a few measurements), ≈ 45 bytes of R-tree and ≈ 10 of id table;
 //! [`SlideIndex::memory_bytes`] reports the real figure.
 
 use super::codec::Corrupt;
 use super::geojson::write::{Fields, RecordColumns, push_plain_extras, push_record};
 use super::geometry::{Geometry, Rect, SCALE};
 use super::model::{Annotation, Columns, Provenance, Status, default_color};
+use super::slot_ids::SlotIds;
 use super::texts::FeatureTexts;
 use foldhash::HashMap;
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -148,7 +149,7 @@ pub struct SlideIndex {
     slots: Vec<Slot>,
     arena: Arena,
     tree: RTree<Entry, TreeParams>,
-    by_id: HashMap<Uuid, u32>,
+    by_id: SlotIds,
     pub layers: Interner,
     pub classes: Interner,
     /// Each class's colour, as the first annotation of that class gave it.
@@ -299,14 +300,14 @@ impl SlideIndex {
             alive: true,
             bbox,
         };
-        if let Some(old) = self.by_id.insert(slot.id, n) {
+        let e = entry(&slot.bbox, n);
+        self.slots.push(slot);
+        if let Some(old) = self.by_id.insert(&self.slots, n) {
             // A replaced version: the old slot stays as garbage.
             self.kill(old);
             self.displaced.insert(n, old);
         }
         self.live += 1;
-        let e = entry(&slot.bbox, n);
-        self.slots.push(slot);
         e
     }
 
@@ -324,7 +325,7 @@ impl SlideIndex {
     /// and the id map: growing holds the old and the new table at once.
     pub fn reserve(&mut self, n: usize) {
         self.slots.reserve_exact(n);
-        self.by_id.reserve(n);
+        self.by_id.reserve(&self.slots, n);
     }
 
     /// Finishes a load of [`SlideIndex::push_view`]s: one bulk load of the tree, and
@@ -370,19 +371,19 @@ impl SlideIndex {
     /// same id comes back to life under that id.
     pub fn rename(&mut self, n: u32, id: Uuid) {
         let old = self.slots[n as usize].id;
-        if self.by_id.get(&old) == Some(&n) {
-            self.by_id.remove(&old);
+        if self.by_id.get(&self.slots, &old) == Some(n) {
+            self.by_id.remove(&self.slots, &old);
             if let Some(prev) = self.displaced.remove(&n) {
                 let slot = &mut self.slots[prev as usize];
                 if !slot.alive {
                     slot.alive = true;
                     self.live += 1;
                 }
-                self.by_id.insert(old, prev);
+                self.by_id.insert(&self.slots, prev);
             }
         }
         self.slots[n as usize].id = id;
-        self.by_id.insert(id, n);
+        self.by_id.insert(&self.slots, n);
     }
 
     /// Takes in an index built apart (an import's): adopted whole when this one is
@@ -422,7 +423,7 @@ impl SlideIndex {
 
     /// Removes an annotation; false if it was not there.
     pub fn remove(&mut self, id: &Uuid) -> bool {
-        match self.by_id.remove(id) {
+        match self.by_id.remove(&self.slots, id) {
             Some(n) => {
                 self.kill(n);
                 true
@@ -433,7 +434,9 @@ impl SlideIndex {
 
     #[must_use]
     pub fn slot_of(&self, id: &Uuid) -> Option<&Slot> {
-        self.by_id.get(id).map(|&n| &self.slots[n as usize])
+        self.by_id
+            .get(&self.slots, id)
+            .map(|n| &self.slots[n as usize])
     }
 
     #[must_use]
@@ -570,7 +573,7 @@ impl SlideIndex {
     #[must_use]
     pub fn memory_bytes(&self) -> usize {
         let tree = self.tree.size() * (std::mem::size_of::<Entry>() + 8) * 5 / 4;
-        let ids = self.by_id.capacity() * (std::mem::size_of::<(Uuid, u32)>() + 1);
+        let ids = self.by_id.memory_bytes();
         let texts = self.texts().map_or(0, |t| t.covered() * 10);
         self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.arena.capacity()

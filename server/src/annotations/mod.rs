@@ -31,6 +31,7 @@ pub mod pieces;
 pub mod qc;
 pub mod query;
 pub mod review;
+pub mod slot_ids;
 pub mod store;
 pub mod synth;
 pub mod texts;
