@@ -204,9 +204,23 @@ struct Stored {
     fragment: Option<SlideIndex>,
 }
 
-/// Appends the parsed features as rows in file order, then indexes their ids sorted (so
-/// a million insertions into the id index are sequential), renaming or refusing
-/// duplicates. With `keep`, the rows also go into a fresh in-memory index fragment that
+/// An imported row's id, where the row is among the import's rows and which feature of
+/// the file it came from: 24 bytes, sorted by id (a million of them are sorted and
+/// written at the end of an import, so their size is time).
+struct IdToIndex {
+    id: Uuid,
+    row: u32,
+    feature: u32,
+}
+
+/// `n` as a row or feature number of one import (an input of 2³² features would be over
+/// a terabyte: refused long before by the size limit).
+fn row_number(n: usize) -> u32 {
+    u32::try_from(n).expect("an import holds fewer than 2^32 features")
+}
+
+/// Appends the parsed features as rows in file order, then files their ids
+/// ([`file_ids`]). With `keep`, the rows also go into a fresh in-memory index fragment that
 /// joins the slide's index once committed.
 fn store_stage(
     tx: &rusqlite::Connection,
@@ -233,8 +247,7 @@ fn store_stage(
         author: &opts.author,
         change_id: change,
     };
-    let mut ids: Vec<(Uuid, i64, usize)> = Vec::new();
-    let mut renames: Vec<(u32, Uuid)> = Vec::new();
+    let mut ids: Vec<IdToIndex> = Vec::new();
     let built = std::thread::scope(|scope| -> Result<_, Abort> {
         // With `keep`, another thread builds the in-memory fragment from each batch once
         // its rows are written, beside the SQLite inserts instead of after them.
@@ -257,7 +270,11 @@ fn store_stage(
                     }
                 }
                 for (n, (index, s)) in chunk.iter().enumerate() {
-                    ids.push((s.columns.id, seq + n as i64, *index));
+                    ids.push(IdToIndex {
+                        id: s.columns.id,
+                        row: row_number(out.imported + n),
+                        feature: row_number(*index),
+                    });
                 }
                 out.imported += chunk.len();
             }
@@ -266,56 +283,75 @@ fn store_stage(
             }
         }
         drop(index_tx);
-        ids.sort_unstable_by_key(|&(id, _, index)| (id, index));
-        let repeated = |i: usize| i > 0 && ids[i - 1].0 == ids[i].0;
-        let mut chunk = Vec::with_capacity(store::IDS_PER_STATEMENT);
-        let mut start = 0;
-        while start < ids.len() {
-            let end = (start + store::IDS_PER_STATEMENT).min(ids.len());
-            // A full chunk of distinct ids goes in with one statement, unless one is taken.
-            if end - start == store::IDS_PER_STATEMENT && !(start..end).any(repeated) {
-                chunk.clear();
-                chunk.extend(ids[start..end].iter().map(|&(id, seq, _)| (id, seq)));
-                if store::add_ids(tx, &chunk)? {
-                    start = end;
-                    continue;
-                }
-            }
-            for (i, &(id, seq, index)) in ids.iter().enumerate().take(end).skip(start) {
-                if !repeated(i) && store::add_id(tx, &id, seq)? {
-                    continue;
-                }
-                if opts.new_ids {
-                    let fresh = Uuid::new_v4();
-                    store::set_row_id(tx, seq, &fresh)?;
-                    store::add_id(tx, &fresh, seq)?;
-                    out.problems.renamed += 1;
-                    renames.push(((seq - base) as u32, fresh));
-                    continue;
-                }
-                out.problems.problem(Problem {
-                    index,
-                    line: 0,
-                    column: 0,
-                    reason: if repeated(i) {
-                        format!("duplicate id {id} (an earlier feature has it)")
-                    } else {
-                        format!("id {id} already exists in the store")
-                    },
-                });
-            }
-            start = end;
-        }
-        indexer
+        let renames = file_ids(tx, &mut ids, base, opts.new_ids, &mut out.problems)?;
+        let fragment = indexer
             .map(std::thread::ScopedJoinHandle::join)
             .transpose()
-            .map_err(|_| Abort::Corrupt("the import's indexing thread panicked".into()))
+            .map_err(|_| Abort::Corrupt("the import's indexing thread panicked".into()))?;
+        Ok(fragment.map(|f| (f, renames)))
     })?;
-    if let Some(mut fragment) = built {
+    if let Some((mut fragment, renames)) = built {
         fragment.finish_renames(renames);
         out.fragment = Some(fragment);
     }
     Ok(out)
+}
+
+/// Files the ids of an import's rows in the store's id index, sorted (so that a million
+/// insertions are sequential). A duplicate, within the file or of an id already stored,
+/// gets a fresh id with `new_ids` and is otherwise a problem. Returns the renamed rows
+/// (their number among the import's rows and their new id).
+fn file_ids(
+    tx: &rusqlite::Connection,
+    ids: &mut [IdToIndex],
+    base: i64,
+    new_ids: bool,
+    problems: &mut ParseOutcome,
+) -> Result<Vec<(u32, Uuid)>, Abort> {
+    ids.sort_unstable_by_key(|i| (i.id, i.feature));
+    let repeated = |i: usize| i > 0 && ids[i - 1].id == ids[i].id;
+    let seq = |i: &IdToIndex| base + i64::from(i.row);
+    let mut renames = Vec::new();
+    let mut chunk = Vec::with_capacity(store::IDS_PER_STATEMENT);
+    let mut start = 0;
+    while start < ids.len() {
+        let end = (start + store::IDS_PER_STATEMENT).min(ids.len());
+        // A full chunk of distinct ids goes in with one statement, unless one is taken.
+        if end - start == store::IDS_PER_STATEMENT && !(start..end).any(repeated) {
+            chunk.clear();
+            chunk.extend(ids[start..end].iter().map(|i| (i.id, seq(i))));
+            if store::add_ids(tx, &chunk)? {
+                start = end;
+                continue;
+            }
+        }
+        for (i, taken) in ids.iter().enumerate().take(end).skip(start) {
+            let (id, seq) = (taken.id, seq(taken));
+            if !repeated(i) && store::add_id(tx, &id, seq)? {
+                continue;
+            }
+            if new_ids {
+                let fresh = Uuid::new_v4();
+                store::set_row_id(tx, seq, &fresh)?;
+                store::add_id(tx, &fresh, seq)?;
+                problems.renamed += 1;
+                renames.push((taken.row, fresh));
+                continue;
+            }
+            problems.problem(Problem {
+                index: taken.feature as usize,
+                line: 0,
+                column: 0,
+                reason: if repeated(i) {
+                    format!("duplicate id {id} (an earlier feature has it)")
+                } else {
+                    format!("id {id} already exists in the store")
+                },
+            });
+        }
+        start = end;
+    }
+    Ok(renames)
 }
 
 /// The in-memory index fragment of an import's rows, its tree built (renames of
