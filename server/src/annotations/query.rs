@@ -284,7 +284,7 @@ pub struct ReadyAnswer {
 #[derive(Debug)]
 pub enum ReadyPieces {
     Whole(Option<Bytes>),
-    Texts(TextPieces),
+    Texts(Box<TextPieces>),
 }
 
 impl ReadyPieces {
@@ -626,7 +626,7 @@ fn ready_answer(
         match index.texts().filter(|_| !copied.is_empty()) {
             Some(texts) => {
                 let texts = Arc::clone(texts);
-                ReadyPieces::Texts(TextPieces::new(texts, copied, fields, head, end))
+                ReadyPieces::Texts(Box::new(TextPieces::new(texts, copied, fields, head, end)))
             }
             None => ReadyPieces::Whole(Some(Bytes::from([head, end].concat()))),
         }

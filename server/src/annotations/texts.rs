@@ -12,15 +12,19 @@
 //! - it covers the slots the index had when it was made: a slot added since (an edit
 //!   replaces its annotation's slot) has no text and is formatted as before.
 //!
-//! An entry is `prefix + tail`: the Feature with every property ([`Fields::All`]), where
-//! `prefix + "}}"` is the Feature with QuPath's properties alone. Where each entry lies
-//! and how long its tail is stay in memory (10 bytes per annotation), so an answer's
-//! length is known before it is read.
+//! An annotation's Feature with QuPath's properties alone ([`Fields::QuPath`]) is
+//! `prefix + "}}"`, and with every property ([`Fields::All`]) `prefix + tail`. The
+//! QuPath form of each annotation lies in one file, each followed by a comma, so that
+//! the features of a box, mostly neighbours in tile order, are long runs of bytes that
+//! an answer sends as they were read, without copying them again; the tails lie in a
+//! second file in the same order. Where each lies stays in memory (16 bytes per
+//! annotation), so an answer's length is known before it is read.
 
 use super::geojson::write::Fields;
 use super::index::SlideIndex;
-use super::pieces::Piece;
+use super::pieces::{PIECE_CAP, Piece};
 use bytes::Bytes;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -33,32 +37,49 @@ const TILE: f64 = 128.0;
 /// Bits of a spot that hold an entry's length; the offset is above them.
 const LENGTH_BITS: u32 = 24;
 const LENGTH_MASK: u64 = (1 << LENGTH_BITS) - 1;
-/// Most bytes a query reads in one go (a bigger entry is read alone).
+/// Most bytes a query reads in one go from a file (a bigger entry is read alone).
 const WINDOW: u64 = 1 << 20;
 /// A gap between two wanted entries that a query reads through rather than skips.
-const GAP: u64 = 32 << 10;
+const GAP: u64 = 8 << 10;
+/// A run of entries at least this long is sent as the bytes it was read into; shorter
+/// runs are copied together into pieces, so that an answer is not thousands of tiny
+/// writes.
+const SHARED_RUN: usize = 16 << 10;
 /// Slots formatted under one read lock of the index (edits wait at most that long), and
 /// held formatted at once (a few MB).
 const BATCH: usize = 4096;
 /// Slots formatted per task.
 const CHUNK: usize = 512;
 
-/// The texts of one slide's annotations as they were when the file was made.
+/// The texts of one slide's annotations as they were when the files were made.
 #[derive(Debug)]
 pub struct FeatureTexts {
-    file: File,
-    /// Per slot, where its entry lies, `offset << 24 | length`; 0: no entry.
+    /// Each entry's QuPath form and a comma.
+    qupath: File,
+    /// Each entry's tail.
+    tails: File,
+    /// Per slot, where its QuPath form lies, `offset << 24 | length`; 0: no entry.
     spots: Vec<u64>,
-    /// Per slot, the length of its entry's tail.
-    tails: Vec<u16>,
+    /// Per slot, where its tail lies, the same way.
+    tail_spots: Vec<u64>,
     bytes: u64,
 }
 
-/// Where one annotation's text lies in the file; entries sort in file order.
+/// Where one annotation's texts lie; entries sort in file order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Entry {
     spot: u64,
-    tail: u16,
+    tail_spot: u64,
+}
+
+/// Offset of the text at `spot`.
+fn at(spot: u64) -> u64 {
+    spot >> LENGTH_BITS
+}
+
+/// Length of the text at `spot`.
+fn length(spot: u64) -> u64 {
+    spot & LENGTH_MASK
 }
 
 impl Entry {
@@ -66,24 +87,30 @@ impl Entry {
     /// entries, this sort and the one of the candidate slots took 7% of the server's CPU
     /// as comparison sorts.
     pub fn sort_in_file_order(entries: &mut [Self]) {
-        // Each entry has its own offset, so the spot alone orders them as `Ord` does.
-        radsort::sort_by_key(entries, |e| e.spot);
+        // Each entry has its own offset, so the offset alone orders them as `Ord` does;
+        // below 4 GB, as a `u32`: half the passes.
+        if entries.iter().all(|e| u32::try_from(e.at()).is_ok()) {
+            radsort::sort_by_key(entries, |e| e.at() as u32);
+        } else {
+            radsort::sort_by_key(entries, |e| e.spot);
+        }
     }
 
     fn at(self) -> u64 {
-        self.spot >> LENGTH_BITS
+        at(self.spot)
     }
 
-    fn stored(self) -> u64 {
-        self.spot & LENGTH_MASK
+    /// Where the QuPath form ends (its comma is there).
+    fn end(self) -> u64 {
+        at(self.spot) + length(self.spot)
     }
 
     /// Bytes of the Feature's text with `fields`.
     #[must_use]
     pub fn len(self, fields: Fields) -> u64 {
         match fields {
-            Fields::All => self.stored(),
-            Fields::QuPath => self.stored() - u64::from(self.tail) + 2,
+            Fields::All => length(self.spot) - 2 + length(self.tail_spot),
+            Fields::QuPath => length(self.spot),
         }
     }
 }
@@ -95,20 +122,49 @@ impl FeatureTexts {
         let spot = self.spots.get(n as usize).copied().filter(|&s| s != 0)?;
         Some(Entry {
             spot,
-            tail: self.tails[n as usize],
+            tail_spot: self.tail_spots[n as usize],
         })
     }
 
-    /// How many slots the file was made for (slots from 0 up).
+    /// How many slots the files were made for (slots from 0 up).
     #[must_use]
     pub fn covered(&self) -> usize {
         self.spots.len()
     }
 
-    /// Size of the file in bytes.
+    /// Size of the files in bytes.
     #[must_use]
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+}
+
+/// Bytes read from one of the texts files, from `at` on.
+#[derive(Debug, Default)]
+struct Read {
+    bytes: Bytes,
+    at: u64,
+}
+
+impl Read {
+    /// Reads `from..to` of `file` into a window.
+    fn of(file: &File, from: u64, to: u64) -> std::io::Result<Self> {
+        let mut window = Window::take();
+        window.len = (to - from) as usize;
+        if window.buf.len() < window.len {
+            // Zeroed as it grows, not for every read.
+            window.buf.resize(window.len, 0);
+        }
+        file.read_exact_at(&mut window.buf[..window.len], from)?;
+        Ok(Self {
+            bytes: Bytes::from_owner(window),
+            at: from,
+        })
+    }
+
+    /// Where byte `offset` of the file is in the window.
+    fn place(&self, offset: u64) -> usize {
+        (offset - self.at) as usize
     }
 }
 
@@ -116,7 +172,8 @@ impl FeatureTexts {
 /// first, the entries (in file order) joined by commas, then `end`. Owns what it reads
 /// (the texts stay open while it lives), so it needs no lock of the index: a server makes
 /// each piece as the connection asks for it, on the thread that sends it. Entries near
-/// each other in the file are read together, then copied into the pieces.
+/// each other in the files are read together; long runs of QuPath forms go out as they
+/// were read, the rest is copied into pieces.
 #[derive(Debug)]
 pub struct TextPieces {
     texts: Arc<FeatureTexts>,
@@ -124,14 +181,17 @@ pub struct TextPieces {
     fields: Fields,
     /// The first entry not yet read.
     next: usize,
-    /// Entries read into `window` (from `window_at` in the file) and not yet copied.
+    /// Entries read and not yet sent.
     pending: std::ops::Range<usize>,
-    window: Window,
-    window_at: u64,
+    qupath: Read,
+    /// With [`Fields::All`], the tails of the pending entries.
+    tails: Read,
+    /// The piece being filled, if any.
+    piece: Option<Piece>,
+    /// Pieces made and not yet handed out.
+    ready: VecDeque<Bytes>,
     head: Vec<u8>,
     end: Vec<u8>,
-    /// Whether an entry was copied (the next one follows a comma).
-    comma: bool,
     finished: bool,
 }
 
@@ -152,11 +212,12 @@ impl TextPieces {
             fields,
             next: 0,
             pending: 0..0,
-            window: Window::take(),
-            window_at: 0,
+            qupath: Read::default(),
+            tails: Read::default(),
+            piece: None,
+            ready: VecDeque::new(),
             head,
             end,
-            comma: false,
             finished: false,
         }
     }
@@ -169,76 +230,140 @@ impl TextPieces {
         (self.head.len() + self.end.len()) as u64 + texts + commas
     }
 
-    /// Reads the next run of entries near each other into the window.
+    /// Reads the next run of entries near each other (and, with all fields, their
+    /// tails, which lie in the same order).
     fn read_window(&mut self) -> std::io::Result<()> {
         let i = self.next;
-        let start = self.entries[i].at();
-        let mut stop = start + self.entries[i].stored();
+        let first = self.entries[i];
+        let all = self.fields == Fields::All;
+        // Each QuPath form is read with the comma after it.
+        let (mut stop, mut tail_stop) = (first.end() + 1, first.tail_spot);
+        tail_stop = at(tail_stop) + length(tail_stop);
         let mut j = i + 1;
         while let Some(&e) = self.entries.get(j) {
-            if e.at() > stop + GAP || e.at() + e.stored() - start > WINDOW {
+            let near =
+                |from: u64, stop: u64, at: u64, end: u64| at <= stop + GAP && end - from <= WINDOW;
+            let tail_end = at(e.tail_spot) + length(e.tail_spot);
+            if !near(first.at(), stop, e.at(), e.end() + 1)
+                || (all && !near(at(first.tail_spot), tail_stop, at(e.tail_spot), tail_end))
+            {
                 break;
             }
-            stop = e.at() + e.stored();
+            (stop, tail_stop) = (e.end() + 1, tail_end);
             j += 1;
         }
-        let window = &mut self.window.0;
-        window.resize((stop - start) as usize, 0);
-        self.texts.file.read_exact_at(window, start)?;
-        self.window_at = start;
+        self.qupath = Read::of(&self.texts.qupath, first.at(), stop)?;
+        if all {
+            self.tails = Read::of(&self.texts.tails, at(first.tail_spot), tail_stop)?;
+        }
         self.pending = i..j;
         self.next = j;
         Ok(())
     }
 
-    /// The next piece, `None` after the last. A Feature bigger than a piece is a piece
-    /// of its own.
+    /// Adds `parts` to the answer, copied into the piece being filled (a new one when
+    /// they do not fit), or as bytes of their own when bigger than a piece.
+    fn copy(&mut self, parts: &[&[u8]]) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if self.piece.as_ref().is_some_and(|p| p.room() < len) {
+            self.send_piece();
+        }
+        if len > PIECE_CAP {
+            self.ready.push_back(Bytes::from(parts.concat()));
+            return;
+        }
+        let piece = self.piece.get_or_insert_with(Piece::new);
+        for part in parts {
+            piece.push(part);
+        }
+    }
+
+    /// Moves the piece being filled, if it holds anything, to the pieces made.
+    fn send_piece(&mut self) {
+        if let Some(piece) = self.piece.take()
+            && !piece.is_empty()
+        {
+            self.ready.push_back(piece.into_bytes());
+        }
+    }
+
+    /// Sends the next run of pending entries that follow each other in the QuPath file,
+    /// with the comma after it when more entries come.
+    fn send_run(&mut self) {
+        let start = self.pending.start;
+        let mut k = start + 1;
+        let mut stop = self.entries[start].end();
+        while k < self.pending.end && self.entries[k].at() == stop + 1 {
+            stop = self.entries[k].end();
+            k += 1;
+        }
+        self.pending.start = k;
+        let more = k < self.entries.len();
+        let from = self.qupath.place(self.entries[start].at());
+        let to = self.qupath.place(stop) + usize::from(more);
+        if to - from >= SHARED_RUN {
+            self.send_piece();
+            self.ready.push_back(self.qupath.bytes.slice(from..to));
+        } else {
+            let run = self.qupath.bytes.clone();
+            self.copy(&[&run[from..to]]);
+        }
+    }
+
+    /// Copies the next pending entry with all its fields: its QuPath form without the
+    /// closing braces, then its tail.
+    fn copy_with_tail(&mut self) {
+        let e = self.entries[self.pending.start];
+        self.pending.start += 1;
+        let comma: &[u8] = if self.pending.start < self.entries.len() {
+            b","
+        } else {
+            b""
+        };
+        let (qupath, tails) = (self.qupath.bytes.clone(), self.tails.bytes.clone());
+        let from = self.qupath.place(e.at());
+        let prefix = &qupath[from..from + length(e.spot) as usize - 2];
+        let from = self.tails.place(at(e.tail_spot));
+        let tail = &tails[from..from + length(e.tail_spot) as usize];
+        self.copy(&[prefix, tail, comma]);
+    }
+
+    /// Makes at least one more piece, or finishes.
+    fn make(&mut self) -> std::io::Result<()> {
+        if !self.head.is_empty() {
+            let head = std::mem::take(&mut self.head);
+            self.copy(&[&head]);
+        }
+        if self.pending.is_empty() {
+            if self.next == self.entries.len() {
+                let end = std::mem::take(&mut self.end);
+                self.copy(&[&end]);
+                self.send_piece();
+                self.finished = true;
+                return Ok(());
+            }
+            self.read_window()?;
+        }
+        while !self.pending.is_empty() && self.ready.is_empty() {
+            match self.fields {
+                Fields::QuPath => self.send_run(),
+                Fields::All => self.copy_with_tail(),
+            }
+        }
+        Ok(())
+    }
+
+    /// The next piece, `None` after the last.
     pub fn next_piece(&mut self) -> std::io::Result<Option<Bytes>> {
-        if self.finished {
-            return Ok(None);
-        }
-        let mut piece = Piece::new();
-        let head = std::mem::take(&mut self.head);
-        piece.push(&head);
         loop {
-            if self.pending.is_empty() {
-                if self.next == self.entries.len() {
-                    break;
-                }
-                self.read_window()?;
+            if let Some(piece) = self.ready.pop_front() {
+                return Ok(Some(piece));
             }
-            let e = self.entries[self.pending.start];
-            let at = (e.at() - self.window_at) as usize;
-            let text = &self.window.0[at..at + e.stored() as usize];
-            let (text, close): (&[u8], &[u8]) = match self.fields {
-                Fields::All => (text, b""),
-                Fields::QuPath => (&text[..text.len() - usize::from(e.tail)], b"}}"),
-            };
-            let lead: &[u8] = if self.comma { b"," } else { b"" };
-            let len = lead.len() + text.len() + close.len();
-            if len > piece.room() {
-                if !piece.is_empty() {
-                    return Ok(Some(piece.into_bytes()));
-                }
-                self.pending.start += 1;
-                self.comma = true;
-                return Ok(Some(Bytes::from([lead, text, close].concat())));
+            if self.finished {
+                return Ok(None);
             }
-            for part in [lead, text, close] {
-                piece.push(part);
-            }
-            self.pending.start += 1;
-            self.comma = true;
+            self.make()?;
         }
-        if self.end.len() > piece.room() && !piece.is_empty() {
-            return Ok(Some(piece.into_bytes()));
-        }
-        self.finished = true;
-        if self.end.len() > piece.room() {
-            return Ok(Some(Bytes::from(std::mem::take(&mut self.end))));
-        }
-        piece.push(&self.end);
-        Ok(Some(piece.into_bytes()))
     }
 }
 
@@ -250,14 +375,18 @@ impl Iterator for TextPieces {
     }
 }
 
-/// Where a query reads its entries before copying them (up to [`WINDOW`] bytes). Kept
-/// for the next query when dropped, so that its pages are not faulted in for every
-/// answer; one bigger than two windows (after a giant Feature) is let go.
+/// A buffer a query reads entries into (up to [`WINDOW`] bytes). Kept for the next read
+/// once the bytes read into it are dropped (sent), so that its pages are not faulted in
+/// for every answer; one bigger than two windows (after a giant Feature) is let go.
 #[derive(Debug)]
-struct Window(Vec<u8>);
+struct Window {
+    buf: Vec<u8>,
+    /// Bytes read into `buf`.
+    len: usize,
+}
 
-/// Windows kept for reuse, a few answers in flight.
-const KEPT_WINDOWS: usize = 4;
+/// Windows kept for reuse: those of a few answers in flight, whose runs wait to be sent.
+const KEPT_WINDOWS: usize = 16;
 static SPARE_WINDOWS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 impl Window {
@@ -266,14 +395,23 @@ impl Window {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .pop();
-        Self(spare.unwrap_or_default())
+        Self {
+            buf: spare.unwrap_or_default(),
+            len: 0,
+        }
+    }
+}
+
+impl AsRef<[u8]> for Window {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
 impl Drop for Window {
     fn drop(&mut self) {
-        let window = std::mem::take(&mut self.0);
-        if window.capacity() == 0 || window.capacity() > 2 * WINDOW as usize {
+        let window = std::mem::take(&mut self.buf);
+        if window.is_empty() || window.len() > 2 * WINDOW as usize {
             return;
         }
         let mut spare = SPARE_WINDOWS
@@ -285,7 +423,19 @@ impl Drop for Window {
     }
 }
 
-/// Writes the texts of the live annotations of `index` to a new file in `dir`, taking
+/// A new file in `dir`, unlinked at once: it lives as long as it is open.
+fn unlinked_file(dir: &Path) -> std::io::Result<File> {
+    let path = dir.join(format!(".answer-texts-{}.tmp", uuid::Uuid::new_v4()));
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    std::fs::remove_file(&path)?;
+    Ok(file)
+}
+
+/// Writes the texts of the live annotations of `index` to new files in `dir`, taking
 /// the read lock once per [`BATCH`] so that edits go on meanwhile. Returns the index's
 /// era with the texts (for [`SlideIndex::set_texts`]), or `None` when the index was
 /// replaced while they were written.
@@ -304,17 +454,12 @@ pub fn build(
         (index.era, index.slot_count(), tile_order(&index))
     };
     order.sort_unstable();
-    let path = dir.join(format!(".answer-texts-{}.tmp", uuid::Uuid::new_v4()));
-    let mut file = File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
-    std::fs::remove_file(&path)?;
-    let (mut spots, mut tails) = (vec![0u64; slots], vec![0u16; slots]);
-    let mut bytes = 0u64;
+    let (mut qupath, mut tails) = (unlinked_file(dir)?, unlinked_file(dir)?);
+    let (mut spots, mut tail_spots) = (vec![0u64; slots], vec![0u64; slots]);
+    let (mut qupath_bytes, mut tail_bytes) = (0u64, 0u64);
+    let spot = |at: u64, len: usize| (at << LENGTH_BITS) | len as u64;
     for batch in order.chunks(BATCH) {
-        let pieces: Vec<(Vec<u8>, Vec<Placed>)> = {
+        let made: Vec<Entries> = {
             let index = read();
             if index.era != era {
                 return Ok(None);
@@ -324,23 +469,27 @@ pub fn build(
                 .map(|chunk| entries(&index, chunk.iter().map(|&key| key as u32)))
                 .collect()
         };
-        for (text, placed) in pieces {
-            file.write_all(&text)?;
-            for p in placed {
-                spots[p.slot as usize] = ((bytes + p.at as u64) << LENGTH_BITS) | p.len as u64;
-                tails[p.slot as usize] = p.tail;
+        for made in made {
+            qupath.write_all(&made.qupath)?;
+            tails.write_all(&made.tails)?;
+            for p in made.placed {
+                spots[p.slot as usize] = spot(qupath_bytes + p.at as u64, p.len);
+                tail_spots[p.slot as usize] = spot(tail_bytes + p.tail_at as u64, p.tail_len);
             }
-            bytes += text.len() as u64;
+            qupath_bytes += made.qupath.len() as u64;
+            tail_bytes += made.tails.len() as u64;
         }
     }
     // On disk now, by this thread: left dirty, the pages would be written back later,
     // and an fsync of the store (every edit) could wait for them.
-    file.sync_data()?;
+    qupath.sync_data()?;
+    tails.sync_data()?;
     let texts = FeatureTexts {
-        file,
-        spots,
+        qupath,
         tails,
-        bytes,
+        spots,
+        tail_spots,
+        bytes: qupath_bytes + tail_bytes,
     };
     Ok(Some((era, texts)))
 }
@@ -364,37 +513,55 @@ fn tile_order(index: &SlideIndex) -> Vec<u64> {
         .collect()
 }
 
-/// Where a slot's entry was written among others.
+/// Where a slot's texts were written among others.
 struct Placed {
     slot: u32,
+    /// Where its QuPath form is and how long (without the comma after it).
     at: usize,
     len: usize,
-    tail: u16,
+    tail_at: usize,
+    tail_len: usize,
 }
 
-/// The entries of `slots`, one after another, and where each lies. A slot whose record
-/// cannot be written, or whose entry is too long for a spot, gets none: queries format
-/// it themselves (and report a damaged record).
-fn entries(index: &SlideIndex, slots: impl Iterator<Item = u32>) -> (Vec<u8>, Vec<Placed>) {
-    let (mut out, mut placed) = (Vec::with_capacity(CHUNK * 1024), Vec::with_capacity(CHUNK));
+/// The texts of some slots, one after another.
+struct Entries {
+    qupath: Vec<u8>,
+    tails: Vec<u8>,
+    placed: Vec<Placed>,
+}
+
+/// The texts of `slots` and where each lies. A slot whose record cannot be written, or
+/// whose text is too long for a spot, gets none: queries format it themselves (and
+/// report a damaged record).
+fn entries(index: &SlideIndex, slots: impl Iterator<Item = u32>) -> Entries {
+    let mut made = Entries {
+        qupath: Vec::with_capacity(CHUNK * 1024),
+        tails: Vec::with_capacity(CHUNK * 256),
+        placed: Vec::with_capacity(CHUNK),
+    };
+    let mut feature = Vec::with_capacity(4096);
     for slot in slots {
-        let at = out.len();
-        let Ok(tail) = index.push_feature_json(slot, Fields::All, &mut out) else {
-            out.truncate(at);
+        feature.clear();
+        let Ok(tail) = index.push_feature_json(slot, Fields::All, &mut feature) else {
             continue;
         };
-        let len = out.len() - at;
-        match u16::try_from(out.len() - tail) {
-            Ok(tail) if len as u64 <= LENGTH_MASK => placed.push(Placed {
-                slot,
-                at,
-                len,
-                tail,
-            }),
-            _ => out.truncate(at),
+        let (prefix, tail) = feature.split_at(tail);
+        let len = prefix.len() + 2;
+        if len as u64 > LENGTH_MASK || tail.len() as u64 > LENGTH_MASK {
+            continue;
         }
+        made.placed.push(Placed {
+            slot,
+            at: made.qupath.len(),
+            len,
+            tail_at: made.tails.len(),
+            tail_len: tail.len(),
+        });
+        made.qupath.extend_from_slice(prefix);
+        made.qupath.extend_from_slice(b"}},");
+        made.tails.extend_from_slice(tail);
     }
-    (out, placed)
+    made
 }
 
 #[cfg(test)]
