@@ -64,12 +64,49 @@ enum State {
     Done,
 }
 
+/// Input read and not yet consumed: the first `len` bytes of `bytes`, which is zeroed
+/// as it grows and then read into again and again (a stream hands over small chunks;
+/// zeroing room for each, or reading through a second buffer, cost more than the data).
+#[derive(Debug, Default)]
+struct Filled {
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl Filled {
+    /// Room after the bytes held, at least `want` bytes of it.
+    fn room(&mut self, want: usize) -> &mut [u8] {
+        if self.bytes.len() - self.len < want {
+            self.bytes.resize(self.len + want, 0);
+        }
+        &mut self.bytes[self.len..]
+    }
+
+    /// Counts `n` bytes read into [`Filled::room`] as held.
+    fn filled(&mut self, n: usize) {
+        self.len += n;
+    }
+
+    /// Drops the first `n` bytes held.
+    fn drop_front(&mut self, n: usize) {
+        self.bytes.copy_within(n..self.len, 0);
+        self.len -= n;
+    }
+}
+
+impl std::ops::Deref for Filled {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 /// Streams items out of a reader.
 #[derive(Debug)]
 pub struct Splitter<R> {
     input: R,
-    scratch: Vec<u8>,
-    buf: Vec<u8>,
+    buf: Filled,
     /// Start of unconsumed bytes in `buf`.
     pos: usize,
     eof: bool,
@@ -92,8 +129,7 @@ impl<R: Read> Splitter<R> {
     pub fn new(input: R, max_item: usize) -> Self {
         Self {
             input,
-            scratch: Vec::new(),
-            buf: Vec::new(),
+            buf: Filled::default(),
             pos: 0,
             eof: false,
             line: 1,
@@ -118,22 +154,18 @@ impl<R: Read> Splitter<R> {
             // Keep the column bookkeeping valid across the shift.
             self.carried_column = self.column_at(self.pos) - 1;
             self.line_start = None;
-            self.buf.drain(..self.pos);
+            self.buf.drop_front(self.pos);
             self.counted -= self.pos;
             self.pos = 0;
         }
         if self.buf.len() > self.max_item {
             return Err(SplitError::TooLarge(self.max_item >> 20));
         }
-        // Read through a scratch buffer zeroed once: a stream hands over small chunks,
-        // and growing `buf` by a zeroed chunk per read would cost more than the data.
-        if self.scratch.is_empty() {
-            self.scratch = vec![0; READ_CHUNK];
-        }
         // Gather at least a quarter chunk, so big features are not rescanned per packet.
+        let room = self.buf.room(READ_CHUNK);
         let mut n = 0;
         while n < READ_CHUNK / 4 {
-            match self.input.read(&mut self.scratch[n..]) {
+            match self.input.read(&mut room[n..]) {
                 Ok(0) => {
                     self.eof = true;
                     break;
@@ -143,7 +175,7 @@ impl<R: Read> Splitter<R> {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.buf.extend_from_slice(&self.scratch[..n]);
+        self.buf.filled(n);
         Ok(n > 0)
     }
 
