@@ -10,11 +10,10 @@
 use super::engine::{Abort, Engine, annotation_from, transaction};
 use super::error::{AnnotationError, MAX_PROBLEMS};
 use super::geojson::parse::{ParseContext, Problem, parse_item};
-use super::geojson::split::{Batch, Splitter};
+use super::geojson::split::{Batch, ItemPlace, Splitter};
 use super::index::{SlideIndex, Staged};
 use super::model::{Provenance, now_ms};
 use super::store;
-use rayon::prelude::*;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -100,7 +99,94 @@ impl ParseOutcome {
     }
 }
 
-/// Parses batches from `batches` and sends valid features on, numbered by position.
+/// A parsed feature, or why it is not one; with what repair changed.
+type ParsedItem = Result<(usize, Staged, Vec<String>), Problem>;
+
+/// Batches being parsed at once, on rayon's threads, each by one thread.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// What is needed to parse one item of a batch.
+struct ItemParser<'a> {
+    ctx: &'a ParseContext,
+    opts: &'a ImportOptions,
+    now: i64,
+    /// The member `"model":{…}`, without the braces of the object around it.
+    model_tag: Option<String>,
+}
+
+impl ItemParser<'_> {
+    fn parse(&self, batch: &Batch, it: &ItemPlace) -> ParsedItem {
+        let result = parse_item(&batch.bytes[it.range.clone()], self.ctx).map_err(
+            |(line, column, reason)| {
+                // serde counts from the item's start; make it a place in the file.
+                let (line, column) = match line {
+                    0 => (it.line, it.column),
+                    1 => (it.line, it.column + column - 1),
+                    l => (it.line + l - 1, column),
+                };
+                Problem {
+                    index: it.index,
+                    line,
+                    column,
+                    reason,
+                }
+            },
+        );
+        result.and_then(|f| {
+            let repairs = f.repairs.clone();
+            let opts = self.opts;
+            let mut a = annotation_from(f, None, &opts.author, &opts.layer, self.now);
+            if let Some(p) = opts.provenance {
+                a.provenance = p;
+            }
+            if let Some(tag) = &self.model_tag
+                && !a.extra.contains("\"model\":")
+            {
+                if !a.extra.is_empty() {
+                    a.extra.push(',');
+                }
+                a.extra.push_str(tag);
+            }
+            let staged = Staged::from_owned(a).ok_or_else(|| Problem {
+                index: it.index,
+                line: it.line,
+                column: it.column,
+                reason: "empty geometry".into(),
+            })?;
+            Ok((it.index, staged, repairs))
+        })
+    }
+}
+
+impl ParseOutcome {
+    /// Takes in a batch's parsed items: the valid features, to send on; problems and
+    /// repairs are counted (and the first ones listed).
+    fn take(&mut self, parsed: Vec<ParsedItem>) -> Vec<(usize, Staged)> {
+        let mut valid = Vec::with_capacity(parsed.len());
+        for r in parsed {
+            match r {
+                Err(p) => self.problem(p),
+                Ok((index, staged, repairs)) => {
+                    if !repairs.is_empty() {
+                        self.repaired += 1;
+                        if self.repairs.len() < MAX_PROBLEMS {
+                            self.repairs
+                                .push(format!("feature {index}: {}", repairs.join(", ")));
+                        }
+                    }
+                    valid.push((index, staged));
+                }
+            }
+        }
+        valid
+    }
+}
+
+/// Parses batches from `batches` and sends valid features on, numbered by position and
+/// in file order. Each batch is parsed whole by one of rayon's threads, several at once,
+/// and put back in order here: parsing a batch in parallel left a core idle at the end
+/// of every batch and while the next one was handed over (the machine was 5-15% idle
+/// during an import on two cores).
 fn parse_stage(
     batches: &Receiver<Batch>,
     spare: &SyncSender<Batch>,
@@ -109,88 +195,89 @@ fn parse_stage(
     opts: &ImportOptions,
     expected: &AtomicUsize,
 ) -> ParseOutcome {
+    let parser = ItemParser {
+        ctx,
+        opts,
+        now: now_ms(),
+        model_tag: opts.model.as_ref().map(|(name, version)| {
+            let object =
+                serde_json::json!({"model": {"name": name, "version": version}}).to_string();
+            object[1..object.len() - 1].to_string()
+        }),
+    };
+    let parser = &parser;
     let mut outcome = ParseOutcome::default();
-    let now = now_ms();
-    // The member `"model":{…}`, without the braces of the object around it.
-    let model_tag = opts.model.as_ref().map(|(name, version)| {
-        let object = serde_json::json!({"model": {"name": name, "version": version}}).to_string();
-        object[1..object.len() - 1].to_string()
-    });
-    for batch in batches {
-        if let Some(size) = opts.size_hint
-            && expected.load(Ordering::Relaxed) == 0
-        {
-            // Told before the first parsed batch is sent, so the stages after see it.
-            expected.store(expected_features(size, &batch), Ordering::Relaxed);
+    // A batch's parsed items, or the panic that stopped its parsing (raised again here,
+    // as it would have been had this thread parsed the batch).
+    let (done_tx, done_rx) =
+        std::sync::mpsc::channel::<(usize, std::thread::Result<Vec<ParsedItem>>)>();
+    // Batches parsed out of order, waiting for those before them.
+    let mut waiting = std::collections::BTreeMap::new();
+    let (mut started, mut delivered, mut stopped) = (0usize, 0usize, false);
+    // Sends on the parsed batches that are next in order; false once nothing more is
+    // wanted (a problem was found, or the store stage stopped).
+    let mut deliver = |done: (usize, std::thread::Result<Vec<ParsedItem>>),
+                       delivered: &mut usize| {
+        let parsed = done
+            .1
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        waiting.insert(done.0, parsed);
+        while let Some(parsed) = waiting.remove(delivered) {
+            *delivered += 1;
+            let valid = outcome.take(parsed);
+            // After the first problem nothing more is stored; parsing goes on to list
+            // problems.
+            if outcome.total_problems == 0 && !stopped && out.send(valid).is_err() {
+                stopped = true;
+            }
         }
-        let parsed: Vec<_> = batch
-            .items
-            .par_iter()
-            .map(|it| {
-                let result = parse_item(&batch.bytes[it.range.clone()], ctx).map_err(
-                    |(line, column, reason)| {
-                        // serde counts from the item's start; make it a place in the file.
-                        let (line, column) = match line {
-                            0 => (it.line, it.column),
-                            1 => (it.line, it.column + column - 1),
-                            l => (it.line + l - 1, column),
-                        };
-                        Problem {
-                            index: it.index,
-                            line,
-                            column,
-                            reason,
-                        }
-                    },
-                );
-                result.and_then(|f| {
-                    let repairs = f.repairs.clone();
-                    let mut a = annotation_from(f, None, &opts.author, &opts.layer, now);
-                    if let Some(p) = opts.provenance {
-                        a.provenance = p;
-                    }
-                    if let Some(tag) = &model_tag
-                        && !a.extra.contains("\"model\":")
-                    {
-                        if !a.extra.is_empty() {
-                            a.extra.push(',');
-                        }
-                        a.extra.push_str(tag);
-                    }
-                    let staged = Staged::from_owned(a).ok_or_else(|| Problem {
-                        index: it.index,
-                        line: it.line,
-                        column: it.column,
-                        reason: "empty geometry".into(),
-                    })?;
-                    Ok((it.index, staged, repairs))
-                })
-            })
-            .collect();
-        // Full or gone: the splitter has enough spares, or stopped.
-        let _ = spare.try_send(batch);
-        let mut valid = Vec::with_capacity(parsed.len());
-        for r in parsed {
-            match r {
-                Err(p) => outcome.problem(p),
-                Ok((index, staged, repairs)) => {
-                    if !repairs.is_empty() {
-                        outcome.repaired += 1;
-                        if outcome.repairs.len() < MAX_PROBLEMS {
-                            outcome
-                                .repairs
-                                .push(format!("feature {index}: {}", repairs.join(", ")));
-                        }
-                    }
-                    valid.push((index, staged));
+        !stopped
+    };
+    rayon::in_place_scope(|scope| {
+        for batch in batches {
+            if let Some(size) = opts.size_hint
+                && expected.load(Ordering::Relaxed) == 0
+            {
+                // Told before the first parsed batch is sent, so the stages after see it.
+                expected.store(expected_features(size, &batch), Ordering::Relaxed);
+            }
+            while started - delivered >= BATCHES_IN_FLIGHT {
+                let done = done_rx
+                    .recv()
+                    .expect("a batch being parsed sends its result");
+                if !deliver(done, &mut delivered) {
+                    return;
+                }
+            }
+            let (number, done_tx) = (started, done_tx.clone());
+            started += 1;
+            scope.spawn(move |_| {
+                let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    batch
+                        .items
+                        .iter()
+                        .map(|it| parser.parse(&batch, it))
+                        .collect()
+                }));
+                // Full or gone: the splitter has enough spares, or stopped.
+                let _ = spare.try_send(batch);
+                let _ = done_tx.send((number, parsed));
+            });
+            while let Ok(done) = done_rx.try_recv() {
+                if !deliver(done, &mut delivered) {
+                    return;
                 }
             }
         }
-        // After the first problem nothing more is stored; parsing goes on to list problems.
-        if outcome.total_problems == 0 && out.send(valid).is_err() {
-            break;
+        while delivered < started {
+            let done = done_rx
+                .recv()
+                .expect("a batch being parsed sends its result");
+            if !deliver(done, &mut delivered) {
+                return;
+            }
         }
-    }
+    });
     outcome
 }
 
@@ -519,5 +606,101 @@ impl<R: Read> Read for CountingReader<'_, R> {
         self.read += n as u64;
         (self.progress)(self.read);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::annotations::engine::EngineLimits;
+
+    const FEATURES: usize = 6000;
+
+    fn engine(dir: &std::path::Path) -> Engine {
+        Engine::open(
+            dir,
+            Box::new(|s| (s == "s").then_some((10_000.0, 10_000.0))),
+            EngineLimits::default(),
+        )
+        .expect("engine")
+    }
+
+    fn id(i: usize) -> Uuid {
+        Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0000 + i as u128)
+    }
+
+    /// Feature `i`: a square of its own, or a ring of two points when `bad`; with a long
+    /// name, so that the file is several batches.
+    fn feature(i: usize, bad: bool) -> String {
+        let (x, y) = (
+            (i % 90) as f64 * 100.0 + 10.0,
+            (i / 90) as f64 * 100.0 + 10.0,
+        );
+        let (x1, y1) = (x + 50.0, y + 50.0);
+        let ring = if bad {
+            format!("[[{x},{y}],[{x1},{y1}]]")
+        } else {
+            format!("[[{x},{y}],[{x1},{y}],[{x1},{y1}],[{x},{y1}],[{x},{y}]]")
+        };
+        format!(
+            r#"{{"type":"Feature","id":"{}","geometry":{{"type":"Polygon","coordinates":[{ring}]}},"properties":{{"objectType":"detection","name":"{}","classification":{{"name":"Tumor"}}}}}}"#,
+            id(i),
+            "n".repeat(900)
+        )
+    }
+
+    fn import(e: &Engine, bad: impl Fn(usize) -> bool) -> Result<ImportReport, AnnotationError> {
+        let features: Vec<String> = (0..FEATURES).map(|i| feature(i, bad(i))).collect();
+        let file = format!(
+            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+            features.join(",")
+        );
+        assert!(file.len() > 2 * BATCH_BYTES, "several batches");
+        let opts = ImportOptions {
+            layer: "cells".into(),
+            author: "t".into(),
+            ..ImportOptions::default()
+        };
+        e.import("s", file.as_bytes(), &opts, &|_| {})
+    }
+
+    /// Batches parsed at once are stored in file order: the export (in storage order)
+    /// lists the ids as the file did.
+    #[test]
+    fn batches_parsed_at_once_are_stored_in_file_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let e = engine(dir.path());
+        let report = import(&e, |_| false).expect("import");
+        assert_eq!(report.imported, FEATURES);
+        let mut out = Vec::new();
+        e.export("s", None, &mut out).expect("export");
+        let exported: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+        let ids: Vec<String> = exported["features"]
+            .as_array()
+            .expect("features")
+            .iter()
+            .map(|f| f["id"].as_str().expect("id").to_string())
+            .collect();
+        let expected: Vec<String> = (0..FEATURES).map(|i| id(i).to_string()).collect();
+        assert_eq!(ids, expected);
+    }
+
+    /// Problems in later batches are listed by feature index: the first hundred of
+    /// the file, not of the batches that happened to be parsed first; nothing is stored.
+    #[test]
+    fn problems_across_batches_list_the_first_hundred_of_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let e = engine(dir.path());
+        let bad = |i: usize| i > 2500 && i.is_multiple_of(13);
+        let Err(AnnotationError::Invalid { problems, total }) = import(&e, bad) else {
+            panic!("the import must be refused");
+        };
+        let bad_indices: Vec<usize> = (0..FEATURES).filter(|&i| bad(i)).collect();
+        assert_eq!(total, bad_indices.len());
+        let listed: Vec<usize> = problems.iter().map(|p| p.index).collect();
+        assert_eq!(listed, bad_indices[..MAX_PROBLEMS]);
+        let mut out = Vec::new();
+        let report = e.export("s", None, &mut out).expect("export");
+        assert_eq!(report.features, 0, "nothing stored");
     }
 }
