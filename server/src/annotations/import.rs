@@ -214,8 +214,8 @@ fn parse_stage(
     // Batches parsed out of order, waiting for those before them.
     let mut waiting = std::collections::BTreeMap::new();
     let (mut started, mut delivered, mut stopped) = (0usize, 0usize, false);
-    // Sends on the parsed batches that are next in order; false once nothing more is
-    // wanted (a problem was found, or the store stage stopped).
+    // Counts the problems of the parsed batches that are next in order and sends their
+    // features on (until the first problem); false once the store stage stopped.
     let mut deliver = |done: (usize, std::thread::Result<Vec<ParsedItem>>),
                        delivered: &mut usize| {
         let parsed = done
