@@ -150,12 +150,7 @@ impl Read {
     /// Reads `from..to` of `file` into a window.
     fn of(file: &File, from: u64, to: u64) -> std::io::Result<Self> {
         let mut window = Window::take();
-        window.len = (to - from) as usize;
-        if window.buf.len() < window.len {
-            // Zeroed as it grows, not for every read.
-            window.buf.resize(window.len, 0);
-        }
-        file.read_exact_at(&mut window.buf[..window.len], from)?;
+        window.read(file, from, to)?;
         Ok(Self {
             bytes: Bytes::from_owner(window),
             at: from,
@@ -165,6 +160,43 @@ impl Read {
     /// Where byte `offset` of the file is in the window.
     fn place(&self, offset: u64) -> usize {
         (offset - self.at) as usize
+    }
+}
+
+/// The pieces of an answer as they are made.
+#[derive(Debug, Default)]
+struct Output {
+    /// The piece being filled, if any.
+    piece: Option<Piece>,
+    /// Pieces made and not yet handed out.
+    ready: VecDeque<Bytes>,
+}
+
+impl Output {
+    /// Adds `parts` to the answer, copied into the piece being filled (a new one when
+    /// they do not fit), or as bytes of their own when bigger than a piece.
+    fn copy(&mut self, parts: &[&[u8]]) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if self.piece.as_ref().is_some_and(|p| p.room() < len) {
+            self.send_piece();
+        }
+        if len > PIECE_CAP {
+            self.ready.push_back(Bytes::from(parts.concat()));
+            return;
+        }
+        let piece = self.piece.get_or_insert_with(Piece::new);
+        for part in parts {
+            piece.push(part);
+        }
+    }
+
+    /// Moves the piece being filled, if it holds anything, to the pieces made.
+    fn send_piece(&mut self) {
+        if let Some(piece) = self.piece.take()
+            && !piece.is_empty()
+        {
+            self.ready.push_back(piece.into_bytes());
+        }
     }
 }
 
@@ -184,12 +216,11 @@ pub struct TextPieces {
     /// Entries read and not yet sent.
     pending: std::ops::Range<usize>,
     qupath: Read,
-    /// With [`Fields::All`], the tails of the pending entries.
-    tails: Read,
-    /// The piece being filled, if any.
-    piece: Option<Piece>,
-    /// Pieces made and not yet handed out.
-    ready: VecDeque<Bytes>,
+    /// With [`Fields::All`], the tails of the pending entries (from `tails_at` in the
+    /// file), read into a buffer this answer keeps: tails are always copied.
+    tails: Window,
+    tails_at: u64,
+    out: Output,
     head: Vec<u8>,
     end: Vec<u8>,
     finished: bool,
@@ -213,9 +244,13 @@ impl TextPieces {
             next: 0,
             pending: 0..0,
             qupath: Read::default(),
-            tails: Read::default(),
-            piece: None,
-            ready: VecDeque::new(),
+            tails: if fields == Fields::All {
+                Window::take()
+            } else {
+                Window::default()
+            },
+            tails_at: 0,
+            out: Output::default(),
             head,
             end,
             finished: false,
@@ -254,37 +289,13 @@ impl TextPieces {
         }
         self.qupath = Read::of(&self.texts.qupath, first.at(), stop)?;
         if all {
-            self.tails = Read::of(&self.texts.tails, at(first.tail_spot), tail_stop)?;
+            self.tails_at = at(first.tail_spot);
+            self.tails
+                .read(&self.texts.tails, self.tails_at, tail_stop)?;
         }
         self.pending = i..j;
         self.next = j;
         Ok(())
-    }
-
-    /// Adds `parts` to the answer, copied into the piece being filled (a new one when
-    /// they do not fit), or as bytes of their own when bigger than a piece.
-    fn copy(&mut self, parts: &[&[u8]]) {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        if self.piece.as_ref().is_some_and(|p| p.room() < len) {
-            self.send_piece();
-        }
-        if len > PIECE_CAP {
-            self.ready.push_back(Bytes::from(parts.concat()));
-            return;
-        }
-        let piece = self.piece.get_or_insert_with(Piece::new);
-        for part in parts {
-            piece.push(part);
-        }
-    }
-
-    /// Moves the piece being filled, if it holds anything, to the pieces made.
-    fn send_piece(&mut self) {
-        if let Some(piece) = self.piece.take()
-            && !piece.is_empty()
-        {
-            self.ready.push_back(piece.into_bytes());
-        }
     }
 
     /// Sends the next run of pending entries that follow each other in the QuPath file,
@@ -302,11 +313,10 @@ impl TextPieces {
         let from = self.qupath.place(self.entries[start].at());
         let to = self.qupath.place(stop) + usize::from(more);
         if to - from >= SHARED_RUN {
-            self.send_piece();
-            self.ready.push_back(self.qupath.bytes.slice(from..to));
+            self.out.send_piece();
+            self.out.ready.push_back(self.qupath.bytes.slice(from..to));
         } else {
-            let run = self.qupath.bytes.clone();
-            self.copy(&[&run[from..to]]);
+            self.out.copy(&[&self.qupath.bytes[from..to]]);
         }
     }
 
@@ -320,31 +330,30 @@ impl TextPieces {
         } else {
             b""
         };
-        let (qupath, tails) = (self.qupath.bytes.clone(), self.tails.bytes.clone());
         let from = self.qupath.place(e.at());
-        let prefix = &qupath[from..from + length(e.spot) as usize - 2];
-        let from = self.tails.place(at(e.tail_spot));
-        let tail = &tails[from..from + length(e.tail_spot) as usize];
-        self.copy(&[prefix, tail, comma]);
+        let prefix = &self.qupath.bytes[from..from + length(e.spot) as usize - 2];
+        let from = (at(e.tail_spot) - self.tails_at) as usize;
+        let tail = &self.tails.as_ref()[from..from + length(e.tail_spot) as usize];
+        self.out.copy(&[prefix, tail, comma]);
     }
 
     /// Makes at least one more piece, or finishes.
     fn make(&mut self) -> std::io::Result<()> {
         if !self.head.is_empty() {
             let head = std::mem::take(&mut self.head);
-            self.copy(&[&head]);
+            self.out.copy(&[&head]);
         }
         if self.pending.is_empty() {
             if self.next == self.entries.len() {
                 let end = std::mem::take(&mut self.end);
-                self.copy(&[&end]);
-                self.send_piece();
+                self.out.copy(&[&end]);
+                self.out.send_piece();
                 self.finished = true;
                 return Ok(());
             }
             self.read_window()?;
         }
-        while !self.pending.is_empty() && self.ready.is_empty() {
+        while !self.pending.is_empty() && self.out.ready.is_empty() {
             match self.fields {
                 Fields::QuPath => self.send_run(),
                 Fields::All => self.copy_with_tail(),
@@ -356,7 +365,7 @@ impl TextPieces {
     /// The next piece, `None` after the last.
     pub fn next_piece(&mut self) -> std::io::Result<Option<Bytes>> {
         loop {
-            if let Some(piece) = self.ready.pop_front() {
+            if let Some(piece) = self.out.ready.pop_front() {
                 return Ok(Some(piece));
             }
             if self.finished {
@@ -378,7 +387,7 @@ impl Iterator for TextPieces {
 /// A buffer a query reads entries into (up to [`WINDOW`] bytes). Kept for the next read
 /// once the bytes read into it are dropped (sent), so that its pages are not faulted in
 /// for every answer; one bigger than two windows (after a giant Feature) is let go.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Window {
     buf: Vec<u8>,
     /// Bytes read into `buf`.
@@ -390,6 +399,16 @@ const KEPT_WINDOWS: usize = 16;
 static SPARE_WINDOWS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 impl Window {
+    /// Reads `from..to` of `file` into the window.
+    fn read(&mut self, file: &File, from: u64, to: u64) -> std::io::Result<()> {
+        self.len = (to - from) as usize;
+        if self.buf.len() < self.len {
+            // Zeroed as it grows, not for every read.
+            self.buf.resize(self.len, 0);
+        }
+        file.read_exact_at(&mut self.buf[..self.len], from)
+    }
+
     fn take() -> Self {
         let spare = SPARE_WINDOWS
             .lock()
