@@ -574,7 +574,7 @@ impl SlideIndex {
     pub fn memory_bytes(&self) -> usize {
         let tree = self.tree.size() * (std::mem::size_of::<Entry>() + 8) * 5 / 4;
         let ids = self.by_id.memory_bytes();
-        let texts = self.texts().map_or(0, |t| t.covered() * 16);
+        let texts = self.texts().map_or(0, |t| t.memory_bytes());
         self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.arena.capacity()
             + texts

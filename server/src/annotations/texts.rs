@@ -82,6 +82,11 @@ fn length(spot: u64) -> u64 {
     spot & LENGTH_MASK
 }
 
+/// Where the text at `spot` ends.
+fn end(spot: u64) -> u64 {
+    at(spot) + length(spot)
+}
+
 impl Entry {
     /// Sorts entries in file order, by radix: for a region's tens of thousands of
     /// entries, this sort and the one of the candidate slots took 7% of the server's CPU
@@ -102,7 +107,7 @@ impl Entry {
 
     /// Where the QuPath form ends (its comma is there).
     fn end(self) -> u64 {
-        at(self.spot) + length(self.spot)
+        end(self.spot)
     }
 
     /// Bytes of the Feature's text with `fields`.
@@ -136,6 +141,12 @@ impl FeatureTexts {
     #[must_use]
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// Heap bytes held: where each slot's texts lie.
+    #[must_use]
+    pub fn memory_bytes(&self) -> usize {
+        (self.spots.capacity() + self.tail_spots.capacity()) * std::mem::size_of::<u64>()
     }
 }
 
@@ -272,13 +283,14 @@ impl TextPieces {
         let first = self.entries[i];
         let all = self.fields == Fields::All;
         // Each QuPath form is read with the comma after it.
-        let (mut stop, mut tail_stop) = (first.end() + 1, first.tail_spot);
-        tail_stop = at(tail_stop) + length(tail_stop);
+        let (mut stop, mut tail_stop) = (first.end() + 1, end(first.tail_spot));
+        // Whether a text from `at` to `end` joins a read that began at `from` and
+        // reaches `stop` so far.
+        let near =
+            |from: u64, stop: u64, at: u64, end: u64| at <= stop + GAP && end - from <= WINDOW;
         let mut j = i + 1;
         while let Some(&e) = self.entries.get(j) {
-            let near =
-                |from: u64, stop: u64, at: u64, end: u64| at <= stop + GAP && end - from <= WINDOW;
-            let tail_end = at(e.tail_spot) + length(e.tail_spot);
+            let tail_end = end(e.tail_spot);
             if !near(first.at(), stop, e.at(), e.end() + 1)
                 || (all && !near(at(first.tail_spot), tail_stop, at(e.tail_spot), tail_end))
             {
