@@ -2,9 +2,9 @@
 """Helper of the annotation benchmark (benches/annotations/run.sh); see ../shared/PEERS.md,
 "Annotations". Run with Debian's /usr/bin/python3 (python3-psycopg2). Subcommands:
 
-  boxes CELLS.geojson OUT.json [--n 200] [--seed 1]
+  boxes CELLS.geojson OUT.json --slide WxH [--n 200] [--seed 1]
       Picks random cells of the file (fixed seed) and writes the query boxes: N viewports of
-      1920x1080 and N regions of 8000x4500 centred on a cell, clipped to the 48000x36000 slide,
+      1920x1080 and N regions of 8000x4500 centred on a cell, clipped to the WxH slide,
       plus a few separate warm-up boxes. Both sides get exactly these boxes.
   queries BOXES.json OUT.json --dsn DSN --table T --url http://HOST:PORT --slide ID
           --pg-pid PID --srv-pid PID [--floor-url URL --floor-file PATH --floor-pid PID]
@@ -40,7 +40,6 @@ import sys
 import time
 from array import array
 
-SLIDE_W, SLIDE_H = 48000, 36000
 VIEWPORT, REGION = (1920, 1080), (8000, 4500)
 HZ = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
@@ -152,14 +151,15 @@ def cmd_boxes(a):
     if n == 0:
         sys.exit(f"no polygons found in {a.cells}")
     rng = random.Random(a.seed)
+    slide_w, slide_h = a.slide
 
     def box(i, size):
         w, h = size
         x0 = max(0, round(xs[i] - w / 2)); y0 = max(0, round(ys[i] - h / 2))
-        x1 = min(SLIDE_W, round(xs[i] + w / 2)); y1 = min(SLIDE_H, round(ys[i] + h / 2))
+        x1 = min(slide_w, round(xs[i] + w / 2)); y1 = min(slide_h, round(ys[i] + h / 2))
         return [x0, y0, x1, y1]
 
-    out = {"cells": n, "seed": a.seed, "slide": [SLIDE_W, SLIDE_H]}
+    out = {"cells": n, "seed": a.seed, "slide": [slide_w, slide_h]}
     for name, size, count in (("viewport", VIEWPORT, a.n), ("region", REGION, a.n),
                               ("warm_viewport", VIEWPORT, 20), ("warm_region", REGION, 5)):
         out[name] = [box(rng.randrange(n), size) for _ in range(count)]
@@ -624,6 +624,8 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("boxes"); p.add_argument("cells"); p.add_argument("out")
     p.add_argument("--n", type=int, default=200); p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--slide", required=True, type=lambda v: tuple(int(x) for x in v.split("x")),
+                   help="the slide's WxH in pixels (boxes are clipped to it)")
     p = sub.add_parser("queries"); p.add_argument("boxes"); p.add_argument("out")
     for x in ("--dsn", "--table", "--url", "--slide"):
         p.add_argument(x, required=True)

@@ -26,8 +26,15 @@
 #   bash benches/annotations/run.sh
 # Env: TESSERA_ANN_DIR           work dir (default /tmp/tessera-annbench): PostgreSQL cluster,
 #                                cells file, slide cache and results (the last three are reused)
-#      TESSERA_ANN_TESS          an existing 48000x36000 `synthetic` cache (`tessera synth --seed 1`
-#                                then `tessera tile`) to hard-link instead of building one (~1 min)
+#      TESSERA_ANN_SPACING       nucleus spacing of the synthetic slide in pixels (56): one cell at
+#                                most per 56x56 px of tissue, so a 1920x1080 viewport around a
+#                                cell holds ~600 cells and an 8000x4500 region ~10 k, the
+#                                densities DESIGN.md's bars name; the slide is 1500x1125 spacings
+#                                (84000x63000 at 56), ~1.2 M nuclei of which the first N are kept.
+#                                32 gives the demo's density (~1,800 per viewport, 48000x36000)
+#      TESSERA_ANN_TESS          an existing `synthetic` cache of that slide (`tessera synth --seed 1
+#                                --width W --height H --nucleus-spacing S` then `tessera tile`) to
+#                                hard-link instead of building one (~3 min at 56)
 #      TESSERA_ANN_CELLS         number of cells (1000000)
 #      TESSERA_ANN_BOXES         boxes per query kind (200); TESSERA_ANN_SEED their seed (1)
 #      TESSERA_ANN_IMPORT_RUNS   import runs per side (1), plus up to TESSERA_ANN_IMPORT_RETRIES (2)
@@ -61,9 +68,11 @@ TESSERA=$WORK/tessera                               # copy of target/release/tes
 PY=/usr/bin/python3                                 # Debian python: has python3-psycopg2
 PGV=15                                              # PostgreSQL 15 + PostGIS 3.3 (bookworm)
 PGBIN=/usr/lib/postgresql/$PGV/bin
+SPACING=${TESSERA_ANN_SPACING:-56}
+SLIDE_W=$((1500 * SPACING)) SLIDE_H=$((1125 * SPACING))
 SLIDE_ID=synthetic
-CELLS=$WORK/cells-$NCELLS.geojson
-SLIDE_DIR=$WORK/slide                               # holds $SLIDE_ID.tess (reused)
+CELLS=$WORK/cells-$NCELLS-s$SPACING.geojson
+SLIDE_DIR=$WORK/slide-${SLIDE_W}x$SLIDE_H-s$SPACING  # holds $SLIDE_ID.tess (reused)
 DATA=$WORK/ours-data                                # our --data dir, fresh every run
 PGDIR=$WORK/pg PGDATA=$WORK/pg/data PGDB=tessera_ann
 NGX=$WORK/nginx                                     # the floor's nginx: config, logs, served file
@@ -220,30 +229,34 @@ cp "$ROOT/target/release/tessera" "$TESSERA.tmp" && mv -f "$TESSERA.tmp" "$TESSE
 kv tessera_rev "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo ?)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo +dirty)"
 
 # --- 4. inputs: the slide cache (only its size matters here) and the cells file (both reused) ----
+SYNTH_ARGS=(--seed 1 --width "$SLIDE_W" --height "$SLIDE_H" --nucleus-spacing "$SPACING")
 mkdir -p "$SLIDE_DIR"
 if [ ! -f "$SLIDE_DIR/$SLIDE_ID.tess" ]; then
   if [ -n "$TESS_SRC" ] && [ -f "$TESS_SRC" ]; then
     ln "$TESS_SRC" "$SLIDE_DIR/$SLIDE_ID.tess" 2>/dev/null || ln -s "$(realpath "$TESS_SRC")" "$SLIDE_DIR/$SLIDE_ID.tess"
   else
-    echo "== building the 48000x36000 synthetic slide and its cache (JPEG tiles: only its size matters here)"
-    timeout 900 "$TESSERA" synth -o "$SLIDE_DIR/slide.svs" --seed 1 >"$WORK/synth.log" 2>&1
+    echo "== building the ${SLIDE_W}x$SLIDE_H synthetic slide and its cache (JPEG tiles: only its size matters here)"
+    timeout 1800 "$TESSERA" synth -o "$SLIDE_DIR/slide.svs" "${SYNTH_ARGS[@]}" >"$WORK/synth.log" 2>&1
     timeout 1800 "$TESSERA" tile "$SLIDE_DIR/slide.svs" -o "$SLIDE_DIR" --id "$SLIDE_ID" --codec jpeg >"$WORK/tile.log" 2>&1
     rm -f "$SLIDE_DIR/slide.svs"
   fi
 fi
 dims=$("$TESSERA" info "$SLIDE_DIR/$SLIDE_ID.tess" --json | $PY -c 'import json,sys; j=json.load(sys.stdin); print("%dx%d" % (j["width"], j["height"]))')
 echo "slide: $SLIDE_DIR/$SLIDE_ID.tess ($dims)"
-[ "$dims" = 48000x36000 ] || { echo "error: expected a 48000x36000 slide (synth-cells default)" >&2; exit 1; }
+[ "$dims" = "${SLIDE_W}x$SLIDE_H" ] || { echo "error: expected a ${SLIDE_W}x$SLIDE_H slide" >&2; exit 1; }
 if [ ! -f "$CELLS" ]; then
-  echo "== tessera synth-cells --limit $NCELLS"
-  timeout 900 "$TESSERA" synth-cells -o "$CELLS.tmp.geojson" --limit "$NCELLS"
+  echo "== tessera synth-cells ${SYNTH_ARGS[*]} --limit $NCELLS"
+  made=$(timeout 900 "$TESSERA" synth-cells -o "$CELLS.tmp.geojson" "${SYNTH_ARGS[@]}" --limit "$NCELLS")
+  echo "  $made"
+  [ "$(echo "$made" | grep -o '[0-9]* synthetic cells' | cut -d' ' -f1)" = "$NCELLS" ] ||
+    { echo "error: the slide holds fewer than $NCELLS nuclei; use a smaller TESSERA_ANN_CELLS" >&2; exit 1; }
   mv "$CELLS.tmp.geojson" "$CELLS"
 fi
 chmod a+r "$CELLS"
 CELLS_BYTES=$(stat -c %s "$CELLS")
 echo "cells: $CELLS ($((CELLS_BYTES / 1000000)) MB)"
-kv cells "$NCELLS"; kv cells_bytes "$CELLS_BYTES"
-$PY "$HERE/annbench.py" boxes "$CELLS" "$WORK/boxes.json" --n "$NBOX" --seed "$SEED"
+kv cells "$NCELLS"; kv cells_bytes "$CELLS_BYTES"; kv nucleus_spacing "$SPACING"; kv slide "${SLIDE_W}x$SLIDE_H"
+$PY "$HERE/annbench.py" boxes "$CELLS" "$WORK/boxes.json" --n "$NBOX" --seed "$SEED" --slide "${SLIDE_W}x$SLIDE_H"
 
 # --- 5. PostgreSQL: own cluster in the work dir, loopback port, fresh database ----------------------
 echo "== PostgreSQL $PGV + PostGIS"

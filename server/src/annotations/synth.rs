@@ -179,3 +179,27 @@ fn truncate_features(buf: &[u8], count: usize) -> &[u8] {
 pub fn grid_rows(spec: SynthSpec) -> u64 {
     u64::from(spec.height / spec.nucleus_spacing)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cells(nucleus_spacing: u32) -> usize {
+        let spec = SynthSpec {
+            width: 4096,
+            height: 3072,
+            nucleus_spacing,
+            ..SynthSpec::default()
+        };
+        write_cells(spec, None, std::io::sink(), &|_| {}).expect("written")
+    }
+
+    #[test]
+    fn nucleus_spacing_sets_the_density_of_cells() {
+        let (dense, sparse) = (cells(32), cells(64));
+        assert!(sparse > 100, "{sparse} cells at spacing 64");
+        // Twice the spacing: a quarter of the grid squares, in the same tissue.
+        let ratio = dense as f64 / sparse as f64;
+        assert!((3.5..4.5).contains(&ratio), "{dense} / {sparse} = {ratio}");
+    }
+}

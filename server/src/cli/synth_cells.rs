@@ -4,39 +4,22 @@ use super::progress;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tiler::synth::SynthSpec;
 
 #[derive(clap::Args)]
 pub struct SynthCellsArgs {
     /// Output GeoJSON (gzip-compressed if it ends in `.gz`).
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
-    /// The synthetic slide's width, height and seed, as given to `tessera synth`.
-    #[arg(long, default_value_t = SynthSpec::default().width)]
-    width: u32,
-    #[arg(long, default_value_t = SynthSpec::default().height)]
-    height: u32,
-    #[arg(long, default_value_t = SynthSpec::default().seed)]
-    seed: u64,
-    #[arg(long, default_value_t = SynthSpec::default().mpp)]
-    mpp: f64,
+    /// The synthetic slide, as given to `tessera synth`.
+    #[command(flatten)]
+    slide: super::synth::SynthSlideArgs,
     /// Write at most this many cells.
     #[arg(long)]
     limit: Option<usize>,
 }
 
 pub fn run(args: &SynthCellsArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.width > 0 && args.height > 0,
-        "width and height must be positive"
-    );
-    let spec = SynthSpec {
-        width: args.width,
-        height: args.height,
-        seed: args.seed,
-        mpp: args.mpp,
-        ..SynthSpec::default()
-    };
+    let spec = args.slide.spec()?;
     let out = super::output::OutputFile::create(&args.output, ".cells-")?;
     let file = std::io::BufWriter::with_capacity(1 << 20, out.writer()?);
     let bar = progress::bar(
@@ -57,9 +40,9 @@ pub fn run(args: &SynthCellsArgs) -> anyhow::Result<ExitCode> {
     println!(
         "{}: {count} synthetic cells for a {}×{} slide, seed {}",
         args.output.display(),
-        args.width,
-        args.height,
-        args.seed
+        spec.width,
+        spec.height,
+        spec.seed
     );
     Ok(ExitCode::SUCCESS)
 }
