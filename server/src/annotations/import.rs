@@ -377,7 +377,11 @@ fn store_stage(
             .map_err(|_| Abort::Corrupt("the import's indexing thread panicked".into()))?;
         Ok(fragment.map(|f| (f, renames)))
     })?;
-    if let Some((mut fragment, renames)) = built {
+    if let Some(((mut fragment, new_of), mut renames)) = built {
+        // The renames number rows as they came; the fragment's slots were renumbered.
+        for (n, _) in &mut renames {
+            *n = new_of[*n as usize];
+        }
         fragment.finish_renames(renames);
         out.fragment = Some(fragment);
     }
@@ -442,8 +446,12 @@ fn file_ids(
 }
 
 /// The in-memory index fragment of an import's rows, its tree built (renames of
-/// duplicate ids come later).
-fn fragment_of(batches: &Receiver<Vec<(usize, Staged)>>, expected: &AtomicUsize) -> SlideIndex {
+/// duplicate ids come later), and the new number of each row's slot (see
+/// [`SlideIndex::build_tree`]).
+fn fragment_of(
+    batches: &Receiver<Vec<(usize, Staged)>>,
+    expected: &AtomicUsize,
+) -> (SlideIndex, Vec<u32>) {
     let mut fragment = SlideIndex::default();
     let mut entries = Vec::new();
     for batch in batches {
@@ -456,8 +464,8 @@ fn fragment_of(batches: &Receiver<Vec<(usize, Staged)>>, expected: &AtomicUsize)
             entries.push(fragment.push_slot(s));
         }
     }
-    fragment.build_tree(entries);
-    fragment
+    let new_of = fragment.build_tree(entries);
+    (fragment, new_of)
 }
 
 /// The refusal an import ends with, if any.

@@ -29,6 +29,11 @@ impl RTreeParams for TreeParams {
     type DefaultInsertionStrategy = RStarInsertionStrategy;
 }
 
+/// Side of the square tiles whose row-major order numbers the slots of a loaded index
+/// and orders the texts file, in pixels: the annotations of a query box are then about
+/// one run of neighbours per row of tiles it covers.
+const TILE: f64 = 128.0;
+
 /// An R-tree entry: a bounding box in pixels (rounded outwards to `f32`) and a slot.
 pub type Entry = GeomWithData<Rectangle<[f32; 2]>, u32>;
 
@@ -234,6 +239,24 @@ fn entry(bbox: &Rect, slot: u32) -> Entry {
     )
 }
 
+/// Reorders `items` in place so that `items[new]` is what was at `order[new]`
+/// (`order` a permutation), one cycle at a time: no second copy of the items.
+fn permute<T>(items: &mut [T], order: &[u32]) {
+    let mut placed = vec![false; items.len()];
+    for start in 0..items.len() {
+        let mut at = start;
+        while !placed[at] {
+            placed[at] = true;
+            let from = order[at] as usize;
+            if from == start {
+                break;
+            }
+            items.swap(at, from);
+            at = from;
+        }
+    }
+}
+
 fn envelope(r: &Rect) -> AABB<[f32; 2]> {
     let e = entry(r, 0);
     AABB::from_corners(e.geom().lower(), e.geom().upper())
@@ -328,24 +351,80 @@ impl SlideIndex {
         self.by_id.reserve(&self.slots, n);
     }
 
-    /// Finishes a load of [`SlideIndex::push_view`]s: one bulk load of the tree, and
-    /// buffers trimmed to size.
+    /// Finishes a load of [`SlideIndex::push_view`]s: slots numbered in tile order, one
+    /// bulk load of the tree, and buffers trimmed to size.
     pub fn finish_load(&mut self, entries: Vec<Entry>) {
-        self.build_tree(entries);
         self.displaced.clear();
+        self.build_tree(entries);
     }
 
     /// [`SlideIndex::finish_load`] that remembers which slots displaced which, for
     /// [`SlideIndex::finish_renames`] to come (an import's fragment, whose tree is
-    /// built while the import still checks its ids).
-    pub fn build_tree(&mut self, entries: Vec<Entry>) {
+    /// built while the import still checks its ids). Slots get new numbers: returns
+    /// each one's, `new_of[old]`.
+    pub fn build_tree(&mut self, entries: Vec<Entry>) -> Vec<u32> {
+        let new_of = self.number_in_tile_order();
         let entries = entries
             .into_iter()
+            .map(|mut e| {
+                e.data = new_of[e.data as usize];
+                e
+            })
             .filter(|e| self.slots[e.data as usize].alive)
             .collect();
         self.tree = RTree::bulk_load_with_params(entries);
         self.arena.trim();
         self.slots.shrink_to_fit();
+        new_of
+    }
+
+    /// Numbers the slots in [`SlideIndex::tile_order`], dead ones last, so that the
+    /// slots a query box meets lie together in memory however the annotations came in:
+    /// on a million cells imported in a random order, region queries took ~20% longer
+    /// in import order. Only for an index without a tree or texts (their slot numbers
+    /// would go stale). Returns each slot's new number, `new_of[old]`.
+    fn number_in_tile_order(&mut self) -> Vec<u32> {
+        let mut keys = self.tile_order();
+        radsort::sort(&mut keys);
+        let mut order: Vec<u32> = keys.into_iter().map(|k| k as u32).collect();
+        order.extend(
+            self.slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.alive)
+                .map(|(n, _)| n as u32),
+        );
+        let mut new_of = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_of[old as usize] = new as u32;
+        }
+        permute(&mut self.slots, &order);
+        self.by_id.renumber(&new_of);
+        self.displaced = self
+            .displaced
+            .drain()
+            .map(|(n, old)| (new_of[n as usize], new_of[old as usize]))
+            .collect();
+        new_of
+    }
+
+    /// Live slots, each in the low 32 bits of a key whose high bits number, in
+    /// row-major order, the tile holding the slot's box centre.
+    #[must_use]
+    pub fn tile_order(&self) -> Vec<u64> {
+        let centre = |n: u32| {
+            let b = self.slot(n).bbox;
+            let x = f64::midpoint(f64::from(b.x0), f64::from(b.x1)) / SCALE;
+            let y = f64::midpoint(f64::from(b.y0), f64::from(b.y1)) / SCALE;
+            ((x / TILE).max(0.0) as u64, (y / TILE).max(0.0) as u64)
+        };
+        let columns = self.live_slots().map(|n| centre(n).0).max().unwrap_or(0) + 1;
+        self.live_slots()
+            .map(|n| {
+                let (col, row) = centre(n);
+                ((row * columns + col).min(u64::from(u32::MAX)) << 32) | u64::from(n)
+            })
+            .collect()
     }
 
     /// Gives slots other ids ([`SlideIndex::rename`]) after [`SlideIndex::build_tree`];
@@ -599,6 +678,109 @@ mod tests {
         let e = entry(&r, 0);
         assert!(f64::from(e.geom().lower()[0]) <= 12_345_678.91);
         assert!(f64::from(e.geom().upper()[0]) >= 12_345_678.93);
+    }
+
+    #[test]
+    fn permute_puts_what_was_at_order_new_at_new() {
+        let order = [3u32, 0, 4, 1, 2, 5, 7, 6];
+        let mut items: Vec<u32> = (10..18).collect();
+        permute(&mut items, &order);
+        let expected: Vec<u32> = order.iter().map(|&o| o + 10).collect();
+        assert_eq!(items, expected);
+    }
+
+    /// A small square cell with id `n`, its corner at (x, y) pixels.
+    fn cell(n: u128, x: i32, y: i32) -> Staged {
+        let mut a = crate::annotations::model::tests::sample();
+        a.id = Uuid::from_u128(n);
+        let (x, y) = (x * 100, y * 100);
+        a.geometry = Geometry::Polygon(vec![vec![
+            [x, y],
+            [x + 500, y],
+            [x + 500, y + 500],
+            [x, y + 500],
+            [x, y],
+        ]]);
+        Staged::of(&a).expect("a geometry with a box")
+    }
+
+    /// Cells on a 40 × 30 grid 50 px apart, given in a scrambled order.
+    fn scrambled_grid() -> Vec<(u128, i32, i32)> {
+        let mut cells: Vec<(u128, i32, i32)> = (0..1200)
+            .map(|n| (n, (n % 40) as i32 * 50, (n / 40) as i32 * 50))
+            .collect();
+        // 7 is coprime with 1200: a fixed scramble.
+        let scrambled = (0..cells.len()).map(|i| cells[(i * 7 + 11) % cells.len()]);
+        cells = scrambled.collect();
+        cells
+    }
+
+    #[test]
+    fn a_loaded_index_numbers_its_slots_in_tile_order_and_still_finds_every_id() {
+        let mut index = SlideIndex::default();
+        let cells = scrambled_grid();
+        let entries = cells
+            .iter()
+            .map(|&(n, x, y)| index.push_slot(&cell(n, x, y)))
+            .collect();
+        index.finish_load(entries);
+        let keys: Vec<u64> = index.tile_order().iter().map(|k| k >> 32).collect();
+        assert!(
+            keys.windows(2).all(|w| w[0] <= w[1]),
+            "slots not in tile order"
+        );
+        for &(n, x, y) in &cells {
+            let slot = index
+                .slot_of(&Uuid::from_u128(n))
+                .expect("every id resolves");
+            assert_eq!((slot.bbox.x0, slot.bbox.y0), (x * 100, y * 100));
+        }
+        let r = Rect {
+            x0: 10_000,
+            y0: 20_000,
+            x1: 30_000,
+            y1: 25_000,
+        };
+        let mut found: Vec<Uuid> = index.candidates(&r).map(|n| index.slot(n).id).collect();
+        found.sort();
+        let mut expected: Vec<Uuid> = cells
+            .iter()
+            .filter(|&&(_, x, _)| x * 100 <= r.x1 && x * 100 + 500 >= r.x0)
+            .filter(|&&(_, _, y)| y * 100 <= r.y1 && y * 100 + 500 >= r.y0)
+            .map(|&(n, ..)| Uuid::from_u128(n))
+            .collect();
+        expected.sort();
+        assert_eq!(found, expected);
+    }
+
+    /// An import's fragment with an id twice: the rename given by the row's number as
+    /// it came, mapped through `build_tree`'s new numbers, renames the second row and
+    /// brings the first back.
+    #[test]
+    fn renames_after_renumbering_reach_the_row_they_meant() {
+        let mut fragment = SlideIndex::default();
+        let rows = [(1, 3000, 3000), (2, 0, 0), (1, 0, 200), (3, 1000, 0)];
+        let entries = rows
+            .iter()
+            .map(|&(n, x, y)| fragment.push_slot(&cell(n, x, y)))
+            .collect();
+        let new_of = fragment.build_tree(entries);
+        assert_eq!(fragment.len(), 3, "the second id 1 displaces the first");
+        fragment.finish_renames(vec![(new_of[2], Uuid::from_u128(9))]);
+        assert_eq!(fragment.len(), 4);
+        let corner = |n: u128| {
+            let slot = fragment.slot_of(&Uuid::from_u128(n)).expect("id resolves");
+            (slot.bbox.x0 / 100, slot.bbox.y0 / 100)
+        };
+        assert_eq!(corner(1), (3000, 3000));
+        assert_eq!(corner(9), (0, 200));
+        let all = Rect {
+            x0: 0,
+            y0: 0,
+            x1: 400_000,
+            y1: 400_000,
+        };
+        assert_eq!(fragment.candidates(&all).count(), 4);
     }
 
     /// The feature text written straight from a record equals the one written from the

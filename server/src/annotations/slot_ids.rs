@@ -60,6 +60,14 @@ impl SlotIds {
         Some(held.remove().0)
     }
 
+    /// Files every slot under its new number, `new_of[old]` (the ids, hence the
+    /// buckets, stay as they are).
+    pub fn renumber(&mut self, new_of: &[u32]) {
+        for m in &mut self.table {
+            *m = new_of[*m as usize];
+        }
+    }
+
     /// Room for `n` more ids without growing.
     pub fn reserve(&mut self, slots: &[Slot], n: usize) {
         let hasher = &self.hasher;

@@ -1,4 +1,5 @@
-//! Every annotation's GeoJSON text, written once to a file in tile order, so that a
+//! Every annotation's GeoJSON text, written once to a file in tile order
+//! ([`SlideIndex::tile_order`]), so that a
 //! query's answer is copied rather than formatted: formatting the numbers of thousands
 //! of polygons was most of a query's time.
 //!
@@ -31,9 +32,6 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
-/// Side of the square tiles whose row-major order is the file's, in pixels: the texts
-/// of a query box are then about one contiguous run per row of tiles it covers.
-const TILE: f64 = 128.0;
 /// Bits of a spot that hold an entry's length; the offset is above them.
 const LENGTH_BITS: u32 = 24;
 const LENGTH_MASK: u64 = (1 << LENGTH_BITS) - 1;
@@ -482,7 +480,7 @@ pub fn build(
     };
     let (era, slots, mut order) = {
         let index = read();
-        (index.era, index.slot_count(), tile_order(&index))
+        (index.era, index.slot_count(), index.tile_order())
     };
     order.sort_unstable();
     let (mut qupath, mut tails) = (unlinked_file(dir)?, unlinked_file(dir)?);
@@ -523,25 +521,6 @@ pub fn build(
         bytes: qupath_bytes + tail_bytes,
     };
     Ok(Some((era, texts)))
-}
-
-/// Live slots, each in the low 32 bits of a key whose high bits number, in row-major
-/// order, the tile holding the slot's box centre.
-fn tile_order(index: &SlideIndex) -> Vec<u64> {
-    let centre = |n: u32| {
-        let b = index.slot(n).bbox;
-        let x = f64::midpoint(f64::from(b.x0), f64::from(b.x1)) / super::geometry::SCALE;
-        let y = f64::midpoint(f64::from(b.y0), f64::from(b.y1)) / super::geometry::SCALE;
-        ((x / TILE).max(0.0) as u64, (y / TILE).max(0.0) as u64)
-    };
-    let columns = index.live_slots().map(|n| centre(n).0).max().unwrap_or(0) + 1;
-    index
-        .live_slots()
-        .map(|n| {
-            let (col, row) = centre(n);
-            ((row * columns + col).min(u64::from(u32::MAX)) << 32) | u64::from(n)
-        })
-        .collect()
 }
 
 /// Where a slot's texts were written among others.
