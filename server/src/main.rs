@@ -23,6 +23,19 @@ fn release_freed_pages() {
     unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
+/// Lets mimalloc back its big regions with huge pages (the kernel's transparent ones
+/// where it allows them only on request): an import fills a few hundred MB of fresh
+/// memory, and faulting it in 4 KB pages took ~6% of a million-cell import's CPU.
+#[expect(
+    unsafe_code,
+    reason = "an FFI call into the allocator we link; it takes no pointers"
+)]
+fn use_huge_pages() {
+    // SAFETY: mi_option_set takes two integers and only sets one of the allocator's
+    // options, which it reads when it next asks the system for memory.
+    unsafe { libmimalloc_sys::mi_option_set(libmimalloc_sys::mi_option_large_os_pages, 1) }
+}
+
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -74,6 +87,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    use_huge_pages();
     let args = Args::parse();
     server::memory::set_release(release_freed_pages);
     let result = match args.command {
