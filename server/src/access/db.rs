@@ -83,9 +83,11 @@ pub fn open_for_reading(dir: &Path) -> rusqlite::Result<Connection> {
     }
 }
 
-/// SQLite's count of commits by other connections, to notice outside changes.
+/// SQLite's count of commits by other connections, to notice outside changes. Asked on
+/// every request, so its statement is prepared once (from the connection's cache).
 pub fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.pragma_query_value(None, "data_version", |r| r.get(0))
+    conn.prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get(0))
 }
 
 fn now_ms() -> i64 {
