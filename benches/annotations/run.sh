@@ -9,7 +9,8 @@
 #   2. queries - 200 viewports 1920x1080 and 200 regions 8000x4500 around random cells (fixed
 #                seed), PostGIS `geom && ST_MakeEnvelope(...)` through psycopg2 (all rows fetched)
 #                vs GET /api/slides/synthetic/annotations?bbox=...&fields=qupath over one keep-alive
-#                connection (whole body read): p50/p99 ms and mean hits. fields=qupath returns
+#                connection (whole body read): p50/p99 ms and mean hits, each timed set right after
+#                a few unmeasured queries (a quiet second slows every side's first ones). fields=qupath returns
 #                QuPath's properties, the content PostGIS's query returns; our default answer
 #                (fields=all, Tessera's own properties too) is measured once for reference; and
 #                the client's floor: nginx sending, per box, a file cut to the size of our answer
