@@ -9,8 +9,8 @@
   queries BOXES.json OUT.json --dsn DSN --table T --url http://HOST:PORT --slide ID
           --pg-pid PID --srv-pid PID [--floor-url URL --floor-file PATH --floor-pid PID]
       Runs every box against PostGIS (psycopg2, all rows fetched) and against our HTTP route
-      (one keep-alive connection, whole body read), after warm-ups (once per side, and a
-      few unmeasured queries right before each timed set), and records latencies,
+      (one keep-alive connection, whole body read), each timed set right after a
+      few unmeasured queries (warm-ups), and records latencies,
       hits and bytes; then, with --floor-*, the client's floor: writes our largest region
       answer to PATH and times a static server (nginx, serving PATH at URL) sending, per box,
       as many bytes as our answer had, to the same client; then checks the answers of a few
@@ -345,12 +345,9 @@ def cmd_queries(a):
     pg = PgSide(a.dsn, a.table)
     ours = OursSide(a.url, a.slide)
     res = {"srid": pg.srid}
-    print("  warm-up: "
-          f"{len(boxes['warm_viewport'])} viewports + {len(boxes['warm_region'])} regions per side; before "
-          f"each timed set, >= {SET_WARM_QUERIES} unmeasured queries for >= {SET_WARM_S} s", flush=True)
-    for side in (pg, ours):
-        for b in boxes["warm_viewport"] + boxes["warm_region"]:
-            side.query(b)
+    print(f"  warm-up: before each timed set, >= {SET_WARM_QUERIES} unmeasured queries for >= "
+          f"{SET_WARM_S} s over the {len(boxes['warm_viewport'])} warm-up viewports or "
+          f"{len(boxes['warm_region'])} regions", flush=True)
     # Rounds over the sets (so slow drifts of the machine hit all alike), then extra runs of
     # sets with no clean run; per set the clean run with the lowest p99 is kept.
     rounds = int(os.environ.get("QUERY_ROUNDS", "2"))
@@ -393,8 +390,6 @@ def cmd_queries(a):
     try:                        # a failed floor must not cost the figures measured above
         floor = floor_side(a, boxes, ours, res)
         if floor:
-            for b in boxes["viewport"][:len(boxes["warm_viewport"])] + boxes["region"][:len(boxes["warm_region"])]:
-                floor.query(b)  # warm-up: the connection, and the file into the page cache
             run_sets([(kind, "floor", floor, a.floor_pid) for kind in ("viewport", "region")])
     except (OSError, RuntimeError, http.client.HTTPException) as e:
         print(f"  floor FAILED: {e}", flush=True)
@@ -409,8 +404,6 @@ def cmd_queries(a):
     check = []
     # For reference, once: our answer with every property (Tessera's own as well).
     ours_all = OursSide(a.url, a.slide, fields="all")
-    for b in boxes["warm_viewport"] + boxes["warm_region"]:
-        ours_all.query(b)
     for kind in ("viewport", "region"):
         r = run_set(ours_all, boxes[kind], [a.srv_pid], boxes[f"warm_{kind}"])
         res[f"{kind}_ours_all_fields"] = r
