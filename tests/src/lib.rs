@@ -3,6 +3,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod world;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -345,6 +347,15 @@ impl HttpResponse {
     }
 }
 
+/// `Host: ADDR`, unless the caller sends a Host of its own.
+fn host_line(addr: std::net::SocketAddr, headers: &[(&str, &str)]) -> String {
+    if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        String::new()
+    } else {
+        format!("Host: {addr}\r\n")
+    }
+}
+
 /// A minimal HTTP/1.1 GET over loopback (`Connection: close`, body read to the end).
 /// Status 0 means the connection failed.
 #[must_use]
@@ -358,7 +369,10 @@ pub fn http_get(addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str)]
     let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
         return failed;
     };
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut request = format!(
+        "GET {path} HTTP/1.1\r\n{}Connection: close\r\n",
+        host_line(addr, headers)
+    );
     for (k, v) in headers {
         request.extend([*k, ": ", *v, "\r\n"]);
     }
@@ -416,7 +430,8 @@ pub fn http_request(
         return failed;
     };
     let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\n{}Connection: close\r\nContent-Length: {}\r\n",
+        host_line(addr, headers),
         body.len()
     );
     for (k, v) in headers {
