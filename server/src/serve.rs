@@ -17,6 +17,8 @@ pub struct ServeConfig {
     pub cache_mb: u64,
     pub jpeg_quality: u8,
     pub limits: crate::http::Limits,
+    /// Host names, origins and the public URL the server answers as.
+    pub site: crate::http::SiteRules,
 }
 
 /// The state a server with `config` runs on; fails if the annotation store cannot be
@@ -49,6 +51,7 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
         limits: config.limits,
         annotations: Arc::new(annotations),
         access,
+        site: Arc::new(config.site.clone()),
     })
 }
 
@@ -78,7 +81,9 @@ pub async fn run(
             tracing::debug!("TCP_NODELAY not set: {e}");
         }
     });
-    axum::serve(listener, router(state))
+    // The peer's address tells `/metrics` whether a caller is on this machine.
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
 }

@@ -28,7 +28,8 @@ pub struct DefaultId {
     pub pseudonym_because: Option<String>,
 }
 
-/// The file stem made safe ([`from_path`]), unless the stem or that id contains, ignoring
+/// The file stem made safe ([`from_path`]) and without a Deep Zoom ending (`x_files`
+/// becomes `x-files`, see [`validate_slide`]), unless the stem or that id contains, ignoring
 /// case, the value (4 characters or more) of one of the slide's identifying `properties`:
 /// then a pseudonym, `slide-` and 12 hex digits of the file's content
 /// ([`tiler::deid::pseudonymous_id`]), so the served id does not repeat the value.
@@ -41,6 +42,7 @@ pub fn default_for(
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let id = without_deep_zoom_ending(&id);
     let leak = tiler::deid::leaked_value(&stem, properties)
         .or_else(|| tiler::deid::leaked_value(&id, properties));
     let Some(leak) = leak else {
@@ -82,6 +84,44 @@ pub fn validate(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Endings a slide id may not have: Deep Zoom's paths append them to the id
+/// (`/dzi/{id}.dzi`, `/dzi/{id}.json`, `/dzi/{id}_files/…`), and ids that end so are
+/// confusing to people and to other Deep Zoom clients.
+const DEEP_ZOOM_ENDINGS: [&str; 3] = ["_files", ".dzi", ".json"];
+
+/// Checks a slide id: [`validate`], and no Deep Zoom ending (`_files`, `.dzi`, `.json`,
+/// in any case).
+///
+/// ```
+/// assert!(server::slide_id::validate_slide("CMU-1").is_ok());
+/// assert!(server::slide_id::validate_slide("t_files").is_err());
+/// assert!(server::slide_id::validate_slide("u.JSON").is_err());
+/// ```
+pub fn validate_slide(id: &str) -> Result<(), String> {
+    validate(id)?;
+    let lower = id.to_ascii_lowercase();
+    if let Some(ending) = DEEP_ZOOM_ENDINGS.iter().find(|e| lower.ends_with(*e)) {
+        return Err(format!(
+            "slide id {id:?} ends in {ending:?}, which Deep Zoom paths add to an id; \
+             choose another (for example {:?})",
+            without_deep_zoom_ending(id)
+        ));
+    }
+    Ok(())
+}
+
+/// The id with a Deep Zoom ending's separator turned into `-` (`t_files` → `t-files`).
+fn without_deep_zoom_ending(id: &str) -> String {
+    let lower = id.to_ascii_lowercase();
+    match DEEP_ZOOM_ENDINGS.iter().find(|e| lower.ends_with(*e)) {
+        Some(ending) => {
+            let cut = id.len() - ending.len();
+            format!("{}-{}", &id[..cut], &id[cut + 1..])
+        }
+        None => id.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -94,6 +134,20 @@ mod tests {
             super::from_path(std::path::Path::new("Ünï côdé.svs")),
             "_n__c_d_"
         );
+    }
+
+    #[test]
+    fn ids_with_deep_zoom_endings_are_refused_or_renamed() {
+        for bad in ["t_files", "a.dzi", "u.json", "X_FILES"] {
+            assert!(super::validate_slide(bad).is_err(), "{bad}");
+        }
+        assert_eq!(super::without_deep_zoom_ending("t_files"), "t-files");
+        assert_eq!(super::without_deep_zoom_ending("u.JSON"), "u-JSON");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("scan_files.svs");
+        std::fs::write(&path, b"slide bytes").expect("write");
+        let chosen = super::default_for(&path, &std::collections::BTreeMap::new()).expect("id");
+        assert_eq!(chosen.id, "scan-files");
     }
 
     #[test]

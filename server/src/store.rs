@@ -100,7 +100,7 @@ impl SlideStore {
 
     /// The slide with this id, opening or reopening its file when needed.
     pub fn get(&self, id: &str) -> Result<Arc<Slide>, StoreError> {
-        if slide_id::validate(id).is_err() {
+        if slide_id::validate_slide(id).is_err() {
             return Err(StoreError::NotFound(id.to_string()));
         }
         let known = self.slides.read().ok().and_then(|map| map.get(id).cloned());
@@ -166,6 +166,15 @@ impl SlideStore {
                 name.strip_suffix(".tess").map(str::to_string)
             })
             .filter(|id| slide_id::validate(id).is_ok())
+            .filter(|id| match slide_id::validate_slide(id) {
+                Ok(()) => true,
+                Err(why) => {
+                    crate::fault_log::warn_once(&format!(
+                        "{id}.tess is not served: {why}; rename the file"
+                    ));
+                    false
+                }
+            })
             .collect();
         ids.sort();
         ids.iter()

@@ -4,7 +4,8 @@
 //!
 //! Tables:
 //! - `users`: name, created, revoked (a revoked user keeps its row, so history still
-//!   names it, but none of its tokens work).
+//!   names it, but none of its tokens work), sessions_after (browser sessions opened at
+//!   or before this time, in ms, have ended: set by every revocation).
 //! - `tokens`: SHA-256 of each token (never the token itself) → user.
 //! - `grants`: user, project (`''` = every project), role.
 //! - `projects`: name, blind mode, created.
@@ -63,9 +64,24 @@ pub fn open(dir: &Path) -> rusqlite::Result<Connection> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.execute_batch(SCHEMA)
+        conn.execute_batch(SCHEMA)?;
+        migrate(conn)
     })?;
     Ok(conn)
+}
+
+/// Brings a store made by an earlier version up to date: `users.sessions_after` (ms; a
+/// browser session opened at or before it has ended).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has = conn
+        .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'sessions_after'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch(
+            "ALTER TABLE users ADD COLUMN sessions_after INTEGER NOT NULL DEFAULT 0",
+        )?;
+    }
+    Ok(())
 }
 
 /// For reading only: the access store in `dir`, or, when there is none and none can be
@@ -77,6 +93,7 @@ pub fn open_for_reading(dir: &Path) -> rusqlite::Result<Connection> {
         {
             let conn = Connection::open_in_memory()?;
             conn.execute_batch(SCHEMA)?;
+            migrate(&conn)?;
             Ok(conn)
         }
         other => other,
@@ -148,11 +165,13 @@ pub fn add_token(conn: &Connection, name: &str, token_hash: &str) -> rusqlite::R
     Ok(())
 }
 
-/// Revokes a user: every token stops working. Returns false if there is no such user.
+/// Revokes a user: every token stops working and every browser session opened so far
+/// ends for good (a new token later does not bring them back). Returns false if there
+/// is no such user.
 pub fn revoke(conn: &mut Connection, name: &str) -> rusqlite::Result<bool> {
     let tx = conn.transaction()?;
     let n = tx.execute(
-        "UPDATE users SET revoked = ?2 WHERE name = ?1",
+        "UPDATE users SET revoked = ?2, sessions_after = ?2 WHERE name = ?1",
         params![name, now_ms()],
     )?;
     tx.execute("DELETE FROM tokens WHERE user = ?1", params![name])?;

@@ -8,7 +8,8 @@
 //!   caller's role on a slide is the highest of that and the grant in the slide's project.
 //! - With no user in `access.db` the server is single-user: every request acts as
 //!   `local`, an admin, and the server only listens on loopback.
-//! - Tokens are 256-bit random strings shown once; only their SHA-256 is stored.
+//! - Tokens are 256-bit random strings (from the OS generator) shown once; only their
+//!   SHA-256 is stored.
 //! - The in-memory [`Directory`] is reloaded whenever another process (the CLI) changed
 //!   `access.db`, so a revoked token stops working at the next request.
 
@@ -151,6 +152,8 @@ pub struct Project {
 #[derive(Debug, Clone)]
 struct User {
     revoked: bool,
+    /// Sessions opened at or before this time (ms) have ended.
+    sessions_after: i64,
     /// project (`""` = every project) → role.
     grants: HashMap<String, Role>,
 }
@@ -168,13 +171,21 @@ pub struct Directory {
 impl Directory {
     fn load(conn: &Connection) -> rusqlite::Result<Self> {
         let mut d = Self::default();
-        let mut stmt = conn.prepare("SELECT name, revoked IS NOT NULL FROM users")?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))? {
-            let (name, revoked) = row?;
+        let mut stmt =
+            conn.prepare("SELECT name, revoked IS NOT NULL, sessions_after FROM users")?;
+        for row in stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, bool>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })? {
+            let (name, revoked, sessions_after) = row?;
             d.users.insert(
                 name,
                 User {
                     revoked,
+                    sessions_after,
                     grants: HashMap::new(),
                 },
             );
@@ -262,6 +273,15 @@ impl Directory {
     fn caller_of_token(&self, token: &str) -> Option<Caller> {
         let user = self.tokens.get(&token_hash(token))?;
         self.caller_named(user)
+    }
+
+    /// The caller of a browser session opened at `opened_ms`, unless the user was
+    /// revoked since.
+    fn caller_of_session(&self, name: &str, opened_ms: i64) -> Option<Caller> {
+        let u = self.users.get(name)?;
+        (opened_ms > u.sessions_after)
+            .then(|| self.caller_named(name))
+            .flatten()
     }
 
     fn caller_named(&self, name: &str) -> Option<Caller> {
@@ -352,13 +372,24 @@ pub fn token_hash(token: &str) -> String {
     })
 }
 
-/// A new random secret: 64 hex digits from two v4 UUIDs (244 random bits from the
-/// operating system's generator), with a prefix that says what it is.
+/// A new random secret: 64 hex digits (256 random bits from the operating system's
+/// generator), with a prefix that says what it is.
+///
+/// ```
+/// let s = server::access::new_secret("tsr_");
+/// assert!(s.starts_with("tsr_") && s.len() == 4 + 64);
+/// assert_ne!(s, server::access::new_secret("tsr_"));
+/// ```
 #[must_use]
 pub fn new_secret(prefix: &str) -> String {
-    let mut s = String::from(prefix);
-    for _ in 0..2 {
-        s.push_str(&uuid::Uuid::new_v4().simple().to_string());
+    let mut bytes = [0u8; 32];
+    // The OS generator fails only where nothing could run safely (no /dev/urandom,
+    // no getrandom(2)): refuse to make a guessable secret.
+    getrandom::fill(&mut bytes).expect("the operating system's random generator");
+    let mut s = String::with_capacity(prefix.len() + 64);
+    s.push_str(prefix);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
     }
     s
 }
@@ -370,13 +401,22 @@ pub enum Denied {
     Unauthenticated(String),
 }
 
+/// A browser session.
+#[derive(Debug, Clone)]
+struct Session {
+    user: String,
+    expires: Instant,
+    /// When it was opened (ms since the epoch), to end it at a later revocation.
+    opened_ms: i64,
+}
+
 /// The access service the server holds: the snapshot, kept fresh, and browser sessions.
 #[derive(Debug)]
 pub struct Access {
     conn: Mutex<Connection>,
     directory: RwLock<(i64, Arc<Directory>)>,
-    /// SHA-256 of a session id → (user, expiry).
-    sessions: Mutex<HashMap<String, (String, Instant)>>,
+    /// SHA-256 of a session id → the session.
+    sessions: Mutex<HashMap<String, Session>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -462,10 +502,10 @@ impl Access {
         }
         if let Some(sid) = session {
             let key = token_hash(sid);
-            let user = {
+            let session = {
                 let mut sessions = lock(&self.sessions);
                 match sessions.get(&key) {
-                    Some((user, expires)) if *expires > Instant::now() => Some(user.clone()),
+                    Some(s) if s.expires > Instant::now() => Some(s.clone()),
                     Some(_) => {
                         sessions.remove(&key);
                         None
@@ -473,8 +513,8 @@ impl Access {
                     None => None,
                 }
             };
-            return user
-                .and_then(|u| directory.caller_named(&u))
+            return session
+                .and_then(|s| directory.caller_of_session(&s.user, s.opened_ms))
                 .ok_or_else(|| {
                     Denied::Unauthenticated("the session has ended; sign in again".into())
                 });
@@ -493,10 +533,14 @@ impl Access {
         let sid = new_secret("tss_");
         let mut sessions = lock(&self.sessions);
         let now = Instant::now();
-        sessions.retain(|_, (_, expires)| *expires > now);
+        sessions.retain(|_, s| s.expires > now);
         sessions.insert(
             token_hash(&sid),
-            (caller.name.clone(), now + SESSION_LIFETIME),
+            Session {
+                user: caller.name.clone(),
+                expires: now + SESSION_LIFETIME,
+                opened_ms: crate::annotations::model::now_ms(),
+            },
         );
         Ok((sid, caller))
     }

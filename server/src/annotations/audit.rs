@@ -337,12 +337,30 @@ pub fn sample(
     let filter_json = serde_json::to_string(filter).unwrap_or_else(|_| "{}".into());
     let conn = engine.writer();
     let id = write(engine, &conn, |tx| {
+        // A random id (below 2^53, so JavaScript reads it exactly): audits cannot be
+        // counted or guessed from their numbers.
+        let id = loop {
+            let id = random_id();
+            let taken = tx
+                .prepare_cached("SELECT 1 FROM audits WHERE id = ?1")?
+                .exists([id])?;
+            if !taken {
+                break id;
+            }
+        };
         tx.execute(
-            "INSERT INTO audits (slide, fraction, seed, filter, created_by, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![slide, fraction, seed as i64, filter_json, by, created_at],
+            "INSERT INTO audits (id, slide, fraction, seed, filter, created_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id,
+                slide,
+                fraction,
+                seed as i64,
+                filter_json,
+                by,
+                created_at
+            ],
         )?;
-        let id = tx.last_insert_rowid();
         let mut insert = tx.prepare_cached(
             "INSERT INTO audit_items (audit_id, uuid, position, class, author)
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -486,7 +504,7 @@ pub fn list_audits(engine: &Engine, slide: Option<&str>) -> Result<Vec<Audit>, A
     }
     Ok(read(engine, |conn| {
         let mut stmt = conn.prepare(&format!(
-            "{SELECT_AUDIT} WHERE ?1 IS NULL OR a.slide = ?1 ORDER BY a.id"
+            "{SELECT_AUDIT} WHERE ?1 IS NULL OR a.slide = ?1 ORDER BY a.created_at, a.rowid"
         ))?;
         stmt.query_map(params![slide], audit_row)?.collect()
     })?)
@@ -679,4 +697,11 @@ mod tests {
             Err(AuditError::NothingToSample(_))
         ));
     }
+}
+
+/// A random audit id in `1..2^53`.
+fn random_id() -> i64 {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the operating system's random generator");
+    (u64::from_le_bytes(bytes) >> 11).max(1) as i64
 }

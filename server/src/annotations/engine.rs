@@ -6,6 +6,7 @@
 //! through SQLite's `data_version` at most once a second.
 
 use super::error::AnnotationError;
+use super::extras;
 use super::geojson::parse::{ClassRule, ParseContext, ParsedFeature, Problem, parse_item};
 use super::index::{SlideIndex, Staged};
 use super::model::{Annotation, Provenance, Status, now_ms};
@@ -455,7 +456,9 @@ impl Engine {
     }
 
     /// Creates one annotation from a GeoJSON Feature. A new annotation starts as a
-    /// draft unless the feature asks for a status `draft` may legally step to.
+    /// draft unless the feature asks for a status `draft` may legally step to. The
+    /// feature's own id is kept; an id in use, or used before by an annotation since
+    /// deleted (its history stays), is refused as a duplicate.
     pub fn create(
         &self,
         slide: &str,
@@ -464,8 +467,40 @@ impl Engine {
         caller: &str,
         guard: Guard<'_>,
     ) -> Result<Annotation, AnnotationError> {
+        self.create_inner(slide, layer, feature, caller, guard, false)
+    }
+
+    /// [`Engine::create`], under a new id whatever id the feature has.
+    pub fn create_with_new_id(
+        &self,
+        slide: &str,
+        layer: &str,
+        feature: &[u8],
+        caller: &str,
+        guard: Guard<'_>,
+    ) -> Result<Annotation, AnnotationError> {
+        self.create_inner(slide, layer, feature, caller, guard, true)
+    }
+
+    fn create_inner(
+        &self,
+        slide: &str,
+        layer: &str,
+        feature: &[u8],
+        caller: &str,
+        guard: Guard<'_>,
+        fresh_id: bool,
+    ) -> Result<Annotation, AnnotationError> {
         let f = self.parse_one(slide, feature)?;
-        let a = annotation_from(f, None, caller, layer, now_ms());
+        let fresh = fresh_id.then(Uuid::new_v4);
+        let asked = f.id.filter(|_| !fresh_id);
+        let mut a = annotation_from(f, fresh, caller, layer, now_ms());
+        if let Some(id) = asked
+            && self.slide_of_history(&id).is_some()
+        {
+            return Err(AnnotationError::DuplicateId(id));
+        }
+        server_owned(&mut a, None);
         if a.status != Status::Draft && !review::legal(Status::Draft, a.status, a.provenance) {
             return Err(AnnotationError::IllegalTransition(format!(
                 "a new annotation starts as a draft; it cannot be created as {:?}",
@@ -551,10 +586,7 @@ impl Engine {
         let mut a = annotation_from(f, Some(*id), author, &current.layer, current.created_ms);
         a.status = status.unwrap_or(current.status);
         check_step(&current, a.status)?;
-        a.provenance = match current.provenance {
-            Provenance::Model | Provenance::ModelEdited => Provenance::ModelEdited,
-            Provenance::Human => Provenance::Human,
-        };
+        server_owned(&mut a, Some(&current));
         self.rewrite(&conn, &slide, &current, a, caller, "update", None, guard)
     }
 
@@ -1016,6 +1048,33 @@ pub(crate) fn annotation_from(
         version: 1,
         created_ms: f.created_ms.unwrap_or(created_ms),
         updated_ms: now_ms(),
+    }
+}
+
+/// What the server, not the client, says of an annotation created or edited one at a
+/// time: a new one is a person's (`human`, no model, no confidence) created now; an
+/// edit keeps the creation time, confidence and model of `current`, and a model's
+/// pre-label becomes `model-edited`. Only an import may say an annotation is a model's.
+fn server_owned(a: &mut Annotation, current: Option<&Annotation>) {
+    let model = current.and_then(|c| extras::member(&c.extra, "model"));
+    a.extra = extras::without_member(&a.extra, "model");
+    if let Some(model) = model {
+        extras::push_member(&mut a.extra, "model", &model);
+    }
+    match current {
+        None => {
+            a.provenance = Provenance::Human;
+            a.confidence = None;
+            a.created_ms = now_ms();
+        }
+        Some(c) => {
+            a.provenance = match c.provenance {
+                Provenance::Model | Provenance::ModelEdited => Provenance::ModelEdited,
+                Provenance::Human => Provenance::Human,
+            };
+            a.confidence = c.confidence;
+            a.created_ms = c.created_ms;
+        }
     }
 }
 

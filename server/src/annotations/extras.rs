@@ -189,3 +189,58 @@ mod tests {
         );
     }
 }
+
+/// The JSON text of member `key` of `extra` (`"k":v,…`, an object's members without
+/// braces).
+#[must_use]
+pub fn member(extra: &str, key: &str) -> Option<String> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&format!("{{{extra}}}")).ok()?;
+    map.get(key).map(ToString::to_string)
+}
+
+/// `extra` without member `key` (unchanged when it has none).
+#[must_use]
+pub fn without_member(extra: &str, key: &str) -> String {
+    if !extra.contains(&format!("\"{key}\"")) {
+        return extra.to_string();
+    }
+    let Ok(mut map) =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&format!("{{{extra}}}"))
+    else {
+        return extra.to_string();
+    };
+    map.shift_remove(key);
+    let text = serde_json::Value::Object(map).to_string();
+    text[1..text.len() - 1].to_string()
+}
+
+/// Appends member `key` with the JSON text `value`.
+pub fn push_member(extra: &mut String, key: &str, value: &str) {
+    if !extra.is_empty() {
+        extra.push(',');
+    }
+    extra.push_str(&serde_json::Value::String(key.to_string()).to_string());
+    extra.push(':');
+    extra.push_str(value);
+}
+
+#[cfg(test)]
+mod member_tests {
+    #[test]
+    fn members_are_found_removed_and_added() {
+        let extra = r#""a":1,"model":{"name":"m","version":"1"},"b":[2]"#;
+        assert_eq!(
+            super::member(extra, "model").as_deref(),
+            Some(r#"{"name":"m","version":"1"}"#)
+        );
+        let mut rest = super::without_member(extra, "model");
+        assert_eq!(rest, r#""a":1,"b":[2]"#);
+        assert_eq!(super::without_member(&rest, "model"), rest);
+        super::push_member(&mut rest, "model", "7");
+        assert_eq!(rest, r#""a":1,"b":[2],"model":7"#);
+        let mut empty = String::new();
+        super::push_member(&mut empty, "k", "null");
+        assert_eq!(empty, r#""k":null"#);
+    }
+}

@@ -28,7 +28,11 @@ pub struct ImportOptions {
     pub layer: String,
     /// Overrides each feature's own `provenance` property.
     pub provenance: Option<Provenance>,
+    /// Each imported annotation's author (a model's name for its output).
     pub author: String,
+    /// Who makes the import: the change's author in history, whose undo may take it
+    /// back. `None`: the `author`.
+    pub changed_by: Option<String>,
     /// Fix what can be fixed and report it, instead of refusing.
     pub repair: bool,
     /// Give duplicate ids fresh ones instead of refusing them.
@@ -40,6 +44,9 @@ pub struct ImportOptions {
     /// For a model's output: the model's name and version, added to each feature's
     /// properties as `"model": {"name", "version"}` unless it has its own.
     pub model: Option<(String, String)>,
+    /// The most bytes the input may hold once inflated (a gzip input counts what it
+    /// inflates to); `None`: no limit.
+    pub max_input_bytes: Option<u64>,
     /// The input's size in bytes if known (a `Content-Length`, a file's size): room for
     /// its features is then reserved once, instead of grown (and copied) many times.
     pub size_hint: Option<u64>,
@@ -508,6 +515,15 @@ impl Engine {
             read: 0,
             progress,
         })?;
+        // The limit counts what a gzip input inflates to, not what it was sent as.
+        let input: Box<dyn Read + Send + '_> = match opts.max_input_bytes {
+            Some(limit) => Box::new(LimitedReader {
+                inner: input,
+                left: limit,
+                limit,
+            }),
+            None => input,
+        };
         let mut splitter = Splitter::new(input, self.limits.max_feature_bytes);
         let conn = self.writer();
         // The log is copied into the database file after the commit, not inside it.
@@ -562,7 +578,7 @@ impl Engine {
                     tx,
                     Some(stored.change),
                     slide,
-                    &opts.author,
+                    opts.changed_by.as_deref().unwrap_or(&opts.author),
                     "import",
                     stored.imported,
                     Some(&opts.layer),
@@ -613,6 +629,31 @@ impl<R: Read> Read for CountingReader<'_, R> {
         let n = self.inner.read(buf)?;
         self.read += n as u64;
         (self.progress)(self.read);
+        Ok(n)
+    }
+}
+
+/// Refused input: larger, once inflated, than [`ImportOptions::max_input_bytes`].
+#[derive(Debug, thiserror::Error)]
+#[error("the input is larger than the limit of {} MiB", .limit >> 20)]
+pub struct InputTooLarge {
+    pub limit: u64,
+}
+
+/// A reader that fails with [`InputTooLarge`] past `limit` bytes.
+struct LimitedReader<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for LimitedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self
+            .left
+            .checked_sub(n as u64)
+            .ok_or_else(|| std::io::Error::other(InputTooLarge { limit: self.limit }))?;
         Ok(n)
     }
 }

@@ -423,6 +423,7 @@ pub fn check_one(
     a: &Annotation,
     thresholds: QcThresholds,
     allowed: Option<&[String]>,
+    blind_for: Option<&str>,
 ) -> Result<Vec<Problem>, AnnotationError> {
     let ctx = Context::new(engine, slide, thresholds, allowed)?;
     let Some(bbox) = a.geometry.bbox() else {
@@ -453,8 +454,18 @@ pub fn check_one(
                 class,
                 area,
             };
-            // The stored version of the annotation itself is not compared.
-            let partner = |m: u32| (index.slot(m).id != a.id).then(|| valid_area(&index, m))?;
+            // The stored version of the annotation itself is not compared, nor, in
+            // blind mode, what the caller may not see (its ids and areas would tell).
+            let me = blind_for.map(|me| index.authors.find(me));
+            let partner = |m: u32| {
+                let s = index.slot(m);
+                let hidden = me.is_some_and(|me| {
+                    me != Some(s.author)
+                        && s.provenance != super::model::Provenance::Model
+                        && !super::review::is_decision(s.status)
+                });
+                (s.id != a.id && !hidden).then(|| valid_area(&index, m))?
+            };
             found.extend(overlaps(
                 &index,
                 &mine,
@@ -743,7 +754,8 @@ mod tests {
         // One annotation about to be written.
         let mut new = e.get(&a).expect("stored").1;
         new.id = Uuid::from_u128(1);
-        let p = check_one(&e, "s", &new, QcThresholds::default(), Some(&allowed)).expect("checked");
+        let p = check_one(&e, "s", &new, QcThresholds::default(), Some(&allowed), None)
+            .expect("checked");
         let others: Vec<Option<Uuid>> = p.iter().map(|p| p.other_id).collect();
         assert_eq!(others, vec![Some(a), Some(b)], "{p:?}");
         let limited = QcOptions { limit: 1, ..opts };
@@ -766,7 +778,7 @@ mod tests {
             .expect("created");
         let ctx = Context::new(&e, "s", QcThresholds::default(), None).expect("context");
         a.geometry = Geometry::Polygon(vec![vec![[0, 0], [1000, 1000], [1000, 0], [0, 1000]]]);
-        let p = check_one(&e, "s", &a, QcThresholds::default(), None).expect("checked");
+        let p = check_one(&e, "s", &a, QcThresholds::default(), None, None).expect("checked");
         assert_eq!(p.len(), 1, "{p:?}");
         assert_eq!(p[0].check, Check::InvalidGeometry);
         assert!(p[0].detail.contains("self-intersection"), "{}", p[0].detail);

@@ -434,7 +434,9 @@ impl Engine {
                 radsort::sort(&mut all);
                 let (slots, truncated) = meeting(&index, all, &rect, p.limit, limits)?;
                 if binary {
-                    let body = binary_geometry(&index, &slots, truncated).map_err(corrupt)?;
+                    let blind = p.blind_for.is_some();
+                    let body =
+                        binary_geometry(&index, &slots, truncated, blind).map_err(corrupt)?;
                     send_whole(send, body, binary, lod, slots.len());
                 } else {
                     geojson_features(&index, &slots, truncated, fields, send)?;
@@ -454,7 +456,7 @@ impl Engine {
                 radsort::sort(&mut all);
                 send_whole(
                     send,
-                    centroids(&index, &all, binary),
+                    centroids(&index, &all, binary, p.blind_for.is_some()),
                     binary,
                     lod,
                     all.len(),
@@ -473,7 +475,8 @@ impl Engine {
                 let grid = DensityGrid::new(&rect, cell, index.classes.names().len())?;
                 let (grid, count) = grid.fill(&index, candidates());
                 searched(&expired)?;
-                send_whole(send, grid.encode(&index, count, binary), binary, lod, count);
+                let body = grid.encode(&index, count, binary, p.blind_for.is_some());
+                send_whole(send, body, binary, lod, count);
                 Ok(())
             }
         }
@@ -529,17 +532,21 @@ impl Engine {
                 t.area += area;
             }
         }
-        Ok(serde_json::json!({
+        let mut answer = serde_json::json!({
             "count": total.count,
             "area": total.area,
             "by_class": by_class,
             "by_layer": by_layer,
             "by_status": by_status,
-            "index": {
+        });
+        // The index's own figures count everything on the slide: not for blind callers.
+        if p.blind_for.is_none() {
+            answer["index"] = serde_json::json!({
                 "annotations": index.len(),
                 "bytes_per_annotation": index.memory_bytes() / index.len().max(1),
-            },
-        }))
+            });
+        }
+        Ok(answer)
     }
 }
 
@@ -605,7 +612,8 @@ fn ready_answer(
     let (slots, truncated) = meeting(index, all, &rect, p.limit, p.limits)?;
     let corrupt = |e: super::codec::Corrupt| AnnotationError::Corrupt(e.to_string());
     let pieces = if binary {
-        let body = binary_geometry(index, &slots, truncated).map_err(corrupt)?;
+        let blind = p.blind_for.is_some();
+        let body = binary_geometry(index, &slots, truncated, blind).map_err(corrupt)?;
         ReadyPieces::Whole(Some(Bytes::from(body)))
     } else {
         let (copied, formatted) = by_text(index, &slots);
@@ -852,13 +860,57 @@ fn format_features(
     Ok(true)
 }
 
-fn classes_json(index: &SlideIndex, out: &mut Vec<u8>) {
+/// Which classes an answer may name. In blind mode only those of the features it holds
+/// (others' hidden work must not show even its class names): the others keep their
+/// place in the table, nameless and grey.
+#[derive(Debug)]
+struct ClassTable<'a> {
+    index: &'a SlideIndex,
+    shown: Option<Vec<bool>>,
+}
+
+impl<'a> ClassTable<'a> {
+    /// Every class, or in blind mode the classes of `slots`.
+    fn of_slots(index: &'a SlideIndex, slots: &[u32], blind: bool) -> Self {
+        let shown = blind.then(|| {
+            let mut shown = vec![false; index.classes.names().len()];
+            for &n in slots {
+                if let Some(s) = shown.get_mut(usize::from(index.slot(n).class)) {
+                    *s = true;
+                }
+            }
+            shown
+        });
+        Self { index, shown }
+    }
+
+    /// A class's name and colour as the answer gives them.
+    fn entry(&self, i: usize) -> (&'a str, [u8; 3]) {
+        if self
+            .shown
+            .as_ref()
+            .is_some_and(|s| !s.get(i).copied().unwrap_or(false))
+        {
+            return ("", [128, 128, 128]);
+        }
+        (
+            self.index.classes.names()[i].as_str(),
+            self.index.class_color(i),
+        )
+    }
+
+    fn len(&self) -> usize {
+        self.index.classes.names().len()
+    }
+}
+
+fn classes_json(table: &ClassTable<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(br#""classes":["#);
-    for (i, name) in index.classes.names().iter().enumerate() {
+    for i in 0..table.len() {
         if i > 0 {
             out.push(b',');
         }
-        let [r, g, b] = index.class_color(i);
+        let (name, [r, g, b]) = table.entry(i);
         out.extend_from_slice(br#"{"name":"#);
         push_str(out, name);
         out.extend_from_slice(format!(r#","color":[{r},{g},{b}]}}"#).as_bytes());
@@ -867,7 +919,7 @@ fn classes_json(index: &SlideIndex, out: &mut Vec<u8>) {
 }
 
 /// Binary header and class table.
-fn binary_head(index: &SlideIndex, lod: Lod, count: usize, truncated: bool) -> Vec<u8> {
+fn binary_head(table: &ClassTable<'_>, lod: Lod, count: usize, truncated: bool) -> Vec<u8> {
     let mut out = Vec::from(*b"TANN");
     out.push(1);
     out.push(match lod {
@@ -875,12 +927,12 @@ fn binary_head(index: &SlideIndex, lod: Lod, count: usize, truncated: bool) -> V
         Lod::Centroids => 1,
         Lod::Density => 2,
     });
-    let names = index.classes.names();
-    out.extend_from_slice(&(names.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(table.len() as u16).to_le_bytes());
     out.extend_from_slice(&(count as u32).to_le_bytes());
     out.extend_from_slice(&u32::from(truncated).to_le_bytes());
-    for (i, name) in names.iter().enumerate() {
-        out.extend_from_slice(&index.class_color(i));
+    for i in 0..table.len() {
+        let (name, color) = table.entry(i);
+        out.extend_from_slice(&color);
         let bytes = &name.as_bytes()[..name.len().min(255)];
         out.push(bytes.len() as u8);
         out.extend_from_slice(bytes);
@@ -899,8 +951,10 @@ fn binary_geometry(
     index: &SlideIndex,
     slots: &[u32],
     truncated: bool,
+    blind: bool,
 ) -> Result<Vec<u8>, super::codec::Corrupt> {
-    let mut out = binary_head(index, Lod::Geometry, slots.len(), truncated);
+    let table = ClassTable::of_slots(index, slots, blind);
+    let mut out = binary_head(&table, Lod::Geometry, slots.len(), truncated);
     let mut kinds = Vec::with_capacity(slots.len());
     let (mut part_start, mut ring_start, mut ring_flags, mut coords) =
         (vec![0u32], vec![0u32], Vec::new(), Vec::new());
@@ -968,9 +1022,10 @@ fn binary_geometry(
     Ok(out)
 }
 
-fn centroids(index: &SlideIndex, slots: &[u32], binary: bool) -> Vec<u8> {
+fn centroids(index: &SlideIndex, slots: &[u32], binary: bool, blind: bool) -> Vec<u8> {
+    let table = ClassTable::of_slots(index, slots, blind);
     if binary {
-        let mut out = binary_head(index, Lod::Centroids, slots.len(), false);
+        let mut out = binary_head(&table, Lod::Centroids, slots.len(), false);
         for &n in slots {
             for v in index.slot(n).bbox.centre() {
                 out.extend_from_slice(&(v as f32).to_le_bytes());
@@ -985,7 +1040,7 @@ fn centroids(index: &SlideIndex, slots: &[u32], binary: bool) -> Vec<u8> {
     out.extend_from_slice(br#"{"lod":"centroids","count":"#);
     out.extend_from_slice(itoa::Buffer::new().format(slots.len()).as_bytes());
     out.push(b',');
-    classes_json(index, &mut out);
+    classes_json(&table, &mut out);
     out.extend_from_slice(br#","centroids":["#);
     for (i, &n) in slots.iter().enumerate() {
         if i > 0 {
@@ -1045,9 +1100,22 @@ impl DensityGrid {
         (self, count)
     }
 
-    fn encode(&self, index: &SlideIndex, count: usize, binary: bool) -> Vec<u8> {
+    fn encode(&self, index: &SlideIndex, count: usize, binary: bool, blind: bool) -> Vec<u8> {
+        // In blind mode only the classes counted here are named.
+        let shown = blind.then(|| {
+            (0..self.classes)
+                .map(|c| {
+                    self.counts
+                        .iter()
+                        .skip(c)
+                        .step_by(self.classes.max(1))
+                        .any(|&n| n > 0)
+                })
+                .collect()
+        });
+        let table = ClassTable { index, shown };
         if binary {
-            let mut out = binary_head(index, Lod::Density, count, false);
+            let mut out = binary_head(&table, Lod::Density, count, false);
             for v in [self.x as f32, self.y as f32, self.cell as f32] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
@@ -1071,7 +1139,7 @@ impl DensityGrid {
             )
             .as_bytes(),
         );
-        classes_json(index, &mut out);
+        classes_json(&table, &mut out);
         out.extend_from_slice(br#","counts":["#);
         let mut num = itoa::Buffer::new();
         for (i, c) in self.counts.iter().enumerate() {

@@ -125,6 +125,8 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
             .model
             .clone()
             .unwrap_or_else(|| local_user(args.author.as_ref())),
+        // The change is made by whoever runs the command, also for a model's output.
+        changed_by: Some(local_user(args.author.as_ref())),
         repair: args.repair,
         new_ids: args.new_ids,
         default_class: args.default_class.clone(),
@@ -134,6 +136,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         },
         model: args.model.clone().zip(args.model_version.clone()),
         size_hint: None,
+        max_input_bytes: None,
     };
     let name = args.file.display().to_string();
     let (input, size): (Box<dyn std::io::Read + Send>, u64) = if name == "-" {

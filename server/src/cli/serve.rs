@@ -46,6 +46,21 @@ pub struct ServeArgs {
     /// 0 for no limit.
     #[arg(long, default_value_t = 512)]
     max_concurrent: usize,
+    /// Requests in flight at once from callers without credentials (signing in, the
+    /// viewer's files before sign-in), on a budget of their own so they can never starve
+    /// signed-in users; 0 for no limit.
+    #[arg(long, default_value_t = 32)]
+    max_anonymous: usize,
+    /// The URL clients reach the server at, when behind a proxy or under a DNS name
+    /// (`https://tessera.example.org`): its host is answered to, its origin may change
+    /// state, and IIIF ids and redirects are built on it.
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// An origin (`https://app.example.org`) whose pages may use every route, reads and
+    /// changes, through CORS. Repeat for several. Tiles, Deep Zoom and IIIF images are
+    /// open to every origin without it.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
     /// Longest a request may take to be answered, in seconds, imports and exports aside
     /// (longer: 408).
     #[arg(long, default_value_t = 60.0)]
@@ -90,6 +105,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         max_query_features: args.max_query_features,
         query_timeout: duration(args.query_timeout_s, "--query-timeout-s")?,
         max_concurrent: args.max_concurrent,
+        max_anonymous: args.max_anonymous,
         request_timeout: duration(args.request_timeout_s, "--request-timeout-s")?,
     };
     let config = server::serve::ServeConfig {
@@ -98,6 +114,12 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         cache_mb: args.cache_mb,
         jpeg_quality: args.jpeg_quality,
         limits,
+        site: server::http::SiteRules::new(
+            args.addr,
+            args.public_url.as_deref(),
+            &args.cors_origins,
+        )
+        .map_err(anyhow::Error::msg)?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -63,7 +63,7 @@ pub fn run(args: &TileArgs) -> anyhow::Result<ExitCode> {
         bail!("--id names one slide, but {} were given", args.slides.len());
     }
     if let Some(id) = &args.id {
-        slide_id::validate(id).map_err(anyhow::Error::msg)?;
+        slide_id::validate_slide(id).map_err(anyhow::Error::msg)?;
     }
     if let Some(q) = args.quality {
         let range = if args.codec == Codec::Zstd {

@@ -39,6 +39,9 @@ pub enum Need {
     Global(Role),
     /// This role on the slide of the audit named by `{audit}`.
     Audit(Role),
+    /// A caller on this machine (a loopback peer, not through a proxy) or a global
+    /// admin, once users exist; anyone on a single-user server.
+    LocalOrAdmin,
 }
 
 /// The table of what every route needs. Unknown routes need an admin.
@@ -48,8 +51,8 @@ pub fn need_of(method: &Method, route: &str) -> Need {
     use Role::{Admin, Annotator, Reviewer, Viewer};
     let read = *method == Method::GET || *method == Method::HEAD;
     match route {
+        "/metrics" => Need::LocalOrAdmin,
         "/healthz"
-        | "/metrics"
         | "/"
         | "/view/{id}"
         | "/viewer/osd/{*path}"
@@ -165,6 +168,7 @@ pub async fn authenticate(
         Some(name) if caller.name == crate::access::SINGLE_USER => Caller::single_user_named(name),
         _ => caller,
     });
+    let has_users = directory.has_users();
     request.extensions_mut().insert(directory);
     match result {
         Ok(caller) => {
@@ -174,7 +178,29 @@ pub async fn authenticate(
             request.extensions_mut().insert(Unauthenticated(why));
         }
     }
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if has_users {
+        keep_private(&mut response);
+    }
+    response
+}
+
+/// With users, what one caller may see is not for shared caches: an answer cacheable
+/// as `public` becomes `private`, and varies with the credentials.
+fn keep_private(response: &mut Response) {
+    let h = response.headers_mut();
+    let public = h
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.contains("public"))
+        .map(|v| v.replace("public", "private"));
+    if let Some(private) = public.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        h.insert(header::CACHE_CONTROL, private);
+        h.append(
+            header::VARY,
+            HeaderValue::from_static("Authorization, Cookie"),
+        );
+    }
 }
 
 /// Header naming the author on a server without accounts (ignored once users exist).
@@ -216,6 +242,11 @@ pub async fn authorize(
     if need == Need::Public {
         return next.run(request).await;
     }
+    if need == Need::LocalOrAdmin
+        && (!state.access.directory().has_users() || from_this_machine(&request))
+    {
+        return next.run(request).await;
+    }
     let Some(caller) = request.extensions().get::<Caller>().cloned() else {
         let why = request
             .extensions()
@@ -232,6 +263,9 @@ pub async fn authorize(
     };
     let checked = match need {
         Need::Public | Need::SignedIn => Ok(None),
+        Need::LocalOrAdmin => {
+            require(caller.role_in(None), Role::Admin, "everywhere").map(|()| None)
+        }
         Need::Global(role) => require(caller.role_in(None), role, "everywhere").map(|()| None),
         Need::Project(role) => {
             let project = param(&["project"]).unwrap_or_default();
@@ -242,10 +276,10 @@ pub async fn authorize(
             )
             .map(|()| None)
         }
-        Need::Slide(role) => {
-            let slide = slide_param(param(&["id", "descriptor", "files"]).unwrap_or_default());
-            slide_role(&directory, &caller, &slide, role).map(Some)
-        }
+        Need::Slide(role) => match route_slide(&params) {
+            Some(slide) => slide_role(&directory, &caller, &slide, role).map(Some),
+            None => Err(AppError::not_found("no such slide")),
+        },
         Need::Annotation(role) => {
             annotation_role(
                 &state,
@@ -259,7 +293,12 @@ pub async fn authorize(
         }
         Need::Audit(role) => {
             let audit = param(&["audit"]).unwrap_or_default();
-            match audit_slide(&state, audit).await {
+            match audit_slide(&state, audit.clone()).await {
+                // Without a role on its slide an audit is as good as absent: 404, and
+                // nothing about its slide.
+                Ok(slide) if directory.role_on_slide(&caller, &slide).is_none() => {
+                    Err(AppError::not_found(format!("no audit {audit:?}")))
+                }
                 Ok(slide) => slide_role(&directory, &caller, &slide, role).map(Some),
                 Err(e) => Err(e),
             }
@@ -275,6 +314,19 @@ pub async fn authorize(
     }
 }
 
+/// Whether the request comes straight from this machine: a loopback peer, and no proxy
+/// header saying it was passed on for someone else.
+fn from_this_machine(request: &Request) -> bool {
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let proxied = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|h| request.headers().contains_key(*h));
+    peer.is_some_and(|ip| ip.is_loopback()) && !proxied
+}
+
 /// The snapshot [`authenticate`] took for this request (a fresh one if it is missing).
 fn directory_of(state: &AppState, extensions: &Extensions) -> Arc<Directory> {
     extensions
@@ -283,14 +335,18 @@ fn directory_of(state: &AppState, extensions: &Extensions) -> Arc<Directory> {
         .unwrap_or_else(|| state.access.directory())
 }
 
-/// The slide id in a Deep Zoom descriptor (`ID.dzi`, `ID.json`) or tile folder (`ID_files`).
-fn slide_param(raw: String) -> String {
-    for suffix in [".dzi", ".json", "_files"] {
-        if let Some(id) = raw.strip_suffix(suffix) {
-            return id.to_string();
-        }
+/// The slide a route serves, from its path parameters: `{id}` as it is, a Deep Zoom
+/// descriptor `{id}.dzi` or `{id}.json`, or a tile folder `{id}_files`. Access is checked
+/// on this slide and the handlers serve this slide ([`SlideRole::slide`]): one parse.
+fn route_slide(params: &RawPathParams) -> Option<String> {
+    let (name, value) = params
+        .iter()
+        .find(|(k, _)| matches!(*k, "id" | "descriptor" | "files"))?;
+    match name {
+        "descriptor" => super::dzi::descriptor_parts(value).map(|(id, _)| id.to_string()),
+        "files" => super::dzi::files_slide_id(value).ok().map(str::to_string),
+        _ => Some(value.to_string()),
     }
-    raw
 }
 
 fn require(have: Option<Role>, need: Role, place: &str) -> Result<(), AppError> {
@@ -349,7 +405,24 @@ async fn annotation_role(
                 .ok()
                 .flatten()
                 .ok_or_else(|| AppError::from(AnnotationError::NotFound(id)))?;
-            return slide_role(directory, caller, &slide, need).map(Some);
+            let role = slide_role(directory, caller, &slide, need)?;
+            if role.blind_for.is_some() {
+                // Blind mode hides a deleted annotation of someone else's as it hid the
+                // live one: its history is no more there than it is.
+                let (engine, directory, caller) = (
+                    std::sync::Arc::clone(&state.annotations),
+                    state.access.directory(),
+                    caller.clone(),
+                );
+                let seen =
+                    tokio::task::spawn_blocking(move || may_see(&engine, &directory, &caller, &id))
+                        .await
+                        .unwrap_or(false);
+                if !seen {
+                    return Err(AnnotationError::NotFound(id).into());
+                }
+            }
+            return Ok(Some(role));
         }
         Err(e) => return Err(e.into()),
     };
@@ -361,6 +434,38 @@ async fn annotation_role(
         return Err(AnnotationError::NotFound(id).into());
     }
     Ok(Some(role))
+}
+
+/// Whether the caller may know that annotation `id` exists (or existed): a role on its
+/// slide and, in blind mode, an annotation blind mode shows them. Blocking.
+pub(super) fn may_see(
+    engine: &crate::annotations::Engine,
+    directory: &Directory,
+    caller: &Caller,
+    id: &Uuid,
+) -> bool {
+    let (slide, last) = match engine.get(id) {
+        Ok((slide, a)) => (slide, Some(a)),
+        Err(_) => match engine.slide_of_history(id) {
+            Some(slide) => {
+                let last = engine
+                    .history(id)
+                    .ok()
+                    .and_then(|h| h.into_iter().rev().find_map(|e| e.after.or(e.before)));
+                (slide, last)
+            }
+            None => return true,
+        },
+    };
+    if directory.role_on_slide(caller, &slide).is_none() {
+        return false;
+    }
+    match directory.blind_for(caller, &slide) {
+        None => true,
+        Some(me) => {
+            last.is_some_and(|a| review::visible_blind(&me, &a.author, a.provenance, a.status))
+        }
+    }
 }
 
 async fn audit_slide(state: &AppState, audit: String) -> Result<String, AppError> {
@@ -401,7 +506,11 @@ pub fn edit_guard(
             }
             _ => true,
         };
-        if content_changed && !mine && role < Role::Admin {
+        // Below admin, someone else's annotation may only move along the review
+        // workflow: a change of content, or a write that changes nothing (it would
+        // still take a new version), needs an admin.
+        let status_changed = matches!((before, after), (Some(b), Some(a)) if a.status != b.status);
+        if !mine && role < Role::Admin && (content_changed || !status_changed) {
             return forbid(Role::Admin, "changing another annotator's annotation");
         }
         let from = before.map_or(crate::annotations::Status::Draft, |b| b.status);
@@ -424,12 +533,13 @@ pub fn edit_guard(
 pub async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, AppError> {
     #[derive(serde::Deserialize)]
     struct SignIn {
         token: String,
     }
+    let body = anonymous_body(body).await?;
     let token = match bearer(&headers) {
         Some(t) => t.to_string(),
         None => serde_json::from_slice::<SignIn>(&body)
@@ -457,6 +567,35 @@ pub async fn sign_in(
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(response)
+}
+
+/// The longest a caller without credentials may take to send a body.
+const ANONYMOUS_BODY_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The largest body a caller without credentials may send (a sign-in).
+const ANONYMOUS_BODY_BYTES: usize = 8 << 10;
+
+/// Reads the body of a request that needs no credentials (signing in): small, and
+/// whole within [`ANONYMOUS_BODY_TIME`], so a slow sender holds nothing for long.
+async fn anonymous_body(body: axum::body::Body) -> Result<axum::body::Bytes, AppError> {
+    let read = axum::body::to_bytes(body, ANONYMOUS_BODY_BYTES);
+    match tokio::time::timeout(ANONYMOUS_BODY_TIME, read).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "a sign-in body is at most {} KiB",
+                ANONYMOUS_BODY_BYTES >> 10
+            ),
+        )),
+        Err(_) => Err(AppError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the body did not arrive within {} s",
+                ANONYMOUS_BODY_TIME.as_secs()
+            ),
+        )),
+    }
 }
 
 /// `GET /api/session`: who the caller is (401 when nobody).

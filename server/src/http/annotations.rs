@@ -39,13 +39,18 @@ impl From<AnnotationError> for AppError {
         }
         let too_large = match &e {
             E::TooLarge(_) => true,
-            E::Io(io) => io
-                .get_ref()
-                .is_some_and(<dyn std::error::Error + Send + Sync>::is::<BodyTooLarge>),
+            E::Io(io) => io.get_ref().is_some_and(|e| {
+                e.is::<BodyTooLarge>() || e.is::<crate::annotations::import::InputTooLarge>()
+            }),
             _ => false,
         };
         if let (E::Db { path, .. }, Some(fault)) = (&e, e.storage_fault()) {
             crate::fault_log::error_once(&e.to_string());
+            // The store by its file name: where the data directory lives is the
+            // server's business (the log has the whole path).
+            let path = std::path::Path::new(path)
+                .file_name()
+                .map_or_else(|| "annotations.db".into(), |n| n.to_string_lossy());
             return match fault {
                 StorageFault::Full => Self::new(
                     StatusCode::INSUFFICIENT_STORAGE,
@@ -179,6 +184,8 @@ pub async fn import(
         layer: p.layer.clone().unwrap_or_else(|| "default".into()),
         provenance,
         author: p.model.clone().unwrap_or_else(|| caller(&who)),
+        // The change is the caller's, whatever the annotations' author: only they undo it.
+        changed_by: Some(caller(&who)),
         repair: flag(p.repair.as_ref()),
         new_ids: flag(p.new_ids.as_ref()),
         default_class: p.class.clone(),
@@ -192,6 +199,7 @@ pub async fn import(
         },
         model: model_tag(p.model.as_ref(), p.model_version.as_ref())?,
         size_hint: declared,
+        max_input_bytes: Some(limit),
     };
     let engine = std::sync::Arc::clone(&state.annotations);
     // The index is loaded first, so the import can extend it in place.
@@ -338,11 +346,12 @@ pub struct CreateParams {
 /// stands). A check that cannot run is logged, not reported.
 fn quality_warnings(
     engine: &crate::annotations::Engine,
-    slide: &str,
+    role: &SlideRole,
     a: &Annotation,
 ) -> Vec<crate::annotations::qc::Problem> {
     use crate::annotations::qc::{QcThresholds, check_one};
-    check_one(engine, slide, a, QcThresholds::default(), None).unwrap_or_else(|e| {
+    let (slide, blind) = (role.slide.as_str(), role.blind_for.as_deref());
+    check_one(engine, slide, a, QcThresholds::default(), None, blind).unwrap_or_else(|e| {
         tracing::warn!(slide, id = %a.id, "quality checks did not run: {e}");
         Vec::new()
     })
@@ -393,10 +402,20 @@ pub async fn create(
 ) -> Result<Response, AppError> {
     let engine = std::sync::Arc::clone(&state.annotations);
     let layer = p.layer.unwrap_or_else(|| "default".into());
+    let directory = state.access.directory();
     let (a, qc) = blocking(move || {
         let guard = edit_guard(&who, role.role);
-        let a = engine.create(&slide, &layer, &body, &who.name, &guard)?;
-        let qc = quality_warnings(&engine, &slide, &a);
+        let a = match engine.create(&slide, &layer, &body, &who.name, &guard) {
+            // An id taken by an annotation the caller may not see: a 409 would tell
+            // that it exists. The new annotation gets an id of its own instead.
+            Err(AnnotationError::DuplicateId(id))
+                if !super::access::may_see(&engine, &directory, &who, &id) =>
+            {
+                engine.create_with_new_id(&slide, &layer, &body, &who.name, &guard)?
+            }
+            other => other?,
+        };
+        let qc = quality_warnings(&engine, &role, &a);
         Ok((a, qc))
     })
     .await?;
@@ -461,7 +480,7 @@ pub async fn update(
     let (a, qc) = blocking(move || {
         let guard = edit_guard(&who, role.role);
         let a = engine.update(&id, version, &body, &who.name, &guard)?;
-        let qc = quality_warnings(&engine, &role.slide, &a);
+        let qc = quality_warnings(&engine, &role, &a);
         Ok((a, qc))
     })
     .await?;

@@ -2,9 +2,11 @@
 //! full resolution (level `ceil(log2(max(w, h)))`); cache level `k` is Deep Zoom level
 //! `max − k`, and the levels below the cache's one-tile top are halvings of that tile.
 
+use super::access::SlideRole;
 use super::{AppError, AppState, responses};
 use crate::iiif::Format;
 use crate::store::Slide;
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -23,6 +25,13 @@ pub fn max_level(width: u32, height: u32) -> u32 {
 
 fn split_ext(name: &str) -> Option<(&str, &str)> {
     name.rsplit_once('.')
+}
+
+/// The slide id and kind (`dzi` or `json`) of a Deep Zoom descriptor name
+/// (`{id}.dzi`, `{id}.json`).
+#[must_use]
+pub fn descriptor_parts(descriptor: &str) -> Option<(&str, &str)> {
+    split_ext(descriptor).filter(|(_, ext)| matches!(*ext, "dzi" | "json"))
 }
 
 /// The slide id of a Deep Zoom `{id}_files` path segment.
@@ -61,12 +70,15 @@ pub fn tile_format(ext: &str) -> Result<Format, AppError> {
     }
 }
 
+/// `GET /dzi/{id}.dzi` or `/dzi/{id}.json`; the slide is the one access was checked on.
 pub async fn descriptor(
     State(state): State<AppState>,
+    Extension(role): Extension<SlideRole>,
     Path(descriptor): Path<String>,
 ) -> Result<Response, AppError> {
-    let (id, ext) = split_ext(&descriptor)
+    let (_, ext) = descriptor_parts(&descriptor)
         .ok_or_else(|| AppError::not_found("expected {id}.dzi or {id}.json"))?;
+    let id = role.slide.as_str();
     let slide = state.store.get(id)?;
     let m = slide.cache.metadata();
     let (w, h, t) = (m.width, m.height, m.tile_size);
@@ -93,13 +105,15 @@ pub async fn descriptor(
     }
 }
 
+/// `GET /dzi/{id}_files/{level}/{col}_{row}.{ext}`; the slide is the one access was
+/// checked on.
 pub async fn tile(
     State(state): State<AppState>,
-    Path((files, level, tile)): Path<(String, String, String)>,
+    Extension(role): Extension<SlideRole>,
+    Path((_, level, tile)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let id = files_slide_id(&files)?;
-    let slide = state.store.get(id)?;
+    let slide = state.store.get(&role.slide)?;
     let (level, col, row, ext) = parse_tile_name(&level, &tile)?;
     let m = slide.cache.metadata();
     let top = max_level(m.width, m.height);

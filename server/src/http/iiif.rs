@@ -12,12 +12,10 @@ use serde_json::json;
 
 const CONTEXT: &str = "http://iiif.io/api/image/3/context.json";
 
-fn base_url(headers: &HeaderMap, id: &str) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    format!("http://{host}/iiif/3/{id}")
+/// The image's IIIF base URI: under `--public-url` when set, else at the host the
+/// request named (one the server answers to; see `site`).
+fn base_url(state: &AppState, headers: &HeaderMap, id: &str) -> String {
+    state.site.url_for(headers, &format!("/iiif/3/{id}"))
 }
 
 pub async fn redirect(
@@ -27,7 +25,8 @@ pub async fn redirect(
 ) -> Result<Response, AppError> {
     state.store.get(&id)?;
     let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("{}/info.json", base_url(&headers, &id))) {
+    if let Ok(v) = HeaderValue::from_str(&format!("{}/info.json", base_url(&state, &headers, &id)))
+    {
         response.headers_mut().insert(header::LOCATION, v);
     }
     Ok(response)
@@ -44,7 +43,7 @@ pub async fn info(
     let levels = m.levels.len() as u32;
     let body = json!({
         "@context": CONTEXT,
-        "id": base_url(&headers, &id),
+        "id": base_url(&state, &headers, &id),
         "type": "ImageService3",
         "protocol": "http://iiif.io/api/image",
         "profile": "level2",
@@ -111,7 +110,7 @@ pub async fn image(
     };
     let canonical = format!(
         "<{}/{},{},{},{}/{},{}/{}{}/{}.{}>;rel=\"canonical\"",
-        base_url(&headers, &id),
+        base_url(&state, &headers, &id),
         plan.x,
         plan.y,
         plan.w,

@@ -29,6 +29,9 @@ pub struct Limits {
     pub query_timeout: Duration,
     /// Requests in flight at once (health checks and metrics aside); 0 means no limit.
     pub max_concurrent: usize,
+    /// Requests in flight at once from callers without credentials, on a budget apart
+    /// from `max_concurrent`; 0 means no limit.
+    pub max_anonymous: usize,
     /// Longest a request may take to be answered (imports and exports aside).
     pub request_timeout: Duration,
 }
@@ -42,6 +45,7 @@ impl Default for Limits {
             max_query_features: 2_000_000,
             query_timeout: Duration::from_secs(30),
             max_concurrent: 512,
+            max_anonymous: 32,
             request_timeout: Duration::from_secs(60),
         }
     }
@@ -68,18 +72,44 @@ fn seconds(d: Duration) -> String {
     }
 }
 
-/// Requests in flight, shared by every connection.
+/// One budget of requests in flight.
 #[derive(Debug, Clone)]
-pub(super) struct InFlight {
+struct Budget {
     permits: Option<Arc<Semaphore>>,
     max: usize,
+    /// The flag that sets it, for the refusal.
+    flag: &'static str,
+    who: &'static str,
 }
 
-impl InFlight {
-    pub(super) fn new(max: usize) -> Self {
+impl Budget {
+    fn new(max: usize, flag: &'static str, who: &'static str) -> Self {
         Self {
             permits: (max > 0).then(|| Arc::new(Semaphore::new(max))),
             max,
+            flag,
+            who,
+        }
+    }
+}
+
+/// Requests in flight, shared by every connection: one budget for callers with
+/// credentials (or the single user), a separate one for everybody else.
+#[derive(Debug, Clone)]
+pub(super) struct InFlight {
+    known: Budget,
+    anonymous: Budget,
+}
+
+impl InFlight {
+    pub(super) fn new(max: usize, max_anonymous: usize) -> Self {
+        Self {
+            known: Budget::new(max, "--max-concurrent", "concurrent requests"),
+            anonymous: Budget::new(
+                max_anonymous,
+                "--max-anonymous",
+                "concurrent requests without credentials",
+            ),
         }
     }
 }
@@ -89,11 +119,21 @@ fn exempt(path: &str) -> bool {
     matches!(path, "/healthz" | "/metrics")
 }
 
-/// Refuses a request beyond `--max-concurrent` at once with 503 and `Retry-After`
-/// instead of queueing it. A permit is held until the response body is finished, so a
-/// streaming export counts for as long as it streams.
+/// Refuses a request beyond its budget with 503 and `Retry-After` instead of queueing
+/// it. A permit is held until the response body is finished, so a streaming export
+/// counts for as long as it streams. Runs after authentication: a request with a
+/// [`crate::access::Caller`] draws on `--max-concurrent`, any other on `--max-anonymous`.
 pub(super) async fn shed(State(flight): State<InFlight>, request: Request, next: Next) -> Response {
-    let Some(permits) = flight.permits.as_ref() else {
+    let budget = if request
+        .extensions()
+        .get::<crate::access::Caller>()
+        .is_some()
+    {
+        &flight.known
+    } else {
+        &flight.anonymous
+    };
+    let Some(permits) = budget.permits.as_ref() else {
         return next.run(request).await;
     };
     if exempt(request.uri().path()) {
@@ -103,9 +143,8 @@ pub(super) async fn shed(State(flight): State<InFlight>, request: Request, next:
         let mut response = AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "the server is at its limit of {} concurrent requests (tessera serve \
-                 --max-concurrent); retry shortly",
-                flight.max
+                "the server is at its limit of {} {} (tessera serve {}); retry shortly",
+                budget.max, budget.who, budget.flag
             ),
         )
         .into_response();

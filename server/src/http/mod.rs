@@ -13,6 +13,7 @@ mod projects;
 mod qc;
 mod responses;
 mod review;
+mod site;
 mod slides;
 mod viewer;
 
@@ -20,6 +21,7 @@ pub use access::{Need, USER_HEADER, need_of};
 pub use dzi::{files_slide_id, max_level, parse_tile_name, tile_format};
 pub use error::AppError;
 pub use limits::Limits;
+pub use site::SiteRules;
 
 use crate::metrics::{Metrics, RouteLabels, RouteOnly};
 use crate::store::SlideStore;
@@ -32,7 +34,6 @@ use axum::response::Response;
 use axum::routing::{get, post, put};
 use std::sync::Arc;
 use std::time::Instant;
-use tower_http::cors::{Any, CorsLayer};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -43,6 +44,8 @@ pub struct AppState {
     pub limits: Limits,
     pub annotations: Arc<crate::annotations::Engine>,
     pub access: Arc<crate::access::Access>,
+    /// The host names, origins and public URL the server answers as.
+    pub site: Arc<SiteRules>,
 }
 
 /// The annotation API; edits take bodies up to the configured limit.
@@ -160,27 +163,24 @@ pub fn router(state: AppState) -> Router {
         ))
         // Imports and exports stream for as long as their data takes: no timeout.
         .merge(long_routes(&state))
+        // Beyond `--max-concurrent` requests in flight, answer 503 at once; callers
+        // without credentials draw on a small budget of their own, so they can never
+        // starve signed-in users.
+        .layer(middleware::from_fn_with_state(
+            limits::InFlight::new(state.limits.max_concurrent, state.limits.max_anonymous),
+            limits::shed,
+        ))
         // Who is calling: a token, a session cookie, or the single user.
         .layer(middleware::from_fn_with_state(
             state.clone(),
             access::authenticate,
         ))
-        // Beyond `--max-concurrent` requests in flight, answer 503 at once: before any
-        // authentication work, inside CORS so browsers can read the refusal.
+        // Host (DNS rebinding), Origin (cross-site requests) and CORS, before any work;
+        // the headers every answer carries.
         .layer(middleware::from_fn_with_state(
-            limits::InFlight::new(state.limits.max_concurrent),
-            limits::shed,
+            Arc::clone(&state.site),
+            site::guard,
         ))
-        // CORS: IIIF and Deep Zoom clients load tiles from other origins.
-        // A wildcard does not cover `Authorization` (Fetch standard), so the headers a
-        // preflight asks for are echoed: other origins may send bearer tokens. No cookies
-        // cross origins (no `Allow-Credentials`), so sessions stay same-site.
-        .layer(
-            CorsLayer::new()
-                .allow_origin(Any)
-                .allow_methods(Any)
-                .allow_headers(tower_http::cors::AllowHeaders::mirror_request()),
-        )
         // Metrics: count and time every request by its route template.
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state.metrics),

@@ -2,7 +2,7 @@
 //! caller may see.
 
 use super::{AppError, AppState};
-use crate::access::{Caller, Project, db, parse_schema};
+use crate::access::{Caller, Project, Role, db, parse_schema};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -148,12 +148,26 @@ pub async fn schema_history(
     Ok(Json(json!({"project": project, "versions": history})).into_response())
 }
 
-/// `PUT /api/projects/{project}/slides/{id}`: puts a slide in the project.
+/// `PUT /api/projects/{project}/slides/{id}`: puts a slide in the project. Taking a
+/// slide out of the project it is in needs admin there too: a slide outside every
+/// project needs a global admin.
 pub async fn add_slide(
     State(state): State<AppState>,
+    Extension(who): Extension<Caller>,
     Path((project, slide)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     exists(&state, &project)?;
+    let directory = state.access.directory();
+    if directory.role_on_slide(&who, &slide) < Some(Role::Admin) {
+        let place = directory.project_of(&slide).map_or_else(
+            || "everywhere (the slide is in no project)".to_string(),
+            |p| format!("in project {:?}, where the slide is now", p.name),
+        );
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            format!("moving a slide needs role admin {place}"),
+        ));
+    }
     state.store.get(&slide)?;
     state
         .access

@@ -348,6 +348,35 @@ fn keep_property(extra: &mut String, key: &str, text: &str) {
     extra.push_str(text);
 }
 
+/// How deeply a kept property's value may nest arrays and objects.
+pub const MAX_PROPERTY_DEPTH: usize = 64;
+
+/// The deepest nesting of arrays and objects in a JSON text (0 for a scalar).
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 /// Applies one member of a feature's `properties`, given as its JSON text.
 fn apply_property(
     f: &mut ParsedFeature,
@@ -435,7 +464,16 @@ fn apply_property(
         // Nulls, and what the store sets rather than the file.
         "layer" | "author" | "version" | "updated" | "classification" | "name" | "measurements"
         | "confidence" | "nucleusGeometry" => {}
-        _ => keep_property(&mut f.extra, key, text),
+        _ => {
+            let depth = nesting_depth(text);
+            if depth > MAX_PROPERTY_DEPTH {
+                return Err(format!(
+                    "property {key:?} is nested {depth} levels deep; at most \
+                     {MAX_PROPERTY_DEPTH} are kept (other JSON readers fail on deeper)"
+                ));
+            }
+            keep_property(&mut f.extra, key, text);
+        }
     }
     Ok(())
 }
@@ -729,6 +767,17 @@ fn parse_geometry(
         other => return Err(format!("unknown geometry type {other:?}")),
     };
     Ok(geometry)
+}
+
+#[cfg(test)]
+mod depth_tests {
+    #[test]
+    fn depth_counts_brackets_outside_strings() {
+        assert_eq!(super::nesting_depth("1"), 0);
+        assert_eq!(super::nesting_depth(r#"{"a":[1,{"b":"[[[\"x{"}]}"#), 3);
+        let deep = format!("{}{}", "[".repeat(65), "]".repeat(65));
+        assert_eq!(super::nesting_depth(&deep), 65);
+    }
 }
 
 #[cfg(test)]
