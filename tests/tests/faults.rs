@@ -167,6 +167,9 @@ fn a_full_disk_refuses_imports_and_edits_clearly_and_loses_nothing() {
     let refused = import(&server, "small", &w.small_cells);
     assert_eq!(refused.status, 507, "{}", refused.text());
     assert!(refused.text().contains("is full"), "{}", refused.text());
+    // The store is named by its file, never by where the data directory lives.
+    let dir = fs.path.to_string_lossy();
+    assert!(!refused.text().contains(dir.as_ref()), "{}", refused.text());
     let refused = post_cell(&server, "small", 300.0, 300.0);
     assert_eq!(refused.status, 507, "{}", refused.text());
     // Reads go on: tiles, queries, the acknowledged edit.
