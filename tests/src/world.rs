@@ -36,22 +36,23 @@ pub fn square(x: f64, class: &str, extra: &str) -> String {
     )
 }
 
+/// A temporary directory with a data directory `data` holding one synthetic slide
+/// `SLIDE` of `width × height` pixels, tiled.
 #[must_use]
-pub fn world(blind: bool) -> World {
+pub fn slide_dir(width: u32, height: u32) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     std::fs::create_dir(&data).expect("data dir");
     let svs = dir.path().join("s.svs");
-    tessera_ok(&[
-        &"synth",
-        &"-o",
-        &svs,
-        &"--width",
-        &"1024",
-        &"--height",
-        &"768",
-    ]);
+    let (w, h) = (width.to_string(), height.to_string());
+    tessera_ok(&[&"synth", &"-o", &svs, &"--width", &w, &"--height", &h]);
     tessera_ok(&[&"tile", &svs, &"-o", &data, &"--id", &SLIDE]);
+    (dir, data)
+}
+
+#[must_use]
+pub fn world(blind: bool) -> World {
+    let (dir, data) = slide_dir(1024, 768);
     tessera_ok(&[&"project", &"create", &PROJECT, &"--data", &data]);
     tessera_ok(&[&"project", &"create", &"q", &"--data", &data]);
     if blind {
@@ -110,6 +111,10 @@ impl World {
     }
 
     /// Creates an annotation as `who` and returns (id, version).
+    #[expect(
+        clippy::must_use_candidate,
+        reason = "tests also create annotations just to have them"
+    )]
     pub fn create(&self, who: &str, x: f64) -> (String, u64) {
         let r = self.call(
             who,

@@ -561,6 +561,13 @@ pub fn show(engine: &Engine, audit: i64) -> Result<AuditReport, AuditError> {
     })
 }
 
+/// A random audit id in `1..2^53`.
+fn random_id() -> i64 {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the operating system's random generator");
+    (u64::from_le_bytes(bytes) >> 11).max(1) as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -697,11 +704,4 @@ mod tests {
             Err(AuditError::NothingToSample(_))
         ));
     }
-}
-
-/// A random audit id in `1..2^53`.
-fn random_id() -> i64 {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).expect("the operating system's random generator");
-    (u64::from_le_bytes(bytes) >> 11).max(1) as i64
 }

@@ -160,36 +160,6 @@ impl Skeletons {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extras_round_trip_through_skeletons() {
-        let mut sk = Skeletons::default();
-        for extra in [
-            r#""measurements":{"Area µm^2":12.5,"x-1":-3e-4},"metadata":{"a":"b 1"}"#,
-            r#""measurements":{"Area µm^2":7,"x-1":0.25},"metadata":{"a":"b 1"}"#,
-            "",
-            r#""note":"quote \" and 5""#,
-        ] {
-            let mut body = vec![9, 9, 9];
-            put_varint(&mut body, extra.len() as u64);
-            body.extend_from_slice(extra.as_bytes());
-            let mut arena = Vec::new();
-            sk.compact_into(&body, 3, &mut arena).ok();
-            let mut r = Reader::new(&arena[3..]);
-            assert_eq!(sk.read(&mut r).ok().as_deref(), Some(extra));
-            assert!(r.is_empty());
-        }
-        assert_eq!(
-            sk.list.len(),
-            2,
-            "the two measurement extras share one skeleton"
-        );
-    }
-}
-
 /// The JSON text of member `key` of `extra` (`"k":v,…`, an object's members without
 /// braces).
 #[must_use]
@@ -223,6 +193,36 @@ pub fn push_member(extra: &mut String, key: &str, value: &str) {
     extra.push_str(&serde_json::Value::String(key.to_string()).to_string());
     extra.push(':');
     extra.push_str(value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extras_round_trip_through_skeletons() {
+        let mut sk = Skeletons::default();
+        for extra in [
+            r#""measurements":{"Area µm^2":12.5,"x-1":-3e-4},"metadata":{"a":"b 1"}"#,
+            r#""measurements":{"Area µm^2":7,"x-1":0.25},"metadata":{"a":"b 1"}"#,
+            "",
+            r#""note":"quote \" and 5""#,
+        ] {
+            let mut body = vec![9, 9, 9];
+            put_varint(&mut body, extra.len() as u64);
+            body.extend_from_slice(extra.as_bytes());
+            let mut arena = Vec::new();
+            sk.compact_into(&body, 3, &mut arena).ok();
+            let mut r = Reader::new(&arena[3..]);
+            assert_eq!(sk.read(&mut r).ok().as_deref(), Some(extra));
+            assert!(r.is_empty());
+        }
+        assert_eq!(
+            sk.list.len(),
+            2,
+            "the two measurement extras share one skeleton"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -510,20 +510,7 @@ impl Engine {
             Some(&opts.class_map),
         )?;
         let keep = self.is_loaded(slide);
-        let input = maybe_gunzip(CountingReader {
-            inner: input,
-            read: 0,
-            progress,
-        })?;
-        // The limit counts what a gzip input inflates to, not what it was sent as.
-        let input: Box<dyn Read + Send + '_> = match opts.max_input_bytes {
-            Some(limit) => Box::new(LimitedReader {
-                inner: input,
-                left: limit,
-                limit,
-            }),
-            None => input,
-        };
+        let input = opened(input, opts.max_input_bytes, progress)?;
         let mut splitter = Splitter::new(input, self.limits.max_feature_bytes);
         let conn = self.writer();
         // The log is copied into the database file after the commit, not inside it.
@@ -631,6 +618,28 @@ impl<R: Read> Read for CountingReader<'_, R> {
         (self.progress)(self.read);
         Ok(n)
     }
+}
+
+/// The input as the splitter reads it: counted for `progress`, inflated if it is gzip,
+/// and limited to `max` bytes once inflated (not as sent).
+fn opened<'a>(
+    input: impl Read + Send + 'a,
+    max: Option<u64>,
+    progress: &'a (dyn Fn(u64) + Sync),
+) -> std::io::Result<Box<dyn Read + Send + 'a>> {
+    let input = maybe_gunzip(CountingReader {
+        inner: input,
+        read: 0,
+        progress,
+    })?;
+    Ok(match max {
+        Some(limit) => Box::new(LimitedReader {
+            inner: input,
+            left: limit,
+            limit,
+        }),
+        None => input,
+    })
 }
 
 /// Refused input: larger, once inflated, than [`ImportOptions::max_input_bytes`].

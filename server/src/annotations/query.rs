@@ -377,7 +377,7 @@ impl Engine {
     ) -> Result<(), AnnotationError> {
         let rect = region(self, slide, p)?;
         let (binary, fields) = encoding(p)?;
-        let budget = p.budget.unwrap_or(DEFAULT_BUDGET);
+        let (budget, blind) = (p.budget.unwrap_or(DEFAULT_BUDGET), p.blind_for.is_some());
         let loaded = self.index(slide)?;
         let index = loaded.read();
         let filter = Filter::new(p, &index)?;
@@ -434,7 +434,6 @@ impl Engine {
                 radsort::sort(&mut all);
                 let (slots, truncated) = meeting(&index, all, &rect, p.limit, limits)?;
                 if binary {
-                    let blind = p.blind_for.is_some();
                     let body =
                         binary_geometry(&index, &slots, truncated, blind).map_err(corrupt)?;
                     send_whole(send, body, binary, lod, slots.len());
@@ -456,7 +455,7 @@ impl Engine {
                 radsort::sort(&mut all);
                 send_whole(
                     send,
-                    centroids(&index, &all, binary, p.blind_for.is_some()),
+                    centroids(&index, &all, binary, blind),
                     binary,
                     lod,
                     all.len(),
@@ -464,19 +463,17 @@ impl Engine {
                 Ok(())
             }
             Lod::Density => {
-                let cell = p
-                    .grid
-                    .filter(|g| g.is_finite() && *g > 0.0)
-                    .unwrap_or_else(|| {
-                        let side =
-                            f64::from(rect.x1 - rect.x0).max(f64::from(rect.y1 - rect.y0)) / SCALE;
-                        (side / DENSITY_CELLS).ceil().max(1.0)
-                    });
+                let cell = density_cell(p.grid, &rect);
                 let grid = DensityGrid::new(&rect, cell, index.classes.names().len())?;
                 let (grid, count) = grid.fill(&index, candidates());
                 searched(&expired)?;
-                let body = grid.encode(&index, count, binary, p.blind_for.is_some());
-                send_whole(send, body, binary, lod, count);
+                send_whole(
+                    send,
+                    grid.encode(&index, count, binary, blind),
+                    binary,
+                    lod,
+                    count,
+                );
                 Ok(())
             }
         }
@@ -548,6 +545,16 @@ impl Engine {
         }
         Ok(answer)
     }
+}
+
+/// A density grid's cell side: `grid=` when it is a positive number, else what makes
+/// about [`DENSITY_CELLS`] cells along the box's longer side.
+fn density_cell(grid: Option<f64>, rect: &Rect) -> f64 {
+    grid.filter(|g| g.is_finite() && *g > 0.0)
+        .unwrap_or_else(|| {
+            let side = f64::from(rect.x1 - rect.x0).max(f64::from(rect.y1 - rect.y0)) / SCALE;
+            (side / DENSITY_CELLS).ceil().max(1.0)
+        })
 }
 
 /// Whether the answer is binary, and which properties a GeoJSON answer carries.

@@ -183,7 +183,7 @@ fn normal_origin(origin: &str) -> Option<String> {
     let scheme = uri.scheme_str()?.to_ascii_lowercase();
     let authority = uri.authority()?;
     if !matches!(scheme.as_str(), "http" | "https")
-        || uri.path().trim_start_matches('/') != ""
+        || !uri.path().trim_start_matches('/').is_empty()
         || uri.query().is_some()
         || authority.as_str().contains('@')
     {
@@ -215,6 +215,33 @@ fn refuse(status: StatusCode, message: String) -> Response {
     AppError::new(status, message).into_response()
 }
 
+/// Where a request says it was sent from (its `Origin` header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Sent {
+    /// No Origin: not a browser's cross-origin request (curl, scripts, navigations).
+    Nowhere,
+    /// A page of this server.
+    Own,
+    /// An origin listed with `--cors-origin`.
+    Trusted(String),
+    /// Any other origin, or one that is none (`null`).
+    Foreign(String),
+}
+
+impl Sent {
+    fn of(rules: &SiteRules, headers: &HeaderMap, host: Option<&str>) -> Self {
+        let Some(value) = headers.get(header::ORIGIN) else {
+            return Self::Nowhere;
+        };
+        match value.to_str().ok().and_then(normal_origin) {
+            Some(o) if rules.own_origin(&o, host) => Self::Own,
+            Some(o) if rules.trusted(&o) => Self::Trusted(o),
+            Some(o) => Self::Foreign(o),
+            None => Self::Foreign("null".into()),
+        }
+    }
+}
+
 /// The Host and Origin checks, CORS and the common headers (see the module's doc).
 pub(super) async fn guard(
     State(rules): State<Arc<SiteRules>>,
@@ -243,28 +270,17 @@ pub(super) async fn guard(
         ));
     }
     let open = open_to_every_origin(request.uri().path());
-    let origin = request
-        .headers()
-        .get(header::ORIGIN)
-        .map(|v| v.to_str().map_or_else(|_| None, normal_origin));
-    // `Some(None)`: an Origin header that is no http(s) origin, such as `null`.
-    let foreign = match &origin {
-        None => None,
-        Some(Some(o)) if rules.own_origin(o, host.as_deref()) => None,
-        Some(Some(o)) if rules.trusted(o) => None,
-        Some(o) => Some(o.clone().unwrap_or_else(|| "null".into())),
-    };
-    let trusted = matches!(&origin, Some(Some(o)) if rules.trusted(o));
+    let from = Sent::of(&rules, request.headers(), host.as_deref());
     let method = request.method().clone();
-    if method == Method::OPTIONS && request.headers().contains_key(header::ORIGIN) {
-        return with_common_headers(preflight(request.headers(), open, trusted, &origin));
+    if method == Method::OPTIONS && from != Sent::Nowhere {
+        return with_common_headers(preflight(request.headers(), open, &from));
     }
     let cross_site_fetch = request
         .headers()
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site" || v.as_bytes() == b"same-site");
-    if let Some(foreign) = foreign {
-        if changes_state(&method) || !open {
+    match &from {
+        Sent::Foreign(foreign) if changes_state(&method) || !open => {
             return with_common_headers(refuse(
                 StatusCode::FORBIDDEN,
                 format!(
@@ -273,19 +289,19 @@ pub(super) async fn guard(
                 ),
             ));
         }
-    } else if origin.is_none() && cross_site_fetch && changes_state(&method) {
         // A browser always sends Origin with such a request; one without is not ours.
-        return with_common_headers(refuse(
-            StatusCode::FORBIDDEN,
-            "a cross-site request without an Origin header is refused".into(),
-        ));
+        Sent::Nowhere if cross_site_fetch && changes_state(&method) => {
+            return with_common_headers(refuse(
+                StatusCode::FORBIDDEN,
+                "a cross-site request without an Origin header is refused".into(),
+            ));
+        }
+        _ => {}
     }
     let mut response = next.run(request).await;
     let h = response.headers_mut();
-    if trusted {
-        if let Some(Some(o)) = &origin
-            && let Ok(v) = HeaderValue::from_str(o)
-        {
+    if let Sent::Trusted(o) = &from {
+        if let Ok(v) = HeaderValue::from_str(o) {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
         }
         h.insert(
@@ -308,18 +324,17 @@ pub(super) async fn guard(
 
 /// The answer to a CORS preflight: open routes allow GET and HEAD from anywhere, trusted
 /// origins every method; anything else is refused.
-fn preflight(
-    headers: &HeaderMap,
-    open: bool,
-    trusted: bool,
-    origin: &Option<Option<String>>,
-) -> Response {
+fn preflight(headers: &HeaderMap, open: bool, from: &Sent) -> Response {
     let asked = headers
         .get(header::ACCESS_CONTROL_REQUEST_METHOD)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("GET");
     let read = matches!(asked, "GET" | "HEAD");
-    if !trusted && !(open && read) {
+    let trusted = match from {
+        Sent::Trusted(o) => HeaderValue::from_str(o).ok(),
+        _ => None,
+    };
+    if trusted.is_none() && !(open && read) {
         return refuse(
             StatusCode::FORBIDDEN,
             "this route is not open to other origins (tessera serve --cors-origin)".into(),
@@ -327,20 +342,18 @@ fn preflight(
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     let h = response.headers_mut();
-    let allow_origin = match origin {
-        Some(Some(o)) if trusted => HeaderValue::from_str(o).ok(),
-        _ => Some(HeaderValue::from_static("*")),
+    let methods = if trusted.is_some() {
+        "GET, HEAD, POST, PUT, DELETE"
+    } else {
+        "GET, HEAD"
     };
-    if let Some(v) = allow_origin {
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-    }
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        trusted.unwrap_or_else(|| HeaderValue::from_static("*")),
+    );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static(if trusted {
-            "GET, HEAD, POST, PUT, DELETE"
-        } else {
-            "GET, HEAD"
-        }),
+        HeaderValue::from_static(methods),
     );
     // Bearer tokens are no ambient credential: a page may send one it was given.
     if let Some(v) = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
