@@ -5,6 +5,7 @@
 // plus its class and text filters; sorting is done here, on every column; only the rows
 // in sight are in the DOM, so thousands of rows sort and scroll at once. A click on a row
 // centres the annotation and selects it. `t` opens and closes it.
+import { fetchJson } from './common.js';
 import { isTyping } from './overlay.js';
 import { areaPx, areaUm2, formatTime } from './measure.js';
 import { modelText } from './review.js';
@@ -214,10 +215,21 @@ export function createAnnotationTable(stage, slide, viewer, overlay, { onPick = 
     }
   }
 
-  /** Adds the classes seen to the class filter (kept across reloads). */
+  /** Adds the slide's classes (from its summary, once) and those seen to the class filter. */
+  let summaryClasses = null;
   function fillClasses() {
+    if (!summaryClasses) {
+      summaryClasses = fetchJson(`/api/slides/${encodeURIComponent(slide.id)}/annotations/summary`).then(
+        (summary) => Object.keys(summary.by_class ?? {}),
+        () => [],
+      );
+      summaryClasses.then(addClasses);
+    }
+    addClasses(all.map((r) => r.className));
+  }
+  function addClasses(names) {
     const have = new Set([...classFilter.options].map((o) => o.value));
-    for (const name of new Set(all.map((r) => r.className))) {
+    for (const name of new Set(names)) {
       if (!have.has(name)) classFilter.append(element('option', { value: name, textContent: name || '(unclassified)' }));
     }
   }
