@@ -139,6 +139,14 @@ fn role_matrix() {
             let (id, _) = w.create("ann", 250.0);
             w.review(who, &id, "approved")
         }),
+        row("POST comment on ann's", [401, 401, 403, 403, 201, 201, 201], |w, who| {
+            let (id, _) = w.create("ann", 270.0);
+            w.call(who, "POST", &format!("/api/annotations/{id}/comments"), r#"{"comment":"see the margin"}"#)
+        }),
+        row("POST comment on another annotator's", [401, 401, 403, 403, 403, 201, 201], |w, who| {
+            let (id, _) = w.create("ann2", 280.0);
+            w.call(who, "POST", &format!("/api/annotations/{id}/comments"), r#"{"comment":"see the margin"}"#)
+        }),
         row("POST undo (after own create)", [401, 401, 403, 403, 200, 200, 200], |w, who| {
             if ["ann", "rev", "adm"].contains(&who) {
                 w.create(who, 260.0);
@@ -462,6 +470,82 @@ fn review_steps_are_recorded_with_comments() {
 }
 
 #[test]
+fn comments_join_the_history_without_a_step_and_undo_passes_over_them() {
+    let w = world(false);
+    let (id, version) = w.create("ann", 10.0);
+    assert_eq!(w.review("ann", &id, "submitted").status, 200);
+    assert_eq!(w.review("rev", &id, "rejected").status, 200);
+    let r = w.call(
+        "ann",
+        "POST",
+        &format!("/api/annotations/{id}/comments"),
+        r#"{"comment":"  the lower gland is stroma, not tumour  "}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(v["kind"], "comment");
+    assert_eq!(v["author"], "ann");
+    assert_eq!(
+        v["detail"]["comment"],
+        "the lower gland is stroma, not tumour"
+    );
+    // Empty comments are refused; the annotation is unchanged by a comment.
+    let empty = w.call(
+        "ann",
+        "POST",
+        &format!("/api/annotations/{id}/comments"),
+        r#"{"comment":"   "}"#,
+    );
+    assert_eq!(empty.status, 400, "{}", empty.text());
+    let now = w.call("vie", "GET", &format!("/api/annotations/{id}"), "");
+    let f: serde_json::Value = serde_json::from_slice(&now.body).expect("json");
+    assert_eq!(f["properties"]["status"], "rejected");
+    assert_eq!(f["properties"]["version"], version + 2);
+    let h = w.call("vie", "GET", &format!("/api/annotations/{id}/history"), "");
+    let v: serde_json::Value = serde_json::from_slice(&h.body).expect("json");
+    let kinds: Vec<(String, String)> = v["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or_default().to_string(),
+                e["author"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("create".into(), "ann".into()),
+            ("review".into(), "ann".into()),
+            ("review".into(), "rev".into()),
+            ("comment".into(), "ann".into()),
+        ]
+    );
+    // Undo passes over the comment: ann's last undoable change is her submit, which the
+    // rejection has changed since.
+    let undo = w.call("ann", "POST", "/api/slides/s/undo", "");
+    assert_eq!(undo.status, 409, "{}", undo.text());
+    assert!(undo.text().contains("changed since"), "{}", undo.text());
+    // The reviewer's undo still finds the rejection (their comment would not count either).
+    let r = w.call(
+        "rev",
+        "POST",
+        &format!("/api/annotations/{id}/comments"),
+        r#"{"comment":"ok, rework it"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let undo = w.call("rev", "POST", "/api/slides/s/undo", "");
+    assert_eq!(undo.status, 200, "{}", undo.text());
+    assert!(
+        undo.text().contains("\"kind\":\"review\""),
+        "{}",
+        undo.text()
+    );
+}
+
+#[test]
 fn blind_annotators_see_only_their_work_pre_labels_and_reviewed_work() {
     let w = world(true);
     let (mine, _) = w.create("ann", 10.0);
@@ -547,7 +631,16 @@ fn pre_labels_are_decided_in_bulk_and_edits_make_them_model_edited() {
     let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
     assert_eq!(v["properties"]["provenance"], "model-edited");
     assert_eq!(v["properties"]["author"], "ann");
-    // Accept every pending pre-label with confidence ≥ 0.9 in x < 250: two of them.
+    // Accept every pending pre-label with confidence ≥ 0.9 in x < 250: two of them,
+    // counted first by a dry run that decides nothing.
+    let r = w.call(
+        "rev",
+        "POST",
+        "/api/slides/s/pre-labels/decide",
+        r#"{"decision":"accept","bbox":"0,0,250,100","min_confidence":0.9,"dry_run":true}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("\"matching\":2"), "{}", r.text());
     let r = w.call("rev", "POST", "/api/slides/s/pre-labels/decide", r#"{"decision":"accept","bbox":"0,0,250,100","min_confidence":0.9,"comment":"looks right"}"#);
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("\"decided\":2"), "{}", r.text());

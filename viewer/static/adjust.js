@@ -5,7 +5,8 @@
 // adjustment, set as the CSS `filter` of OpenSeadragon's drawing canvas (and the minimap's).
 // Chromium runs CSS/SVG filters in its compositor (on the GPU where there is one), so
 // panning costs nothing extra and tiles are not re-decoded or redrawn by script. With
-// every control at its neutral value the filter is removed altogether.
+// every control at its neutral value the filter is removed altogether. The settings are
+// kept per slide in localStorage (`tessera.adjust.{slide}`), so a reload keeps them.
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 export const FILTER_ID = 'tessera-adjust';
@@ -69,13 +70,29 @@ function element(tag, props = {}, children = []) {
   return e;
 }
 
+/** Settings kept for a slide, or null (checked field by field; anything odd is ignored). */
+export function restoredSettings(text) {
+  try {
+    const s = JSON.parse(text);
+    const num = (v, lo, hi) => typeof v === 'number' && v >= lo && v <= hi;
+    const levels = (a, lo, hi) => Array.isArray(a) && a.length === 3 && a.every((v) => num(v, lo, hi));
+    if (!num(s.brightness, -1, 1) || !num(s.contrast, 0, 4) || !num(s.gamma, 0.2, 5) || !levels(s.black, 0, 254) || !levels(s.white, 1, 255)) return null;
+    return { brightness: s.brightness, contrast: s.contrast, gamma: s.gamma, black: [...s.black], white: [...s.white] };
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Builds the "Image" panel into `dock` and applies its settings to the viewer's canvases.
+ * Builds the "Image" panel into `dock` and applies its settings to the viewer's canvases;
+ * with `slide`, they are kept per slide in localStorage and restored on the next visit.
  * Returns { settings, set(partial), reset() }.
  */
-export function createAdjustPanel(dock, viewer) {
+export function createAdjustPanel(dock, viewer, slide = null) {
   const funcs = filterElement();
-  let settings = { ...NEUTRAL, black: [...NEUTRAL.black], white: [...NEUTRAL.white] };
+  const storageKey = slide ? `tessera.adjust.${slide.id}` : null;
+  const stored = storageKey ? restoredSettings(localStorage.getItem(storageKey)) : null;
+  let settings = stored ?? { ...NEUTRAL, black: [...NEUTRAL.black], white: [...NEUTRAL.white] };
 
   /** The canvases that show tiles: the main drawer's and the minimap's. */
   const targets = () => [viewer.drawer?.canvas, viewer.navigator?.drawer?.canvas].filter(Boolean);
@@ -85,6 +102,10 @@ export function createAdjustPanel(dock, viewer) {
     if (!neutral) funcs.forEach((f, c) => f.setAttribute('tableValues', channelTable(settings, c).map((v) => v.toFixed(4)).join(' ')));
     for (const canvas of targets()) canvas.style.filter = neutral ? '' : `url(#${FILTER_ID})`;
     syncControls();
+    if (storageKey) {
+      if (neutral) localStorage.removeItem(storageKey);
+      else localStorage.setItem(storageKey, JSON.stringify(settings));
+    }
   }
 
   const controls = [];

@@ -13,8 +13,10 @@ export const TYPE_LINESTRING = 3;
 export const TYPE_POLYGON = 4;
 export const TYPE_MULTIPOLYGON = 5;
 
-/** Status byte → name, in the server's order. */
+/** Status (bits 0-3 of the status byte) → name, in the server's order. */
 export const STATUS_NAMES = ['draft', 'submitted', 'reviewed', 'approved', 'rejected'];
+/** Provenance (bits 4-5 of the status byte) → name, in the server's order. */
+export const PROVENANCE_NAMES = ['human', 'model', 'model-edited'];
 
 const MAGIC = 0x4e4e4154; // "TANN" read as a little-endian u32
 
@@ -24,7 +26,7 @@ const pad4 = (n) => (n + 3) & ~3;
 /**
  * Decodes one answer. Returns
  * `{ lod, classes: [{ name, color: [r, g, b] }], count, truncated, geometry | centroids | density }`:
- * - geometry: `{ ids: Uint8Array(count×16), classIndex: Uint16Array, types, statuses: Uint8Array,
+ * - geometry: `{ ids: Uint8Array(count×16), classIndex: Uint16Array, types, statuses, provenances: Uint8Array,
  *   partStart: Uint32Array(count+1), ringStart: Uint32Array(rings+1), ringFlags: Uint8Array,
  *   coords: Float32Array(vertices×2) }`
  * - centroids: `{ xy: Float32Array(count×2), classIndex: Uint16Array }`
@@ -97,7 +99,10 @@ export function decodeAnnotations(buffer) {
     const classIndex = u16s(count, 'classes');
     at = pad4(at);
     const types = u8s(count, 'types');
-    const statuses = u8s(count, 'statuses');
+    // Bits 0-3 the status, bits 4-5 the provenance (0 human, 1 model, 2 model-edited).
+    const statusBytes = u8s(count, 'statuses');
+    const statuses = statusBytes.map((b) => b & 0x0f);
+    const provenances = statusBytes.map((b) => (b >> 4) & 0x03);
     at = pad4(at);
     const partStart = u32s(count + 1, 'part starts');
     const ringStart = u32s(rings + 1, 'ring starts');
@@ -107,7 +112,7 @@ export function decodeAnnotations(buffer) {
     if (partStart[count] !== rings || ringStart[rings] !== vertices) {
       throw new Error(`annotation answer is inconsistent: ${rings} rings, ${vertices} vertices`);
     }
-    answer.geometry = { ids, classIndex, types, statuses, partStart, ringStart, ringFlags, coords };
+    answer.geometry = { ids, classIndex, types, statuses, provenances, partStart, ringStart, ringFlags, coords };
   } else if (lod === LOD_CENTROIDS) {
     const xy = f32s(count * 2, 'centroids');
     const classIndex = u16s(count, 'centroid classes');

@@ -187,6 +187,10 @@ export function createClassPicker(container, { slideId, schema = null, onApply, 
     setSelectionActive(active) {
       apply.disabled = !active;
     },
+    /** Hides "Set selection to …" for users who may not change annotations. */
+    setApplyShown(shown) {
+      apply.hidden = !shown;
+    },
     /** { project, version } of the schema whose classes are offered, or null. */
     get schema() {
       return fromSchema;

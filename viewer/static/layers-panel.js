@@ -1,6 +1,7 @@
 // The overlay's panel: show/hide everything (`a`), opacity, and a toggle per layer and per
-// class with its colour and count (from the slide's annotation summary), plus a line saying
-// what the overlay is drawing (outlines, centroids or density) and how long it took.
+// class with its colour and count (from the slide's annotation summary, reloaded after
+// every save and review step), plus a line saying what the overlay is drawing (outlines,
+// centroids or density) and how long it took.
 import { fetchJson } from './common.js';
 
 const LOD_TEXT = {
@@ -105,6 +106,12 @@ export function createLayersPanel(dock, slide, overlay, { onStatus = () => {} } 
     }
   });
   overlay.on('refresh', reload);
+  // A save or review step elsewhere: counts follow within a moment, without a reload.
+  let changedTimer = null;
+  overlay.on('changed', () => {
+    clearTimeout(changedTimer);
+    changedTimer = setTimeout(reload, 250);
+  });
   reload();
   return { reload };
 }

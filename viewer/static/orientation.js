@@ -21,9 +21,11 @@ export function createMagnificationButtons(container, viewer, slide) {
   const native = magnification(1, slide.objective_power, slide.mpp_x);
   for (const step of STEPS) {
     const button = document.createElement('button');
-    button.textContent = `${step}×`;
     button.dataset.magnification = step;
     const zoom = imageZoomFor(step, slide);
+    // Beyond the scan's own magnification the label says so: it is pixels enlarged.
+    button.textContent = zoom !== null && zoom > 1 ? `${step}× digital` : `${step}×`;
+    if (zoom !== null && zoom > 1) button.classList.add('digital');
     button.disabled = zoom === null;
     button.title = zoom === null ? 'The slide has no objective power or µm/px' : zoom > 1 ? `${step}× (digital zoom beyond the ${Math.round(native)}× scan)` : `${step}×`;
     button.addEventListener('click', () => {

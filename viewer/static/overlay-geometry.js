@@ -6,7 +6,8 @@
 // first vertex, oriented so that exterior rings wind one way and holes the other. Drawn
 // into a stencil buffer (front faces increment, back faces decrement) the fans leave a
 // non-zero count exactly inside the polygons (nonzero rule), holes included.
-import { TYPE_LINESTRING, TYPE_MULTIPOINT, TYPE_MULTIPOLYGON, TYPE_POINT, TYPE_POLYGON, STATUS_NAMES, uuidAt } from './annotations-binary.js';
+import { TYPE_LINESTRING, TYPE_MULTIPOINT, TYPE_MULTIPOLYGON, TYPE_POINT, TYPE_POLYGON, PROVENANCE_NAMES, STATUS_NAMES, uuidAt } from './annotations-binary.js';
+import { styleKey } from './overlay-style.js';
 
 const GEOJSON_TYPES = {
   Point: TYPE_POINT,
@@ -21,8 +22,9 @@ export const DEFAULT_COLOR = [160, 160, 160];
 
 /**
  * A batch: `{ count, ids: string[], classNames: string[], colors: Map<name, [r,g,b]>,
- * types, statuses, partStart, ringStart, ringFlags, coords, bounds: Float32Array(count×4) }`
- * where bounds are minX, minY, maxX, maxY per feature.
+ * types, statuses, provenances, styles: string[], partStart, ringStart, ringFlags, coords,
+ * bounds: Float32Array(count×4) }` where bounds are minX, minY, maxX, maxY per feature and
+ * styles the key of overlay-style.js's STATUS_STYLES each feature is drawn with.
  */
 export function batchFromBinary(answer) {
   const g = answer.geometry;
@@ -34,7 +36,10 @@ export function batchFromBinary(answer) {
     classNames[i] = answer.classes[g.classIndex[i]]?.name ?? '';
   }
   const colors = new Map(answer.classes.map((c) => [c.name, c.color]));
-  const batch = { ...g, count, ids, classNames, colors };
+  const provenances = g.provenances ?? new Uint8Array(count);
+  const styles = new Array(count);
+  for (let i = 0; i < count; i++) styles[i] = styleKey(g.statuses[i], provenances[i]);
+  const batch = { ...g, provenances, count, ids, classNames, colors, styles };
   batch.bounds = featureBounds(batch);
   return batch;
 }
@@ -49,6 +54,8 @@ export function batchFromFeatures(features) {
   const colors = new Map();
   const types = [];
   const statuses = [];
+  const provenances = [];
+  const styles = [];
   const partStart = [0];
   const ringStart = [0];
   const ringFlags = [];
@@ -83,6 +90,8 @@ export function batchFromFeatures(features) {
     classNames.push(name);
     types.push(type);
     statuses.push(Math.max(0, STATUS_NAMES.indexOf(props.status ?? 'draft')));
+    provenances.push(Math.max(0, PROVENANCE_NAMES.indexOf(props.provenance ?? 'human')));
+    styles.push(styleKey(props.status ?? 'draft', props.provenance ?? 'human'));
   }
   const batch = {
     count: ids.length,
@@ -91,6 +100,8 @@ export function batchFromFeatures(features) {
     colors,
     types: Uint8Array.from(types),
     statuses: Uint8Array.from(statuses),
+    provenances: Uint8Array.from(provenances),
+    styles,
     partStart: Uint32Array.from(partStart),
     ringStart: Uint32Array.from(ringStart),
     ringFlags: Uint8Array.from(ringFlags),
@@ -132,9 +143,10 @@ function ringArea2(coords, start, end) {
 }
 
 /**
- * Index lists for the features `include(i)` accepts, grouped by class so each class is
- * one draw call: `{ fans: Uint32Array, lines: Uint32Array, points: Uint32Array,
- * groups: [{ name, color, fans: [first, count], lines: [first, count], points: [first, count] }] }`.
+ * Index lists for the features `include(i)` accepts, grouped by class and style so each
+ * (class, style) is one draw call: `{ fans: Uint32Array, lines: Uint32Array, points:
+ * Uint32Array, groups: [{ name, style, color, fans: [first, count], lines: [first, count],
+ * points: [first, count] }] }` (`style`: the batch's style key, 'submitted' without one).
  * `fans` are triangles (stencil fill), `lines` are segment pairs (outlines, line strings),
  * `points` single vertices (points, multipoints).
  */
@@ -143,16 +155,18 @@ export function buildIndices(batch, include = () => true) {
   for (let i = 0; i < batch.count; i++) {
     if (!include(i)) continue;
     const name = batch.classNames[i];
-    if (!byClass.has(name)) byClass.set(name, []);
-    byClass.get(name).push(i);
+    const style = batch.styles?.[i] ?? 'submitted';
+    const key = `${style}\u0000${name}`;
+    if (!byClass.has(key)) byClass.set(key, { name, style, members: [] });
+    byClass.get(key).members.push(i);
   }
   const fans = [];
   const lines = [];
   const points = [];
   const groups = [];
   const { types, partStart, ringStart, ringFlags, coords } = batch;
-  for (const [name, members] of byClass) {
-    const group = { name, color: batch.colors.get(name) ?? DEFAULT_COLOR, fans: [fans.length], lines: [lines.length], points: [points.length] };
+  for (const { name, style, members } of byClass.values()) {
+    const group = { name, style, color: batch.colors.get(name) ?? DEFAULT_COLOR, fans: [fans.length], lines: [lines.length], points: [points.length] };
     for (const i of members) {
       const type = types[i];
       for (let r = partStart[i]; r < partStart[i + 1]; r++) {

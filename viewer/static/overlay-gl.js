@@ -2,7 +2,10 @@
 // (see overlay-geometry.js), outlines and line strings as lines, points and centroids as
 // round dots, the density grid as one texture. Every position is a level-0 image pixel;
 // one transform (scale and offset per axis) maps it to clip space each frame, so panning
-// and zooming only redraw, they never rebuild buffers. Colours are premultiplied.
+// and zooming only redraw, they never rebuild buffers. Colours are premultiplied. Each
+// group of a geometry layer is drawn in its status style (overlay-style.js): dashes and
+// stripes are patterns in screen space, widths are outlines drawn again one pixel aside.
+import { STATUS_STYLES } from './overlay-style.js';
 
 const FLAT_VERTEX = `#version 300 es
 layout(location = 0) in vec2 position;
@@ -19,10 +22,14 @@ const FLAT_FRAGMENT = `#version 300 es
 precision mediump float;
 uniform vec4 color;
 uniform bool roundPoint;
+uniform vec2 dash;        // on, off in device pixels along x + y; off = 0: solid
+uniform float hatch;      // stripe period in device pixels; 0: even fill
 out vec4 outColor;
 void main() {
   if (roundPoint && length(gl_PointCoord - 0.5) > 0.5) discard;
-  outColor = color;
+  if (dash.y > 0.0 && mod(gl_FragCoord.x + gl_FragCoord.y, dash.x + dash.y) >= dash.x) discard;
+  float stripe = hatch > 0.0 && mod(gl_FragCoord.x - gl_FragCoord.y, hatch) >= 0.5 * hatch ? 0.25 : 1.0;
+  outColor = color * stripe;
 }`;
 
 const GRID_VERTEX = `#version 300 es
@@ -76,8 +83,23 @@ export const STYLE = {
   pointSize: 7,
   centroidSize: 3,
   selection: [255, 230, 0],
-  selectionFillAlpha: 0.45,
+  // Low, so the tissue under a selected cell stays visible; the outline marks it.
+  selectionFillAlpha: 0.12,
 };
+
+/**
+ * Clip-space offsets that draw a one-pixel line `width` device pixels wide across in every
+ * direction: the line itself, then shifted by whole pixels along x and along y, as evenly
+ * on both sides as the width allows (`px`: one device pixel in clip space, [x, y]).
+ */
+export function widthNudges(width, px) {
+  const w = Math.max(1, Math.round(width));
+  const out = [[0, 0]];
+  for (let k = 1 - Math.ceil(w / 2); k <= Math.floor(w / 2); k++) {
+    if (k !== 0) out.push([k * px[0], 0], [0, k * px[1]]);
+  }
+  return out;
+}
 
 /**
  * A renderer on `canvas` (created with a stencil buffer). Throws when WebGL2 is missing.
@@ -192,10 +214,14 @@ export function createRenderer(canvas) {
     gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
   }
 
+  /** The group's status style (STATUS_STYLES), unless `style` overrides it (the selection). */
+  const groupStyle = (group, style) => (style.fill ? null : STATUS_STYLES[group.style] ?? null);
+
   /** Stencil fill, outlines and points of one geometry layer's groups. */
   function drawGeometry(layer, u, opacity, buffers, style) {
     bindPositions(layer.positions);
     gl.uniform1i(u.roundPoint, 0);
+    gl.uniform2fv(u.dash, [0, 0]);
     gl.enable(gl.STENCIL_TEST);
     gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, buffers.fans);
     for (const group of buffers.groups) {
@@ -211,20 +237,28 @@ export function createRenderer(canvas) {
       gl.colorMask(true, true, true, true);
       gl.stencilFunc(gl.NOTEQUAL, 0, 0xff);
       gl.stencilOp(gl.KEEP, gl.KEEP, gl.ZERO);
-      gl.uniform4fv(u.color, premultiplied(style.fill ?? group.color, style.fillAlpha * opacity));
+      const status = groupStyle(group, style);
+      gl.uniform1f(u.hatch, status?.hatch ? 8 * style.dpr : 0);
+      gl.uniform4fv(u.color, premultiplied(style.fill ?? group.color, (status?.fillAlpha ?? style.fillAlpha) * opacity));
       gl.drawElements(gl.TRIANGLES, count, gl.UNSIGNED_INT, first * 4);
     }
+    gl.uniform1f(u.hatch, 0);
     gl.disable(gl.STENCIL_TEST);
     gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, buffers.lines);
-    for (const nudge of style.nudges) {
-      gl.uniform2fv(u.nudge, nudge);
-      for (const group of buffers.groups) {
-        const [first, count] = group.lines;
-        if (!count) continue;
-        gl.uniform4fv(u.color, premultiplied(style.outline ?? group.color, STYLE.outlineAlpha * opacity));
+    for (const group of buffers.groups) {
+      const [first, count] = group.lines;
+      if (!count) continue;
+      const status = groupStyle(group, style);
+      const dash = status?.dash;
+      gl.uniform2fv(u.dash, dash ? [dash[0] * style.dpr, dash[1] * style.dpr] : [0, 0]);
+      gl.uniform4fv(u.color, premultiplied(style.outline ?? status?.outline ?? group.color, STYLE.outlineAlpha * opacity));
+      const nudges = status ? widthNudges(status.width * style.dpr, style.px) : style.nudges;
+      for (const nudge of nudges) {
+        gl.uniform2fv(u.nudge, nudge);
         gl.drawElements(gl.LINES, count, gl.UNSIGNED_INT, first * 4);
       }
     }
+    gl.uniform2fv(u.dash, [0, 0]);
     gl.uniform2fv(u.nudge, [0, 0]);
     gl.bindBuffer(gl.ELEMENT_ARRAY_BUFFER, buffers.points);
     gl.uniform1i(u.roundPoint, 1);
@@ -277,7 +311,7 @@ export function createRenderer(canvas) {
         }
         continue;
       }
-      drawGeometry(layer, u, opacity, layer, { fillAlpha: STYLE.fillAlpha, nudges: [[0, 0]], pointSize: STYLE.pointSize * dpr });
+      drawGeometry(layer, u, opacity, layer, { fillAlpha: STYLE.fillAlpha, nudges: [[0, 0]], pointSize: STYLE.pointSize * dpr, dpr, px });
       if (layer.selection) {
         // A brighter fill and an outline three device pixels wide in the selection colour.
         const b = layer.selection;
@@ -287,6 +321,8 @@ export function createRenderer(canvas) {
           fillAlpha: STYLE.selectionFillAlpha,
           nudges: [[0, 0], [px[0], 0], [-px[0], 0], [0, px[1]], [0, -px[1]]],
           pointSize: (STYLE.pointSize + 4) * dpr,
+          dpr,
+          px,
         });
       }
     }

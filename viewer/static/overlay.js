@@ -7,8 +7,10 @@
 //
 // Interface (the drawing tools rely on it): refresh(), setLocal(feature), removeLocal(id),
 // setHidden(id, hidden), featureAt(x, y), setSelection(ids), visible / setVisible(bool);
-// plus setOpacity, setLayerVisible, setClassVisible, classColor and on('data' | 'refresh').
-import { LOD_CENTROIDS, LOD_GEOMETRY, LOD_NAMES, decodeAnnotations } from './annotations-binary.js';
+// plus setOpacity, setLayerVisible, setClassVisible, setStatusVisible, setProvenanceVisible,
+// classColor and on('data' | 'refresh'). Each feature is drawn in its status style
+// (overlay-style.js).
+import { LOD_CENTROIDS, LOD_GEOMETRY, LOD_NAMES, PROVENANCE_NAMES, STATUS_NAMES, decodeAnnotations } from './annotations-binary.js';
 import { batchFromBinary, batchFromFeatures, buildIndices, hitTest } from './overlay-geometry.js';
 import { createRenderer } from './overlay-gl.js';
 
@@ -99,7 +101,7 @@ export function createOverlay(viewer, slide, { onStatus = () => {}, budget = DEF
     firstFrameMs: null, // performance.now() of the first frame with an answer (page-relative)
     lastDrawMs: null, // CPU time of the last draw call
   };
-  const listeners = { data: [], refresh: [] };
+  const listeners = { data: [], refresh: [], changed: [] };
   const emit = (event) => listeners[event].forEach((fn) => fn(stats));
 
   let renderer = null;
@@ -114,8 +116,12 @@ export function createOverlay(viewer, slide, { onStatus = () => {}, budget = DEF
   const hidden = new Set();
   let selection = new Set();
   const local = new Map();
+  /** Local features the server has stored: dropped once a server answer holds them. */
+  const settled = new Set();
   const hiddenLayers = new Set();
   const hiddenClasses = new Set();
+  const hiddenStatuses = new Set();
+  const hiddenProvenances = new Set();
   const knownColors = new Map();
 
   // The answer on screen: { answer, batch?, layer, bbox, filters }.
@@ -126,8 +132,13 @@ export function createOverlay(viewer, slide, { onStatus = () => {}, budget = DEF
   let settleTimer = null;
   let errorShown = false;
 
-  const serverInclude = (batch) => (i) => !hidden.has(batch.ids[i]) && !local.has(batch.ids[i]) && !hiddenClasses.has(batch.classNames[i]);
-  const localInclude = (batch) => (i) => !hidden.has(batch.ids[i]) && !hiddenClasses.has(batch.classNames[i]);
+  /** Whether feature i of a batch passes the class, status and provenance toggles. */
+  const shownKind = (batch, i) =>
+    !hiddenClasses.has(batch.classNames[i]) &&
+    !hiddenStatuses.has(STATUS_NAMES[batch.statuses[i]]) &&
+    !hiddenProvenances.has(PROVENANCE_NAMES[batch.provenances?.[i] ?? 0]);
+  const serverInclude = (batch) => (i) => !hidden.has(batch.ids[i]) && !local.has(batch.ids[i]) && shownKind(batch, i);
+  const localInclude = (batch) => (i) => !hidden.has(batch.ids[i]) && shownKind(batch, i);
   const classVisible = (name) => !hiddenClasses.has(name);
 
   /** Rebuilds the index lists of what is on screen after hiding, selecting or toggling. */
@@ -212,6 +223,8 @@ export function createOverlay(viewer, slide, { onStatus = () => {}, budget = DEF
     const params = {};
     if (hiddenLayers.size) params.layer = [...layerNames].filter((n) => !hiddenLayers.has(n)).join(',');
     if (hiddenClasses.size) params.class = [...classNames].filter((n) => !hiddenClasses.has(n)).join(',');
+    if (hiddenStatuses.size) params.status = STATUS_NAMES.filter((n) => !hiddenStatuses.has(n)).join(',');
+    if (hiddenProvenances.size) params.provenance = PROVENANCE_NAMES.filter((n) => !hiddenProvenances.has(n)).join(',');
     return params;
   }
   // Names known from the summary (for the filter lists), filled by setKnownNames.
@@ -240,7 +253,8 @@ export function createOverlay(viewer, slide, { onStatus = () => {}, budget = DEF
     const early = prefetch && !Object.keys(filters).length && contains(prefetch.bbox, view) ? prefetch : null;
     prefetch = null;
     const bbox = early ? early.bbox : requestBox(view);
-    if (hiddenLayers.size && !filters.layer) {
+    const nothingAsked = (hiddenStatuses.size && !filters.status) || (hiddenProvenances.size && !filters.provenance);
+    if ((hiddenLayers.size && !filters.layer) || nothingAsked) {
       // Every layer hidden: nothing to ask for.
       replaceShown(null);
       return;
@@ -265,6 +279,18 @@ export function createOverlay(viewer, slide, { onStatus = () => {}, budget = DEF
         } else {
           next.layer = layerForLod(answer);
         }
+      }
+      if (next.batch && settled.size) {
+        // The server's copy of a stored edit is here: draw it (its status style, its
+        // later review steps) instead of the page's copy.
+        const ids = new Set(next.batch.ids);
+        for (const id of settled) {
+          if (ids.has(id)) {
+            settled.delete(id);
+            local.delete(id);
+          }
+        }
+        localBatch = local.size ? batchFromFeatures([...local.values()]) : null;
       }
       stats.answers++;
       stats.lastLod = LOD_NAMES[answer.lod];
@@ -330,12 +356,25 @@ export function createOverlay(viewer, slide, { onStatus = () => {}, budget = DEF
       emit('refresh');
       return load({ force: true });
     },
+    /**
+     * Says an annotation was stored (a save, a review step): the panels that count or
+     * list annotations reload (on 'changed'); the overlay itself already shows it.
+     */
+    changed() {
+      emit('changed');
+    },
     /** Shows a GeoJSON Feature at once, over any server copy with the same id. */
     setLocal(feature) {
       local.set(String(feature.id), feature);
+      settled.delete(String(feature.id));
       localChanged();
     },
+    /** The server has stored this local feature: its next answer holding it replaces it. */
+    settle(id) {
+      if (local.has(String(id))) settled.add(String(id));
+    },
     removeLocal(id) {
+      settled.delete(String(id));
       if (local.delete(String(id))) localChanged();
     },
     setHidden(id, hide) {
@@ -402,6 +441,26 @@ export function createOverlay(viewer, slide, { onStatus = () => {}, budget = DEF
       else hiddenClasses.add(name);
       rebuildIndices(); // at once on screen, then from the server with the filter
       load({ force: true });
+    },
+    /** Shows or hides a review status ('draft' … 'rejected'): at once, then from the server. */
+    setStatusVisible(name, show) {
+      if (show) hiddenStatuses.delete(name);
+      else hiddenStatuses.add(name);
+      rebuildIndices();
+      load({ force: true });
+    },
+    /** Shows or hides a provenance ('human', 'model', 'model-edited'). */
+    setProvenanceVisible(name, show) {
+      if (show) hiddenProvenances.delete(name);
+      else hiddenProvenances.add(name);
+      rebuildIndices();
+      load({ force: true });
+    },
+    isStatusVisible: (name) => !hiddenStatuses.has(name),
+    isProvenanceVisible: (name) => !hiddenProvenances.has(name),
+    /** The server-side filters the overlay asks with (layer, class, status, provenance). */
+    get filters() {
+      return filterParams();
     },
     isLayerVisible: (name) => !hiddenLayers.has(name),
     isClassVisible: (name) => !hiddenClasses.has(name),

@@ -3,9 +3,15 @@
 // one or many (one review step each: POST /api/annotations/{id}/review with the status,
 // an optional comment and If-Match), "next unreviewed", which jumps the view to the next
 // annotation awaiting a decision, and bulk decisions on a model's pending pre-labels in
-// view (POST /api/slides/{id}/pre-labels/decide). The server enforces the workflow and
-// the roles; every refused or failed request is shown with the server's reason.
+// view (POST /api/slides/{id}/pre-labels/decide). Only the controls the user's role
+// allows are shown (roles.js): an annotator submits their own work, a reviewer decides.
+// Decisions on more than one annotation say how many and ask first (confirm.js); every
+// decision can be undone and redone (Ctrl+Z, Ctrl+Shift+Z). The comment box is emptied
+// after each decision. The server still enforces the workflow and the roles; every
+// refused or failed request is shown with the server's reason.
 import { fetchJson } from './common.js';
+import { confirmAction } from './confirm.js';
+import { allowedSteps, atLeast, legalSteps } from './roles.js';
 
 /** The server's review statuses (server/src/annotations/model.rs). */
 export const STATUSES = ['draft', 'submitted', 'reviewed', 'approved', 'rejected'];
@@ -122,8 +128,12 @@ function countsText(counts) {
  * Builds the panel into `dock`. `overlay` highlights the selected rows and is refreshed
  * after status changes; `onStatus(message, isError)` shows failures; `schema` (a promise
  * of the slide's schema answer, optional) adds the schema's classes to the class filters.
+ * `access` ({ user, role }) decides which controls are shown; `undo` (undo.js) records
+ * decisions for Ctrl+Z and Ctrl+Shift+Z; `onPick(feature)` selects a listed annotation.
  */
-export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () => {}, schema = null } = {}) {
+export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () => {}, schema = null, access = { user: 'local', role: 'admin' }, undo = null, onPick = () => {} } = {}) {
+  const reviewer = atLeast(access.role, 'reviewer');
+  const annotator = atLeast(access.role, 'annotator');
   const OSD = window.OpenSeadragon;
   const slidePath = `/api/slides/${encodeURIComponent(slide.id)}`;
   const select = (id, options) => {
@@ -137,22 +147,28 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
     ['', 'any status'],
     ...STATUSES.map((s) => [s, s === DEFAULT_STATUS ? 'submitted (awaiting review)' : s]),
   ]);
-  statusFilter.value = DEFAULT_STATUS;
+  // A reviewer starts on what awaits review; an annotator on their own work, any status.
+  statusFilter.value = reviewer ? DEFAULT_STATUS : '';
   const authorFilter = element('input', { id: 'review-author', type: 'text', placeholder: 'author', size: 8 });
+  if (!reviewer && annotator) authorFilter.value = access.user;
   const allBox = element('input', { type: 'checkbox', title: 'Select all listed' });
   const acceptButton = element('button', {
     id: 'review-accept',
-    textContent: 'Accept',
+    textContent: reviewer ? 'Accept' : 'Submit',
     disabled: true,
-    title: 'One step toward approval: draft → submitted (a pre-label: → approved), submitted → reviewed, reviewed → approved',
+    hidden: !annotator,
+    title: reviewer
+      ? 'One step toward approval: draft → submitted (a pre-label: → approved), submitted → reviewed, reviewed → approved'
+      : 'Submit your checked drafts for review',
   });
-  const rejectButton = element('button', { id: 'review-reject', textContent: 'Reject', disabled: true, title: 'Move to rejected' });
+  const rejectButton = element('button', { id: 'review-reject', textContent: 'Reject', disabled: true, hidden: !reviewer, title: 'Move to rejected' });
   const nextButton = element('button', {
     id: 'review-next',
     textContent: 'Next unreviewed →',
+    hidden: !reviewer,
     title: 'The next submitted annotation; when none is left, the next pending pre-label (a model\'s draft)',
   });
-  const comment = element('input', { id: 'review-comment', type: 'text', placeholder: 'comment (optional, kept in the history)' });
+  const comment = element('input', { id: 'review-comment', type: 'text', placeholder: 'comment (optional, kept in the history)', hidden: !annotator });
   const info = element('p', { className: 'muted small', id: 'review-info' });
   const message = element('p', { className: 'small', id: 'review-message', hidden: true });
   const list = element('ul', { className: 'review-list', id: 'review-list' });
@@ -172,7 +188,7 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
   const preAccept = element('button', { id: 'prelabel-accept', textContent: 'Accept all' });
   const preReject = element('button', { id: 'prelabel-reject', textContent: 'Reject all' });
   const preMessage = element('p', { className: 'small', id: 'prelabel-message', hidden: true });
-  const preSection = element('div', { className: 'prelabels', id: 'prelabel-section' }, [
+  const preSection = element('div', { className: 'prelabels', id: 'prelabel-section', hidden: !reviewer }, [
     element('h3', { textContent: 'Pre-labels in view' }),
     element('div', { className: 'panel-row wrap' }, [preClass, preLayer, element('label', {}, ['confidence ', threshold])]),
     element('div', { className: 'panel-row' }, [preAccept, preReject]),
@@ -232,6 +248,43 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
     return `${x},${y},${w},${h}`;
   }
 
+  /**
+   * A row's step buttons: a reviewer's ✓ (one step toward approval; disabled when there
+   * is none) and ✗ (reject; disabled when not legal); an annotator's own steps by name
+   * (Submit, Withdraw, Rework); nothing for a viewer or on others' work.
+   */
+  function rowButtons(feature) {
+    const p = feature.properties ?? {};
+    if (reviewer) {
+      const step = reviewerAccept(feature);
+      const accept = element('button', {
+        className: 'icon',
+        textContent: '✓',
+        title: step ? `Accept (${p.status ?? 'draft'} → ${step})` : `Accept (nothing to do: it is ${p.status}${p.status === 'draft' ? ', and only its author submits it' : ''})`,
+        disabled: !step,
+      });
+      accept.dataset.action = 'accept';
+      const rejectable = legalSteps(p.status ?? 'draft', p.provenance).includes(REJECTED);
+      const reject = element('button', { className: 'icon', textContent: '✗', disabled: !rejectable, title: rejectable ? 'Reject' : `Reject (not possible: it is ${p.status})` });
+      reject.dataset.action = 'reject';
+      accept.addEventListener('click', () => review([feature], 'accept'));
+      reject.addEventListener('click', () => review([feature], 'reject'));
+      return [accept, reject];
+    }
+    return allowedSteps(feature, access.role, access.user).map((step) => {
+      const b = element('button', { className: 'step', textContent: step.label, title: `${p.status ?? 'draft'} → ${step.to}` });
+      b.dataset.action = step.to === 'submitted' ? 'accept' : step.label.toLowerCase();
+      b.addEventListener('click', () => review([feature], step.to));
+      return b;
+    });
+  }
+
+  /** A reviewer's "Accept": one step toward approval, except submitting someone else's draft. */
+  function reviewerAccept(feature) {
+    const to = acceptStep(feature);
+    return to === 'submitted' && feature.properties?.author !== access.user ? null : to;
+  }
+
   function row(feature) {
     const p = feature.properties ?? {};
     const box = element('input', { type: 'checkbox', checked: checked.has(feature.id) });
@@ -247,19 +300,11 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
       textContent: `${p.classification?.name ?? '(unclassified)'} · ${p.objectType ?? 'annotation'}`,
       title: 'Show it',
     });
-    name.addEventListener('click', () => showFeature(feature));
-    const step = acceptStep(feature);
-    const accept = element('button', {
-      className: 'icon',
-      textContent: '✓',
-      title: step ? `Accept (${p.status ?? 'draft'} → ${step})` : `Accept (nothing to do: it is ${p.status})`,
-      disabled: !step,
+    name.addEventListener('click', () => {
+      showFeature(feature);
+      onPick(feature);
     });
-    accept.dataset.action = 'accept';
-    const reject = element('button', { className: 'icon', textContent: '✗', title: 'Reject' });
-    reject.dataset.action = 'reject';
-    accept.addEventListener('click', () => review([feature], 'accept'));
-    reject.addEventListener('click', () => review([feature], 'reject'));
+    const buttons = rowButtons(feature);
     const tags = [element('span', { className: `status-tag status-${p.status}`, textContent: p.status ?? '' })];
     const model = modelText(p);
     if (p.provenance === 'model' || p.provenance === 'model-edited') {
@@ -271,8 +316,7 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
       name,
       ...tags,
       element('span', { className: 'muted small', textContent: p.author ?? '' }),
-      accept,
-      reject,
+      ...buttons,
     ]);
     li.dataset.id = feature.id;
     li.dataset.status = p.status ?? '';
@@ -313,10 +357,22 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
     const note = comment.value;
     const jobs = [];
     const skipped = [];
+    const stepOf = (f) => {
+      if (action === 'accept') return reviewer ? reviewerAccept(f) : allowedSteps(f, access.role, access.user).find((s) => s.to === 'submitted')?.to ?? null;
+      if (action === 'reject') return legalSteps(f.properties?.status ?? 'draft', f.properties?.provenance).includes(REJECTED) ? REJECTED : null;
+      return action;
+    };
     for (const f of targets) {
-      const to = action === 'accept' ? acceptStep(f) : REJECTED;
+      const to = stepOf(f);
       if (to) jobs.push([f, to]);
       else skipped.push(f);
+    }
+    if (jobs.length > 1) {
+      const verb = action === 'accept' ? (reviewer ? 'Accept' : 'Submit') : 'Reject';
+      const ok = await confirmAction(`${verb} ${jobs.length} annotations?`, `${verb} ${jobs.length}`, {
+        detail: `${countsText(jobs.reduce((c, [, to]) => ({ ...c, [to]: (c[to] ?? 0) + 1 }), {}))}${note.trim() ? ` · comment: “${note.trim()}”` : ''}. Ctrl+Z undoes it.`,
+      });
+      if (!ok) return say('Nothing decided.');
     }
     say(`Saving ${jobs.length}…`);
     const failures = [];
@@ -331,13 +387,17 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
           done++;
           counts[to] = (counts[to] ?? 0) + 1;
           checked.delete(f.id);
+          const what = `${to === REJECTED ? 'the rejection' : `the step to ${to}`} of a ${f.properties?.classification?.name ?? 'unclassified'} annotation`;
+          undo?.recordExternal({ kind: 'review', text: what, redo: () => reviewStep({ id: f.id, properties: {} }, to, note).then(() => what) });
         } catch (e) {
           failures.push(e.message);
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(4, jobs.length) }, worker));
-    const verb = action === 'accept' ? 'Accepted' : 'Rejected';
+    const verb = { accept: reviewer ? 'Accepted' : 'Submitted', reject: 'Rejected' }[action] ?? `Moved to ${action}:`;
+    // The comment went with these decisions: the next ones start with an empty box.
+    if (done) comment.value = '';
     let text = `${verb} ${done}${done ? ` (${countsText(counts)})` : ''}`;
     if (skipped.length) text += `, ${skipped.length} skipped (already ${[...new Set(skipped.map((f) => f.properties?.status))].join(' or ')})`;
     if (failures.length) {
@@ -345,7 +405,10 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
     } else {
       say(`${text}.`);
     }
-    if (done) overlay.refresh();
+    if (done) {
+      overlay.refresh();
+      overlay.changed();
+    }
     await reload();
   }
 
@@ -400,17 +463,43 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
     }
     if (comment.value.trim()) body.comment = comment.value.trim();
     const url = `${slidePath}/pre-labels/decide`;
-    preAccept.disabled = preReject.disabled = true;
-    say(`${decision === 'accept' ? 'Accepting' : 'Rejecting'} pre-labels in view…`, false, preMessage);
-    try {
-      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = async (payload) => {
+      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
       if (!response.ok) throw new Error(`${response.status} ${await errorDetail(response)}`);
-      const answer = await response.json();
+      return response.json();
+    };
+    const verb = decision === 'accept' ? 'Accept' : 'Reject';
+    const plural = (n) => (n === 1 ? '1 pre-label' : `${n} pre-labels`);
+    preAccept.disabled = preReject.disabled = true;
+    try {
+      // First the count (a dry run decides nothing), then a confirmation naming it.
+      say('Counting the pending pre-labels in view…', false, preMessage);
+      const { matching } = await post({ ...body, dry_run: true });
+      if (!matching) return say('No pending pre-labels in view match.', false, preMessage);
+      const ok = await confirmAction(`${verb} ${plural(matching)} in view?`, `${verb} ${matching}`, {
+        detail: `Pending pre-labels${body.classes ? ` of class ${body.classes[0]}` : ''}${body.layer ? ` in layer ${body.layer}` : ''}${t === null ? '' : decision === 'accept' ? ` with confidence ≥ ${t}` : ` with confidence < ${t}`} become ${decision === 'accept' ? APPROVED : REJECTED}. Ctrl+Z undoes it.`,
+      });
+      if (!ok) return say('Nothing decided.', false, preMessage);
+      say(`${decision === 'accept' ? 'Accepting' : 'Rejecting'} ${plural(matching)}…`, false, preMessage);
+      const answer = await post(body);
       const n = answer.decided ?? 0;
-      const what = n === 1 ? '1 pre-label' : `${n} pre-labels`;
-      say(n ? `${decision === 'accept' ? 'Accepted' : 'Rejected'} ${what} in view (→ ${answer.status}).` : 'No pending pre-labels in view match.', false, preMessage);
+      const done = `${decision === 'accept' ? 'Accepted' : 'Rejected'} ${plural(n)} in view (→ ${answer.status})`;
+      say(n ? `${done}. Ctrl+Z undoes it.` : 'No pending pre-labels in view match.', false, preMessage);
       if (n) {
+        comment.value = '';
+        undo?.recordExternal({
+          kind: 'review',
+          text: `the ${decision === 'accept' ? 'acceptance' : 'rejection'} of ${plural(n)}`,
+          redo: async () => {
+            const again = await post(body);
+            overlay.refresh();
+            overlay.changed();
+            await reload();
+            return `the ${decision === 'accept' ? 'acceptance' : 'rejection'} of ${plural(again.decided ?? 0)}`;
+          },
+        });
         overlay.refresh();
+        overlay.changed();
         await reload();
       }
     } catch (e) {
@@ -448,6 +537,9 @@ export function createReviewPanel(dock, slide, viewer, overlay, { onStatus = () 
   panel.addEventListener('toggle', reload);
   viewer.addHandler('animation-finish', reload);
   overlay.on('refresh', () => {
+    if (panel.open) setTimeout(reload, 0);
+  });
+  overlay.on('changed', () => {
     if (panel.open) setTimeout(reload, 0);
   });
 

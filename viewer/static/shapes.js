@@ -149,12 +149,21 @@ export function repairAreal(geometry) {
  * it, points and line vertices clamped onto it, and every coordinate rounded to 1/100 px.
  * Null when nothing is left on the slide.
  */
+/** Whether a point lies on the slide (edges included). */
+function onSlide([x, y], width, height) {
+  return x >= 0 && y >= 0 && x <= width && y <= height;
+}
+
 export function fitToSlide(geometry, width, height) {
   const clamp = ([x, y]) => [round2(Math.min(Math.max(x, 0), width)), round2(Math.min(Math.max(y, 0), height))];
   switch (geometry.type) {
     case 'Point':
-      return { type: 'Point', coordinates: clamp(geometry.coordinates) };
-    case 'MultiPoint':
+      // A point off the slide marks nothing there: refused, not moved to the edge.
+      return onSlide(geometry.coordinates, width, height) ? { type: 'Point', coordinates: clamp(geometry.coordinates) } : null;
+    case 'MultiPoint': {
+      const kept = geometry.coordinates.filter((p) => onSlide(p, width, height));
+      return kept.length ? { type: 'MultiPoint', coordinates: kept.map(clamp) } : null;
+    }
     case 'LineString':
       return { type: geometry.type, coordinates: geometry.coordinates.map(clamp) };
     case 'Polygon':

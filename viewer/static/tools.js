@@ -21,6 +21,7 @@ import { createUndo } from './undo.js';
 import { createClassPicker } from './classes.js';
 import { bindKeys } from './keys.js';
 import { HINTS, TOOLS, createToolbar, stageElement } from './toolbar.js';
+import { atLeast, mayEdit } from './roles.js';
 
 /** Layer of the annotations drawn here. */
 export const DRAW_LAYER = 'manual';
@@ -38,6 +39,12 @@ const SIMPLIFY_PX = 0.75;
 /** Above these vertex counts the selection shows no midpoint, then no vertex handles. */
 const MAX_MIDPOINT_HANDLES = 150;
 const MAX_VERTEX_HANDLES = 600;
+/**
+ * Handles are shown only when the outline's vertices lie at least this many screen
+ * pixels apart on average: on a traced nucleus seen whole they would cover it (zoom in
+ * to edit its vertices; dragging its inside still moves it).
+ */
+const MIN_HANDLE_SPACING_PX = 14;
 const BRUSH_MIN_PX = 2;
 const BRUSH_MAX_PX = 400;
 
@@ -63,9 +70,11 @@ function describe(feature) {
  * the class picker; `onStatus(message, isError)` reports failures. `schema` (a promise of
  * `/api/slides/{id}/schema`'s answer, optional) gives the class picker the project's
  * classes; `owner` (the signed-in user, null when single-user) keys the unsaved edits
- * kept in the browser.
+ * kept in the browser. `access` ({ user, role }, roles.js) decides whether a selected
+ * annotation shows edit handles and takes class keys: only when the server would let
+ * this user change it.
  */
-export function createTools({ viewer, slide, overlay, stage, dock, onStatus = () => {}, user = null, schema = null, owner = null }) {
+export function createTools({ viewer, slide, overlay, stage, dock, onStatus = () => {}, user = null, schema = null, owner = null, access = { user: 'local', role: 'admin' } }) {
   const draw = createDrawLayer(viewer);
   /** The latest feature this page knows for each annotation it touched (saved or not). */
   const known = new Map();
@@ -80,6 +89,12 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
   const brush = { radius: 24, mode: 'add' };
   let hover = null; // [x, y] screen pixels inside the viewer, or null
   let selectToken = 0;
+  const selectionListeners = [];
+  /** Tells the listeners (the selection panel) what is selected now. */
+  const selectionChanged = () => selectionListeners.forEach((fn) => fn(selected && { id: selected.id, feature: selected.feature }));
+  const editable = () => !!selected && mayEdit(selected.feature, access.role, access.user);
+  /** Viewers may look and select, not draw: they get no drawing tools at all. */
+  const canDraw = atLeast(access.role, 'annotator');
 
   // ---- Saving, undo, classes ----
 
@@ -95,7 +110,12 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
     onSaved(op, stored) {
       if (stored) {
         remember(stored);
-        if (selected?.id === op.id && !queue.isUnsaved(op.id)) selected.feature = stored;
+        if (!queue.isUnsaved(op.id)) overlay?.settle?.(op.id);
+        if (selected?.id === op.id && !queue.isUnsaved(op.id)) {
+          selected.feature = stored;
+          selectionChanged();
+        }
+        overlay?.changed?.();
       } else {
         known.delete(op.id);
         overlay?.removeLocal(op.id);
@@ -121,6 +141,12 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
     user,
     onStatus: (message, isError) => (isError ? onStatus(message, true) : hint(message)),
     onUndone(entry) {
+      if (entry?.external) {
+        // A review step or decision: the server restored the statuses.
+        overlay?.refresh();
+        if (selected) select(selected.id);
+        return;
+      }
       const ids = entry ? [entry.id] : [...known.keys()].filter((id) => !queue.isUnsaved(id));
       for (const id of ids) {
         if (selected?.id === id) deselect();
@@ -134,6 +160,11 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
       render();
     },
     onRedone(entry) {
+      if (entry.external) {
+        overlay?.refresh();
+        if (selected) select(selected.id);
+        return;
+      }
       if (entry.kind === 'delete') {
         markDeleted(entry.id);
       } else {
@@ -178,10 +209,14 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
     delete: () => deleteSelection(),
   });
   const hint = (message) => toolbar.hint(message ?? HINTS[tool]);
+  if (!canDraw) {
+    document.getElementById('toolbar').hidden = true;
+    classes.setApplyShown(false);
+  }
 
   function updateToolbar() {
-    toolbar.update({ tool, brush, hasSelection: !!selected, canRedo: undo.canRedo });
-    classes.setSelectionActive(!!selected);
+    toolbar.update({ tool, brush, hasSelection: editable(), canRedo: undo.canRedo });
+    classes.setSelectionActive(editable());
     viewer.canvas.style.cursor = tool === 'select' ? '' : tool === 'brush' ? 'none' : 'crosshair';
   }
 
@@ -192,7 +227,7 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
     const scene = {};
     if (selected) {
       scene.selected = { geometry: selected.geometry, color: selected.feature.properties?.classification?.color ?? color };
-      if (tool === 'select' && !gesture?.moving) {
+      if (tool === 'select' && !gesture?.moving && editable() && handleSpacing() >= MIN_HANDLE_SPACING_PX) {
         // Dense outlines (brush results) get vertex handles only, very dense ones none.
         const vertices = shapes.vertices(selected.geometry);
         scene.handles = {
@@ -231,6 +266,10 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
 
   function setTool(name) {
     if (!TOOLS.some(([t]) => t === name)) return;
+    if (!canDraw && name !== 'select') {
+      hint(`Drawing needs role annotator (you are ${access.role}).`);
+      return;
+    }
     if (draft) finishDraft({ quiet: true });
     tool = name;
     gesture = null;
@@ -261,7 +300,7 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
   function createShape(geometry, shapeHint) {
     const fitted = geometry && shapes.fitToSlide(geometry, slide.width, slide.height);
     if (!fitted) {
-      onStatus('The shape was not saved: it has no area on the slide.', true);
+      onStatus(geometry?.type === 'Point' || geometry?.type === 'MultiPoint' ? 'The point was not saved: it is outside the slide.' : 'The shape was not saved: it has no area on the slide.', true);
       return null;
     }
     const { name, color } = classes.current;
@@ -308,15 +347,28 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
     return true;
   }
 
+  /** Average screen distance between the selected outline's vertices. */
+  function handleSpacing() {
+    const vertices = shapes.vertices(selected.geometry);
+    if (vertices.length < 2) return Infinity;
+    let length = 0;
+    for (let i = 1; i < vertices.length; i++) length += Math.hypot(vertices[i][0] - vertices[i - 1][0], vertices[i][1] - vertices[i - 1][1]);
+    return length / (vertices.length - 1) / perScreenPx();
+  }
+
   function applyClass(cls) {
     if (!selected) return;
+    if (!editable()) {
+      onStatus(`You cannot reclassify this annotation: it is ${selected.feature.properties?.author ?? 'someone else'}'s (changing another annotator's annotation needs an admin).`, true);
+      return;
+    }
     const props = { ...selected.feature.properties, classification: { name: cls.name, color: cls.color } };
     updateSelected({ ...selected.feature, properties: props });
     render();
   }
 
   function deleteSelection() {
-    if (!selected) return false;
+    if (!editable()) return false;
     const before = selected.feature;
     const op = queue.remove(before.id);
     undo.record({ kind: 'delete', id: before.id, before, after: null }, op);
@@ -381,6 +433,7 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
     overlay?.setSelection([id]);
     classes.add(feature.properties?.classification);
     render();
+    selectionChanged();
   }
 
   function deselect({ keepHidden = false } = {}) {
@@ -389,11 +442,12 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
     if (!keepHidden) overlay?.setHidden(selected.id, false);
     overlay?.setSelection([]);
     selected = null;
+    selectionChanged();
   }
 
   /** The handle of the selected shape under a screen point: { type: 'vertex' | 'midpoint', part, index }. */
   function handleAt(screen) {
-    if (!selected || tool !== 'select') return null;
+    if (!selected || tool !== 'select' || !editable() || handleSpacing() < MIN_HANDLE_SPACING_PX) return null;
     const near = (h) => screenDistance(draw.toScreen(h.x, h.y), screen) <= HANDLE_PX;
     const vertices = shapes.vertices(selected.geometry);
     const v = vertices.length <= MAX_VERTEX_HANDLES && vertices.find(near);
@@ -454,7 +508,7 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
             : selected.geometry;
           return { kind: 'vertex', part: handle.part, index: handle.index, origin: geometry, screen, moving: false };
         }
-        if (selected && shapes.hits(selected.geometry, point, 6 * perScreenPx())) {
+        if (selected && editable() && shapes.hits(selected.geometry, point, 6 * perScreenPx())) {
           return { kind: 'move', start: point, origin: selected.geometry, screen, moving: false };
         }
         return { kind: 'pan', screen };
@@ -672,9 +726,11 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
       return deleteSelection();
     },
     undo: () => {
+      if (!canDraw) return false;
       undo.undo().then(render);
     },
     redo: () => {
+      if (!canDraw) return false;
       undo.redo();
       render();
     },
@@ -689,7 +745,9 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
       viewer.viewport.applyConstraints();
     },
     class(index) {
+      // As in QuPath and HistomicsUI, a class key also reclassifies the selection.
       classes.byIndex(Number(index));
+      if (selected && editable()) applyClass(classes.current);
       render();
     },
   });
@@ -717,6 +775,10 @@ export function createTools({ viewer, slide, overlay, stage, dock, onStatus = ()
       return selected && { id: selected.id, feature: selected.feature };
     },
     select,
+    /** Calls fn({ id, feature } | null) whenever the selection or the selected feature changes. */
+    onSelectionChange(fn) {
+      selectionListeners.push(fn);
+    },
     deselect: () => {
       deselect();
       render();

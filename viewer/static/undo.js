@@ -43,6 +43,16 @@ export function createUndo({
     done.push({ ...entry, op });
   }
 
+  /**
+   * Remembers a change made outside the save queue (a review step, a bulk decision on
+   * pre-labels): `{ kind, text, redo: async () => text }`, where `kind` is what the
+   * server's undo will report (`review`) and `redo` makes the change again.
+   */
+  function recordExternal(entry) {
+    undone.length = 0;
+    done.push({ ...entry, external: true, op: null });
+  }
+
   async function undo() {
     const stuck = queue.ops.some((op) => op.state === 'failed' || op.state === 'conflict');
     if (queue.ops.length && (stuck || !(await queue.whenIdle(5000)))) {
@@ -76,7 +86,7 @@ export function createUndo({
     if (entry && entry.kind === body.kind) {
       done.pop();
       undone.push(entry);
-      queue.forget(entry.id);
+      if (!entry.external) queue.forget(entry.id);
       onUndone(entry);
     } else {
       done.length = 0;
@@ -84,7 +94,8 @@ export function createUndo({
       onUndone(null);
     }
     const counts = [body.removed && `${body.removed} removed`, body.restored && `${body.restored} restored`].filter(Boolean).join(', ');
-    onStatus(`Undid your last ${body.kind}${counts ? ` (${counts})` : ''}. Ctrl+Shift+Z redoes it.`, false);
+    const what = entry?.external && entry.kind === body.kind ? entry.text : `your last ${body.kind}`;
+    onStatus(`Undid ${what}${counts ? ` (${counts})` : ''}. Ctrl+Shift+Z redoes it.`, false);
     return true;
   }
 
@@ -94,6 +105,21 @@ export function createUndo({
     if (!entry) {
       onStatus('Nothing to redo.', false);
       return false;
+    }
+    if (entry.external) {
+      onStatus(`Redoing ${entry.text}…`, false);
+      return Promise.resolve(entry.redo()).then(
+        (text) => {
+          done.push(entry);
+          onRedone(entry);
+          onStatus(`Redid ${text ?? entry.text}.`, false);
+          return true;
+        },
+        (e) => {
+          onStatus(`Redo failed: ${e.message}`, true);
+          return false;
+        },
+      );
     }
     let op;
     if (entry.kind === 'create') op = queue.create(entry.after, entry.layer);
@@ -107,6 +133,7 @@ export function createUndo({
 
   return {
     record,
+    recordExternal,
     undo,
     redo,
     get canRedo() {

@@ -11,6 +11,12 @@ import { createAdjustPanel } from './adjust.js';
 import { createReviewPanel } from './review.js';
 import { createMagnificationButtons } from './orientation.js';
 import { createTools } from './tools.js';
+import { createLegend } from './legend.js';
+import { createSelectionPanel } from './selection-panel.js';
+import { createAnnotationTable } from './annotation-table.js';
+import { createKeysHelp } from './keys-help.js';
+import { geometryBounds, jumpRect } from './review.js';
+import { slideRole } from './roles.js';
 
 const OSD = window.OpenSeadragon;
 const status = document.getElementById('status');
@@ -130,18 +136,42 @@ async function main() {
   viewer.addHandler('update-viewport', () => updateReadouts(viewer, slide));
   viewer.addHandler('animation-finish', () => rememberRegion(viewer));
 
+  // Who may do what here: the role in the slide's project (single-user: an admin).
+  const project = await schema.then((s) => s?.project ?? null, () => null);
+  const access = slideRole(session, project);
+  document.body.dataset.role = access.role;
+
   // Annotation overlay, its panels and the magnification buttons (overlay.js and friends).
   const dock = document.getElementById('dock');
+  const stage = document.querySelector('.stage');
   const report = (message, isError) => showStatus(status, message, isError);
   const overlay = createOverlay(viewer, slide, { onStatus: report, prefetch });
-  createLayersPanel(dock, slide, overlay, { onStatus: report });
-  createAdjustPanel(dock, viewer);
-  createReviewPanel(dock, slide, viewer, overlay, { onStatus: report, schema });
-  createMagnificationButtons(document.getElementById('mag-buttons'), viewer, slide);
   // Drawing tools, keyboard, saving, undo/redo (tools.js and friends).
   // Unsaved edits are kept in the browser per user, so they are never sent as someone else.
   const owner = session.single_user ? null : session.user;
-  createTools({ viewer, slide, overlay, stage: document.querySelector('.stage'), dock, onStatus: report, schema, owner });
+  const tools = createTools({ viewer, slide, overlay, stage, dock, onStatus: report, schema, owner, access });
+  createSelectionPanel(dock, slide, { tools, overlay, access, undo: tools.undo, onStatus: report });
+
+  /** Centres an annotation (zooming in when the view is far out) and selects it. */
+  function pick(feature) {
+    const bounds = geometryBounds(feature.geometry);
+    const view = viewer.viewport.viewportToImageRectangle(viewer.viewport.getBounds());
+    if (view.width > 8 * Math.max(400, bounds.w, bounds.h)) {
+      const r = jumpRect(bounds);
+      viewer.viewport.fitBounds(viewer.viewport.imageToViewportRectangle(new OSD.Rect(r.x, r.y, r.w, r.h)));
+    } else {
+      viewer.viewport.panTo(viewer.viewport.imageToViewportCoordinates(new OSD.Point(bounds.x + bounds.w / 2, bounds.y + bounds.h / 2)));
+    }
+    tools.select(String(feature.id));
+  }
+  const table = createAnnotationTable(stage, slide, viewer, overlay, { onPick: (row) => pick(row.feature), onStatus: report });
+  createLegend(dock, overlay, { onFilter: () => table.reload() });
+  createLayersPanel(dock, slide, overlay, { onStatus: report });
+  createReviewPanel(dock, slide, viewer, overlay, { onStatus: report, schema, access, undo: tools.undo, onPick: (f) => tools.select(String(f.id)) });
+  createAdjustPanel(dock, viewer, slide);
+  createMagnificationButtons(document.getElementById('mag-buttons'), viewer, slide);
+  tools.onSelectionChange((selection) => table.markSelected(selection?.id ?? null));
+  createKeysHelp();
 }
 
 main();

@@ -79,7 +79,7 @@ function geometryAnswer() {
   w.u16(1);
   w.pad();
   w.u8(4, 1); // Polygon, Point
-  w.u8(0, 3); // draft, approved
+  w.u8(0x10, 0x23); // draft from a model, approved and model-edited (provenance in bits 4-5)
   w.pad();
   [0, 2, 3].forEach((v) => w.u32(v));
   let v = 0;
@@ -104,6 +104,7 @@ describe('binary annotation answers', () => {
     assert.deepEqual([...g.classIndex], [0, 1]);
     assert.deepEqual([...g.types], [4, 1]);
     assert.deepEqual([...g.statuses], [0, 3]);
+    assert.deepEqual([...g.provenances], [1, 2]);
     assert.deepEqual([...g.partStart], [0, 2, 3]);
     assert.deepEqual([...g.ringStart], [0, 4, 8, 9]);
     assert.deepEqual([...g.ringFlags], [1, 0, 0]);

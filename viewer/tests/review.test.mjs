@@ -1,7 +1,8 @@
 // Browser test of the review panel on CMU-1-Small-Region with eight imported squares
 // (status `submitted`) and four model pre-labels (drafts, provenance `model`): listing what
 // awaits review in view with filters; Accept moving each one step (submitted → reviewed →
-// approved) with a comment kept in the history; Reject; an illegal step and a conflicting
+// approved) with a comment kept in the history, after a confirmation naming the count when
+// more than one; Reject; an illegal step not offered (and skipped in bulk); a conflicting
 // change shown with the server's reason; "next unreviewed" moving the view to submitted
 // work, then to pending pre-labels; bulk decisions on pre-labels by confidence and class.
 // Screenshots: test-results/review-*.png.
@@ -114,11 +115,16 @@ describe('review panel', { skip }, () => {
     await screenshot(page, 'review-selected');
     await page.locator('#review-comment').fill('outline follows the gland');
     await page.locator('#review-accept').click();
+    // Two at once: the count is confirmed first.
+    assert.equal(await page.locator('#confirm-text').innerText(), 'Accept 2 annotations?');
+    await page.locator('#confirm-ok').click();
     await page.locator('#review-message', { hasText: 'Accepted 2 (2 → reviewed)' }).waitFor({ timeout: 10000 });
     assert.equal(await statusOf(ids[0]), 'reviewed');
     assert.equal(await statusOf(ids[1]), 'reviewed');
     const { history } = await api(`/api/annotations/${ids[0]}/history`);
     assert.deepEqual(history.at(-1).detail, { from: 'submitted', to: 'reviewed', comment: 'outline follows the gland' });
+    // The comment went with that decision; the box is empty for the next.
+    assert.equal(await page.locator('#review-comment').inputValue(), '');
     // Only submitted work is listed by default, so the two leave the list.
     await rowCount(6);
 
@@ -128,6 +134,7 @@ describe('review panel', { skip }, () => {
     await rowCount(2);
     await page.locator('#review-panel input[title="Select all listed"]').check();
     await page.locator('#review-accept').click();
+    await page.locator('#confirm-ok').click();
     await page.locator('#review-message', { hasText: 'Accepted 2 (2 → approved)' }).waitFor({ timeout: 10000 });
     assert.equal(await statusOf(ids[0]), 'approved');
     assert.equal(await statusOf(ids[1]), 'approved');
@@ -135,8 +142,9 @@ describe('review panel', { skip }, () => {
     await page.locator('#review-status').selectOption('approved');
     await rowCount(2);
     await screenshot(page, 'review-approved');
-    // Nothing is left to accept on an approved annotation.
+    // Nothing is left to accept or reject on an approved annotation.
     assert.equal(await rows().nth(0).locator('button[data-action="accept"]').isDisabled(), true);
+    assert.equal(await rows().nth(0).locator('button[data-action="reject"]').isDisabled(), true);
 
     await page.locator('#review-status').selectOption('submitted');
     await rowCount(6);
@@ -146,16 +154,17 @@ describe('review panel', { skip }, () => {
     await rowCount(5);
   });
 
-  test('an illegal step is refused with the server\'s reason', { timeout: 30000 }, async () => {
+  test('an illegal step is not offered, and is refused with the server\'s reason when tried', { timeout: 30000 }, async () => {
     await page.locator('#review-status').selectOption('approved');
     await rowCount(2);
     const id = await rows().nth(0).getAttribute('data-id');
-    await rows().nth(0).locator('button[data-action="reject"]').click();
-    const message = page.locator('#review-message.error-text');
-    await message.waitFor({ timeout: 10000 });
-    assert.match(await message.innerText(), /Rejected 0, 1 failed: POST \/api\/annotations\/.*\/review: 409 illegal review step: "approved" cannot become "rejected"/);
-    assert.match(await page.locator('#status.error').innerText(), /illegal review step/);
+    assert.equal(await rows().nth(0).locator('button[data-action="reject"]').isDisabled(), true);
+    // Checked and rejected in bulk anyway: the panel skips it rather than asking.
+    await rows().nth(0).locator('input[type=checkbox]').check();
+    await page.locator('#review-reject').click();
+    await page.locator('#review-message', { hasText: 'Rejected 0, 1 skipped (already approved)' }).waitFor({ timeout: 10000 });
     assert.equal(await statusOf(id), 'approved');
+    await rows().nth(0).locator('input[type=checkbox]').uncheck();
     await page.locator('#review-status').selectOption('submitted');
     await rowCount(5);
   });
@@ -241,13 +250,18 @@ describe('review panel', { skip }, () => {
     await page.locator('#prelabel-class').selectOption('Tumor');
     assert.equal(await page.locator('#prelabel-accept').innerText(), 'Accept ≥ 0.5');
     await page.locator('#prelabel-accept').click();
+    assert.equal(await page.locator('#confirm-text').innerText(), 'Accept 1 pre-label in view?');
+    await page.locator('#confirm-ok').click();
     await page.locator('#prelabel-message', { hasText: 'Accepted 1 pre-label in view (→ approved)' }).waitFor({ timeout: 10000 });
     assert.deepEqual(await byConfidence(), { '0.9': 'approved', '0.8': 'draft', '0.3': 'draft', '0.2': 'draft' });
 
     await page.locator('#prelabel-class').selectOption('');
     await page.locator('#prelabel-accept').click();
+    await page.locator('#confirm-ok').click();
     await page.locator('#prelabel-message', { hasText: 'Accepted 1 pre-label in view' }).waitFor({ timeout: 10000 });
     await page.locator('#prelabel-reject').click();
+    assert.equal(await page.locator('#confirm-text').innerText(), 'Reject 2 pre-labels in view?');
+    await page.locator('#confirm-ok').click();
     await page.locator('#prelabel-message', { hasText: 'Rejected 2 pre-labels in view (→ rejected)' }).waitFor({ timeout: 10000 });
     assert.deepEqual(await byConfidence(), { '0.9': 'approved', '0.8': 'approved', '0.3': 'rejected', '0.2': 'rejected' });
     await rowCount(0);

@@ -86,7 +86,7 @@ test('a self-crossing outline becomes separate polygons, a flat one nothing', ()
   assert.equal(area(plain), 100);
 });
 
-test('fitToSlide clips areas, clamps points and lines, rounds to 1/100 px', () => {
+test('fitToSlide clips areas, clamps lines, refuses points off the slide, rounds to 1/100 px', () => {
   const half = shapes.fitToSlide(shapes.rectangle([-50, 10.123456], [50, 20]), 1000, 800);
   assert.equal(area(half), 50 * (20 - 10.12));
   for (const [x, y] of half.coordinates[0]) {
@@ -95,7 +95,9 @@ test('fitToSlide clips areas, clamps points and lines, rounds to 1/100 px', () =
     assert.equal(Math.round(y * 100) / 100, y);
   }
   assert.equal(shapes.fitToSlide(shapes.rectangle([-50, -50], [-10, -10]), 1000, 800), null);
-  assert.deepEqual(shapes.fitToSlide({ type: 'Point', coordinates: [-3, 900.456] }, 1000, 800).coordinates, [0, 800]);
+  assert.equal(shapes.fitToSlide({ type: 'Point', coordinates: [-3, 900.456] }, 1000, 800), null);
+  assert.deepEqual(shapes.fitToSlide({ type: 'Point', coordinates: [999.996, 800] }, 1000, 800).coordinates, [1000, 800]);
+  assert.deepEqual(shapes.fitToSlide({ type: 'MultiPoint', coordinates: [[-1, 5], [3, 4]] }, 1000, 800).coordinates, [[3, 4]]);
   assert.deepEqual(
     shapes.fitToSlide({ type: 'LineString', coordinates: [[1.006, 2], [2000, 3]] }, 1000, 800).coordinates,
     [[1.01, 2], [1000, 3]],

@@ -629,6 +629,48 @@ impl Engine {
         )
     }
 
+    /// Adds a comment to an annotation's history without changing it: a change of kind
+    /// `comment` with `detail: {"comment"}`, which undo passes over. `may` decides
+    /// whether the caller may comment on this annotation.
+    pub fn comment(
+        &self,
+        id: &Uuid,
+        text: &str,
+        caller: &str,
+        may: impl Fn(&Annotation) -> Result<(), AnnotationError>,
+    ) -> Result<store::ChangeRow, AnnotationError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(AnnotationError::BadRequest("the comment is empty".into()));
+        }
+        if text.chars().count() > MAX_COMMENT_CHARS {
+            return Err(AnnotationError::BadRequest(format!(
+                "the comment is longer than {MAX_COMMENT_CHARS} characters"
+            )));
+        }
+        let conn = self.writer();
+        let (slide, current) = current(self, &conn, id)?;
+        may(&current)?;
+        let detail = serde_json::json!({ "comment": text }).to_string();
+        let full = current.encode_full();
+        let change = transaction(&conn, |tx| {
+            let change = store::add_change(tx, &slide, caller, "comment", 1, Some(&detail))?;
+            store::add_history(tx, change, id, Some(&full), Some(&full))?;
+            Ok(change)
+        })
+        .map_err(|e| e.into_error(self))?;
+        Ok(store::ChangeRow {
+            change,
+            kind: "comment".into(),
+            author: caller.to_string(),
+            at: now_ms(),
+            undone: false,
+            detail: Some(detail),
+            before: None,
+            after: None,
+        })
+    }
+
     /// Writes `next` over `current` as one versioned, recorded change.
     #[expect(clippy::too_many_arguments, reason = "one change's parts")]
     fn rewrite(
@@ -664,6 +706,49 @@ impl Engine {
         Ok(next)
     }
 
+    /// The pending pre-labels (`draft`, provenance `model`) that `selection` takes, as
+    /// [`Engine::decide_pre_labels`] would decide them; the viewer asks for their count
+    /// before it asks to decide.
+    pub fn pending_pre_labels(
+        &self,
+        slide: &str,
+        selection: &PreLabelSelection,
+    ) -> Result<Vec<Annotation>, AnnotationError> {
+        let loaded = self.index(slide)?;
+        let index = loaded.read();
+        let mut chosen = Vec::new();
+        for n in index.candidates(&selection.bbox) {
+            let s = index.slot(n);
+            let pending = s.provenance == Provenance::Model && s.status == Status::Draft;
+            let of_class = selection.classes.as_ref().is_none_or(|c| {
+                c.iter()
+                    .any(|name| index.classes.find(name) == Some(s.class))
+            });
+            let in_layer = selection
+                .layer
+                .as_ref()
+                .is_none_or(|l| index.layers.find(l) == Some(s.layer));
+            if !(pending && of_class && in_layer) {
+                continue;
+            }
+            let corrupt = |e: super::codec::Corrupt| AnnotationError::Corrupt(e.to_string());
+            if !index.meets(n, &selection.bbox).map_err(corrupt)? {
+                continue;
+            }
+            let a = index.annotation(n).map_err(corrupt)?;
+            let confidence = a.confidence.map(f64::from);
+            let within = |bound: Option<f64>, ok: fn(f64, f64) -> bool| {
+                bound.is_none_or(|b| confidence.is_some_and(|c| ok(c, b)))
+            };
+            if within(selection.min_confidence, |c, b| c >= b)
+                && within(selection.max_confidence, |c, b| c < b)
+            {
+                chosen.push(a);
+            }
+        }
+        Ok(chosen)
+    }
+
     /// Decides a model's pending pre-labels in bulk: every `draft` with provenance
     /// `model` that meets `selection` becomes `to` (`approved` or `rejected`), as one
     /// change with a history entry per annotation.
@@ -681,42 +766,8 @@ impl Engine {
                 to.as_str()
             )));
         }
-        let loaded = self.index(slide)?;
+        let chosen = self.pending_pre_labels(slide, selection)?;
         let conn = self.writer();
-        let chosen: Vec<Annotation> = {
-            let index = loaded.read();
-            let mut chosen = Vec::new();
-            for n in index.candidates(&selection.bbox) {
-                let s = index.slot(n);
-                let pending = s.provenance == Provenance::Model && s.status == Status::Draft;
-                let of_class = selection.classes.as_ref().is_none_or(|c| {
-                    c.iter()
-                        .any(|name| index.classes.find(name) == Some(s.class))
-                });
-                let in_layer = selection
-                    .layer
-                    .as_ref()
-                    .is_none_or(|l| index.layers.find(l) == Some(s.layer));
-                if !(pending && of_class && in_layer) {
-                    continue;
-                }
-                let corrupt = |e: super::codec::Corrupt| AnnotationError::Corrupt(e.to_string());
-                if !index.meets(n, &selection.bbox).map_err(corrupt)? {
-                    continue;
-                }
-                let a = index.annotation(n).map_err(corrupt)?;
-                let confidence = a.confidence.map(f64::from);
-                let within = |bound: Option<f64>, ok: fn(f64, f64) -> bool| {
-                    bound.is_none_or(|b| confidence.is_some_and(|c| ok(c, b)))
-                };
-                if within(selection.min_confidence, |c, b| c >= b)
-                    && within(selection.max_confidence, |c, b| c < b)
-                {
-                    chosen.push(a);
-                }
-            }
-            chosen
-        };
         if chosen.is_empty() {
             return Ok(0);
         }
@@ -922,6 +973,9 @@ fn check_step(current: &Annotation, to: Status) -> Result<(), AnnotationError> {
         }
     )))
 }
+
+/// Longest comment [`Engine::comment`] keeps, in characters.
+pub const MAX_COMMENT_CHARS: usize = 4000;
 
 /// A review change's detail, as stored in `changes.detail`.
 fn review_detail(from: Status, to: Status, comment: Option<&str>) -> String {

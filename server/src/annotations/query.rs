@@ -14,8 +14,9 @@
 //!            ids        count × 16 bytes (UUID)
 //!            class      count × u16, padded to 4
 //!            type       count × u8 (1 Point, 2 MultiPoint, 3 LineString, 4 Polygon,
-//!                       5 MultiPolygon), then status count × u8 (0 draft, 1 submitted,
-//!                       2 reviewed, 3 approved, 4 rejected), padded to 4
+//!                       5 MultiPolygon), then status count × u8 (bits 0-3: 0 draft,
+//!                       1 submitted, 2 reviewed, 3 approved, 4 rejected; bits 4-5 the
+//!                       provenance: 0 human, 1 model, 2 model-edited), padded to 4
 //!            part_start (count + 1) × u32   first ring of each feature
 //!            ring_start (rings + 1) × u32   first vertex of each ring
 //!            ring_flags rings × u8 (bit 0: exterior ring, starts a polygon), padded to 4
@@ -1016,7 +1017,10 @@ fn binary_geometry(
     }
     pad4(&mut out);
     out.extend_from_slice(&kinds);
-    out.extend(slots.iter().map(|&n| index.slot(n).status as u8));
+    out.extend(slots.iter().map(|&n| {
+        let s = index.slot(n);
+        s.status as u8 | (s.provenance as u8) << 4
+    }));
     pad4(&mut out);
     for v in part_start.iter().chain(&ring_start) {
         out.extend_from_slice(&v.to_le_bytes());

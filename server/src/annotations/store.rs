@@ -697,14 +697,15 @@ pub fn creating_import(conn: &Connection, id: &Uuid) -> rusqlite::Result<Option<
     .optional()
 }
 
-/// The caller's latest change on a slide that can still be undone.
+/// The caller's latest change on a slide that can still be undone (comments change
+/// nothing and undos are undone by redoing, so neither counts).
 pub fn last_undoable(
     conn: &Connection,
     slide: &str,
     author: &str,
 ) -> rusqlite::Result<Option<(i64, String)>> {
     conn.query_row(
-        "SELECT id, kind FROM changes WHERE slide = ?1 AND author = ?2 AND undone = 0 AND kind != 'undo'
+        "SELECT id, kind FROM changes WHERE slide = ?1 AND author = ?2 AND undone = 0 AND kind NOT IN ('undo', 'comment')
          ORDER BY id DESC LIMIT 1",
         params![slide, author],
         |r| Ok((r.get(0)?, r.get(1)?)),

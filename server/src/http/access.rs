@@ -85,7 +85,9 @@ pub fn need_of(method: &Method, route: &str) -> Need {
         | "/api/slides/{id}/audits" => Slide(Reviewer),
         "/api/annotations/{uuid}" | "/api/annotations/{uuid}/history" if read => Annotation(Viewer),
         // Whose annotation and which step is checked by the handler's guard.
-        "/api/annotations/{uuid}" | "/api/annotations/{uuid}/review" => Annotation(Annotator),
+        "/api/annotations/{uuid}"
+        | "/api/annotations/{uuid}/review"
+        | "/api/annotations/{uuid}/comments" => Annotation(Annotator),
         "/api/projects/{project}" | "/api/projects/{project}/schema" if read => Project(Viewer),
         "/api/projects/{project}"
         | "/api/projects/{project}/schema"
@@ -523,6 +525,36 @@ pub fn edit_guard(
                 Role::Reviewer,
                 &format!("moving an annotation to {:?}", a.status.as_str()),
             );
+        }
+        Ok(())
+    }
+}
+
+/// Who may comment on an annotation: its author (or anyone who may edit a model's
+/// pre-label, an annotator) and reviewers on anyone's, as for review steps.
+pub fn comment_guard(
+    caller: &Caller,
+    role: Role,
+) -> impl Fn(&Annotation) -> Result<(), AnnotationError> + Sync {
+    let me = caller.name.clone();
+    move |a| {
+        let mine = a.author == me || a.provenance == crate::annotations::Provenance::Model;
+        let need = if mine {
+            Role::Annotator
+        } else {
+            Role::Reviewer
+        };
+        if role < need {
+            let whose = if mine {
+                ""
+            } else {
+                " on another annotator's annotation"
+            };
+            return Err(AnnotationError::Forbidden(format!(
+                "commenting{whose} needs role {} (you are {})",
+                need.as_str(),
+                role.as_str()
+            )));
         }
         Ok(())
     }

@@ -68,6 +68,7 @@ fn annotation_routes(limits: Limits) -> Router<AppState> {
         )
         .route("/api/annotations/{uuid}/history", get(annotations::history))
         .route("/api/annotations/{uuid}/review", post(review::step))
+        .route("/api/annotations/{uuid}/comments", post(review::comment))
         .route("/api/slides/{id}/pre-labels/decide", post(review::decide))
         .route("/api/slides/{id}/schema", get(projects::slide_schema))
         .route("/api/projects", get(projects::list).post(projects::create))

@@ -1,7 +1,7 @@
-//! The review workflow over HTTP: one annotation's review step, and bulk decisions on a
-//! model's pre-labels.
+//! The review workflow over HTTP: one annotation's review step, a comment without a
+//! step, and bulk decisions on a model's pre-labels.
 
-use super::access::{SlideRole, edit_guard};
+use super::access::{SlideRole, comment_guard, edit_guard};
 use super::annotations::{blocking, feature_response, if_match, parse_uuid};
 use super::{AppError, AppState};
 use crate::access::{Caller, Role};
@@ -56,6 +56,52 @@ pub async fn step(
     Ok(feature_response(StatusCode::OK, &a))
 }
 
+/// A comment on an annotation, without a review step.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Comment {
+    comment: String,
+}
+
+/// `POST /api/annotations/{uuid}/comments` with `{"comment"}`: adds the comment to the
+/// annotation's history (a change of kind `comment`) and answers 201 with that history
+/// entry. Authors comment on their own work (and on models' pre-labels), reviewers on
+/// anyone's, as for review steps.
+pub async fn comment(
+    State(state): State<AppState>,
+    Extension(who): Extension<Caller>,
+    Extension(role): Extension<SlideRole>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let id = parse_uuid(&id)?;
+    let c: Comment = AppError::json_body(&body)?;
+    let engine = std::sync::Arc::clone(&state.annotations);
+    let row = blocking(move || {
+        let may = comment_guard(&who, role.role);
+        engine.comment(&id, &c.comment, &who.name, may)
+    })
+    .await?;
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(row.at.max(0) as u64);
+    let detail = row
+        .detail
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok());
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "id": id.to_string(),
+            "change": row.change,
+            "kind": row.kind,
+            "author": row.author,
+            "at": humantime::format_rfc3339_millis(at).to_string(),
+            "undone": false,
+            "detail": detail,
+        })),
+    )
+        .into_response())
+}
+
 /// A bulk decision on pre-labels.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -70,11 +116,15 @@ pub struct BulkDecision {
     min_confidence: Option<f64>,
     max_confidence: Option<f64>,
     comment: Option<String>,
+    /// Only count what would be decided (`{"matching": n}`), deciding nothing.
+    #[serde(default)]
+    dry_run: bool,
 }
 
 /// `POST /api/slides/{id}/pre-labels/decide`: accepts or rejects, in one change, every
 /// pending pre-label (provenance `model`, status `draft`) in a region, of some classes,
-/// within a confidence range.
+/// within a confidence range; with `"dry_run": true` it only counts them (`matching`),
+/// so the viewer can ask for a confirmation naming the count.
 pub async fn decide(
     State(state): State<AppState>,
     Extension(who): Extension<Caller>,
@@ -119,6 +169,16 @@ pub async fn decide(
         max_confidence: d.max_confidence,
     };
     let slide2 = slide.clone();
+    if d.dry_run {
+        let n = blocking(move || Ok(engine.pending_pre_labels(&slide2, &selection)?.len())).await?;
+        return Ok(Json(serde_json::json!({
+            "slide": slide,
+            "matching": n,
+            "status": to.as_str(),
+            "dry_run": true,
+        }))
+        .into_response());
+    }
     let n = blocking(move || {
         engine.decide_pre_labels(&slide2, &selection, to, d.comment.as_deref(), &who.name)
     })
