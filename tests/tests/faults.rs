@@ -326,7 +326,8 @@ fn clients_leaving_mid_export_cost_nothing() {
         let mut stream = std::net::TcpStream::connect(server.addr).expect("connect");
         write!(
             stream,
-            "GET /api/slides/big/annotations/export HTTP/1.1\r\nHost: x\r\n\r\n"
+            "GET /api/slides/big/annotations/export HTTP/1.1\r\nHost: {}\r\n\r\n",
+            server.addr
         )
         .expect("send");
         let mut head = vec![0u8; 64 << 10];
