@@ -348,7 +348,46 @@ fn blind_mode_hides_existence_not_just_bodies() {
     let reuse_gone = w.call("ann", "POST", "/api/slides/s/annotations", &again);
     assert_eq!(reuse_gone.status, 201, "{}", reuse_gone.text());
     assert_ne!(json(&reuse_gone)["id"], gone.as_str());
-    // ann's own ids still answer 409, as a retried save expects.
+    // ann's own ids still answer 409, as a retried save expects, and one of ann's own
+    // deleted annotations comes back under its id (a redo of an undone create).
+    let (own_gone, _) = w.create("ann", 800.0);
+    assert_eq!(
+        w.call("ann", "DELETE", &format!("/api/annotations/{own_gone}"), "")
+            .status,
+        200
+    );
+    let revived = w.call(
+        "ann",
+        "POST",
+        "/api/slides/s/annotations",
+        &taken.replace(&hidden_id, &own_gone),
+    );
+    assert_eq!(revived.status, 201, "{}", revived.text());
+    assert_eq!(json(&revived)["id"], own_gone.as_str());
+    // Other sites' pages cannot load API answers as images or scripts.
+    let img = w.call_with(
+        "ann",
+        "GET",
+        "/api/slides/s/thumbnail?max=64",
+        "",
+        &[
+            ("Sec-Fetch-Site", "same-site"),
+            ("Sec-Fetch-Mode", "no-cors"),
+        ],
+    );
+    assert_eq!(img.status, 403);
+    let own_img = w.call_with(
+        "ann",
+        "GET",
+        "/api/slides/s/thumbnail?max=64",
+        "",
+        &[("Sec-Fetch-Site", "same-origin")],
+    );
+    assert_eq!(own_img.status, 200);
+    assert_eq!(
+        own_img.header("cross-origin-resource-policy"),
+        Some("same-origin")
+    );
     let own = taken.replace(&hidden_id, &mine_id);
     assert_eq!(
         w.call("ann", "POST", "/api/slides/s/annotations", &own)

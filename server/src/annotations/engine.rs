@@ -467,7 +467,7 @@ impl Engine {
         caller: &str,
         guard: Guard<'_>,
     ) -> Result<Annotation, AnnotationError> {
-        self.create_inner(slide, layer, feature, caller, guard, false)
+        self.create_inner(slide, layer, feature, caller, guard, IdUse::Given)
     }
 
     /// [`Engine::create`], under a new id whatever id the feature has.
@@ -479,7 +479,21 @@ impl Engine {
         caller: &str,
         guard: Guard<'_>,
     ) -> Result<Annotation, AnnotationError> {
-        self.create_inner(slide, layer, feature, caller, guard, true)
+        self.create_inner(slide, layer, feature, caller, guard, IdUse::New)
+    }
+
+    /// [`Engine::create`] of an annotation deleted from this slide, under its old id:
+    /// its history goes on (a redo of an undone create, a conflict resolved by keeping
+    /// one's own). Refused as a duplicate when the id is in use or was used elsewhere.
+    pub fn recreate(
+        &self,
+        slide: &str,
+        layer: &str,
+        feature: &[u8],
+        caller: &str,
+        guard: Guard<'_>,
+    ) -> Result<Annotation, AnnotationError> {
+        self.create_inner(slide, layer, feature, caller, guard, IdUse::Revived)
     }
 
     fn create_inner(
@@ -489,14 +503,15 @@ impl Engine {
         feature: &[u8],
         caller: &str,
         guard: Guard<'_>,
-        fresh_id: bool,
+        id_use: IdUse,
     ) -> Result<Annotation, AnnotationError> {
         let f = self.parse_one(slide, feature)?;
-        let fresh = fresh_id.then(Uuid::new_v4);
-        let asked = f.id.filter(|_| !fresh_id);
+        let fresh = (id_use == IdUse::New).then(Uuid::new_v4);
+        let asked = f.id.filter(|_| id_use != IdUse::New);
         let mut a = annotation_from(f, fresh, caller, layer, now_ms());
         if let Some(id) = asked
-            && self.slide_of_history(&id).is_some()
+            && let Some(before) = self.slide_of_history(&id)
+            && (id_use == IdUse::Given || before != slide)
         {
             return Err(AnnotationError::DuplicateId(id));
         }
@@ -1103,6 +1118,17 @@ pub(crate) fn annotation_from(
         created_ms: f.created_ms.unwrap_or(created_ms),
         updated_ms: now_ms(),
     }
+}
+
+/// Which id a created annotation gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdUse {
+    /// The feature's own, if it was never used.
+    Given,
+    /// The feature's own, which may be that of an annotation deleted from this slide.
+    Revived,
+    /// A new one.
+    New,
 }
 
 /// What the server, not the client, says of an annotation created or edited one at a

@@ -413,6 +413,13 @@ pub async fn create(
             {
                 engine.create_with_new_id(&slide, &layer, &body, &who.name, &guard)?
             }
+            // The id of an annotation deleted here, which the caller saw: it comes back
+            // under its id (a redo of an undone create), its history going on.
+            Err(AnnotationError::DuplicateId(id))
+                if matches!(engine.get(&id), Err(AnnotationError::NotFound(_))) =>
+            {
+                engine.recreate(&slide, &layer, &body, &who.name, &guard)?
+            }
             other => other?,
         };
         let qc = quality_warnings(&engine, &role, &a);

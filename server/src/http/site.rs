@@ -6,7 +6,8 @@
 //! - **Origin** (cross-site request forgery): a request that may change state (any method
 //!   but GET, HEAD and OPTIONS) from a browser page of another origin is 403, whatever its
 //!   content type and credentials; so is any request from another origin to a route that
-//!   is not open to other origins.
+//!   is not open to other origins, and any load of an API route by another site's page
+//!   (`Sec-Fetch-Site`), which API answers also forbid (`Cross-Origin-Resource-Policy`).
 //! - **CORS**: the tile, Deep Zoom and IIIF read routes are open to every origin (GET and
 //!   HEAD, no credentials); origins given with `--cors-origin` may use every route.
 //! - **Headers every answer carries**: `X-Content-Type-Options`, `X-Frame-Options`, a
@@ -279,6 +280,11 @@ pub(super) async fn guard(
         .headers()
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site" || v.as_bytes() == b"same-site");
+    let navigation = request
+        .headers()
+        .get("sec-fetch-mode")
+        .is_some_and(|v| v.as_bytes() == b"navigate");
+    let api = request.uri().path().starts_with("/api/");
     match &from {
         Sent::Foreign(foreign) if changes_state(&method) || !open => {
             return with_common_headers(refuse(
@@ -290,16 +296,25 @@ pub(super) async fn guard(
             ));
         }
         // A browser always sends Origin with such a request; one without is not ours.
-        Sent::Nowhere if cross_site_fetch && changes_state(&method) => {
+        // Nor is an image or script another site's page loads from the API (it sends no
+        // Origin either, but it would carry a same-site session cookie).
+        Sent::Nowhere if cross_site_fetch && (changes_state(&method) || (api && !navigation)) => {
             return with_common_headers(refuse(
                 StatusCode::FORBIDDEN,
-                "a cross-site request without an Origin header is refused".into(),
+                "a request from another site's page is refused here".into(),
             ));
         }
         _ => {}
     }
     let mut response = next.run(request).await;
     let h = response.headers_mut();
+    if api {
+        // What the API answers is for this server's pages (and trusted origins' CORS).
+        h.insert(
+            HeaderName::from_static("cross-origin-resource-policy"),
+            HeaderValue::from_static("same-origin"),
+        );
+    }
     if let Sent::Trusted(o) = &from {
         if let Ok(v) = HeaderValue::from_str(o) {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
