@@ -210,14 +210,31 @@ fn patches_filter_pick_levels_and_refuse_bad_input_without_leaving_output() {
     // --mpp picks the nearest level (CMU: 0.499 µm at level 0, ~2 µm at level 2).
     let out = work.path().join("mpp");
     tessera_ok(&[
-        &"patches", &"--data", &d, &"cmu", &"-o", &out, &"--mpp", &"2", &"--size", &"64",
-        &"--classes", &"nuclei_lymphocyte",
+        &"patches",
+        &"--data",
+        &d,
+        &"cmu",
+        &"-o",
+        &out,
+        &"--mpp",
+        &"2",
+        &"--size",
+        &"64",
+        &"--classes",
+        &"nuclei_lymphocyte",
     ]);
     let entries = manifest(&out);
-    assert_eq!(entries.len(), 88, "2220x2967 at level 2 holds 8x11 patches of 64");
+    assert_eq!(
+        entries.len(),
+        88,
+        "2220x2967 at level 2 holds 8x11 patches of 64"
+    );
     assert!(entries.iter().all(|e| e["level"] == 2));
     assert!((entries[0]["mpp"].as_f64().unwrap_or(0.0) - 4.0 * 0.499).abs() < 1e-9);
-    assert_eq!(entries[0]["classes"], serde_json::json!({"nuclei_lymphocyte": 1}));
+    assert_eq!(
+        entries[0]["classes"],
+        serde_json::json!({"nuclei_lymphocyte": 1})
+    );
     let labelled: usize = entries
         .iter()
         .map(|e| e["instances"].as_object().map_or(0, serde_json::Map::len))
@@ -227,11 +244,50 @@ fn patches_filter_pick_levels_and_refuse_bad_input_without_leaving_output() {
     // --tissue-only leaves out the background patches, not all of them.
     let tissue = work.path().join("tissue");
     tessera_ok(&[
-        &"patches", &"--data", &d, &"cmu", &"-o", &tissue, &"--level", &"2", &"--size", &"64",
+        &"patches",
+        &"--data",
+        &d,
+        &"cmu",
+        &"-o",
+        &tissue,
+        &"--level",
+        &"2",
+        &"--size",
+        &"64",
         &"--tissue-only",
     ]);
     let kept = manifest(&tissue).len();
     assert!(kept > 10 && kept < 88, "{kept} of 88 patches show tissue");
+    // In a project, classes are numbered in the schema's order.
+    let schema = work.path().join("schema.json");
+    std::fs::write(
+        &schema,
+        r##"{"classes": [{"name": "nuclei_tumor", "color": "#ff0000"},
+            {"name": "stroma", "color": "#00ff00"},
+            {"name": "nuclei_lymphocyte", "color": "#0000ff"},
+            {"name": "nuclei_apoptosis", "color": "#ffff00"},
+            {"name": "nuclei_endothelium", "color": "#00ffff"}]}"##,
+    )
+    .expect("schema");
+    tessera_ok(&[&"project", &"create", &"p", &"--data", &d]);
+    tessera_ok(&[&"project", &"schema", &"p", &schema, &"--data", &d]);
+    tessera_ok(&[&"project", &"add-slide", &"p", &"cmu", &"--data", &d]);
+    let schema_out = work.path().join("schema-order");
+    tessera_ok(&[
+        &"patches",
+        &"--data",
+        &d,
+        &"cmu",
+        &"-o",
+        &schema_out,
+        &"--bbox",
+        &"0,0,256,256",
+    ]);
+    assert_eq!(
+        manifest(&schema_out)[0]["classes"],
+        serde_json::json!({"nuclei_tumor": 1, "stroma": 2, "nuclei_lymphocyte": 3,
+                           "nuclei_apoptosis": 4, "nuclei_endothelium": 5})
+    );
     // Refusals name the problem and leave nothing behind.
     for (bad, says) in [
         (&["--level", "9"][..], "level"),
