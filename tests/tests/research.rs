@@ -258,36 +258,7 @@ fn patches_filter_pick_levels_and_refuse_bad_input_without_leaving_output() {
     ]);
     let kept = manifest(&tissue).len();
     assert!(kept > 10 && kept < 88, "{kept} of 88 patches show tissue");
-    // In a project, classes are numbered in the schema's order.
-    let schema = work.path().join("schema.json");
-    std::fs::write(
-        &schema,
-        r##"{"classes": [{"name": "nuclei_tumor", "color": "#ff0000"},
-            {"name": "stroma", "color": "#00ff00"},
-            {"name": "nuclei_lymphocyte", "color": "#0000ff"},
-            {"name": "nuclei_apoptosis", "color": "#ffff00"},
-            {"name": "nuclei_endothelium", "color": "#00ffff"}]}"##,
-    )
-    .expect("schema");
-    tessera_ok(&[&"project", &"create", &"p", &"--data", &d]);
-    tessera_ok(&[&"project", &"schema", &"p", &schema, &"--data", &d]);
-    tessera_ok(&[&"project", &"add-slide", &"p", &"cmu", &"--data", &d]);
-    let schema_out = work.path().join("schema-order");
-    tessera_ok(&[
-        &"patches",
-        &"--data",
-        &d,
-        &"cmu",
-        &"-o",
-        &schema_out,
-        &"--bbox",
-        &"0,0,256,256",
-    ]);
-    assert_eq!(
-        manifest(&schema_out)[0]["classes"],
-        serde_json::json!({"nuclei_tumor": 1, "stroma": 2, "nuclei_lymphocyte": 3,
-                           "nuclei_apoptosis": 4, "nuclei_endothelium": 5})
-    );
+    classes_follow_the_project_schema(d, work.path());
     // Refusals name the problem and leave nothing behind.
     for (bad, says) in [
         (&["--level", "9"][..], "level"),
@@ -309,6 +280,39 @@ fn patches_filter_pick_levels_and_refuse_bad_input_without_leaving_output() {
         .filter(|n| n.starts_with(".patches-"))
         .collect();
     assert!(left.is_empty(), "partial output left: {left:?}");
+}
+
+/// In a project, patch class numbers follow the schema's order.
+fn classes_follow_the_project_schema(d: &Path, work: &Path) {
+    let schema = work.join("schema.json");
+    std::fs::write(
+        &schema,
+        r##"{"classes": [{"name": "nuclei_tumor", "color": "#ff0000"},
+            {"name": "stroma", "color": "#00ff00"},
+            {"name": "nuclei_lymphocyte", "color": "#0000ff"},
+            {"name": "nuclei_apoptosis", "color": "#ffff00"},
+            {"name": "nuclei_endothelium", "color": "#00ffff"}]}"##,
+    )
+    .expect("schema");
+    tessera_ok(&[&"project", &"create", &"p", &"--data", &d]);
+    tessera_ok(&[&"project", &"schema", &"p", &schema, &"--data", &d]);
+    tessera_ok(&[&"project", &"add-slide", &"p", &"cmu", &"--data", &d]);
+    let schema_out = work.join("schema-order");
+    tessera_ok(&[
+        &"patches",
+        &"--data",
+        &d,
+        &"cmu",
+        &"-o",
+        &schema_out,
+        &"--bbox",
+        &"0,0,256,256",
+    ]);
+    assert_eq!(
+        manifest(&schema_out)[0]["classes"],
+        serde_json::json!({"nuclei_tumor": 1, "stroma": 2, "nuclei_lymphocyte": 3,
+                           "nuclei_apoptosis": 4, "nuclei_endothelium": 5})
+    );
 }
 
 /// Splits a `multipart/mixed` body into (name, bytes) parts.
