@@ -170,7 +170,7 @@ fn cut(
     let loaded = engine.index(&slide.id)?;
     let index = loaded.read();
     let schema = research::schema_classes(&access.directory(), &slide.id);
-    let classes = research::class_numbers(&index, schema, selection)?;
+    let classes = class_numbers(&slide.id, &index, schema, selection)?;
     let source = research::PatchSource::new(&slide.cache, &index, selection, &classes)?;
     let window = source.window(x, y, level, w, h)?;
     let patch = source.patch(window, true)?;
@@ -233,6 +233,52 @@ fn cut(
         });
     }
     Ok(parts)
+}
+
+/// What class numbers depend on: the slide as its index stands, the selection and the
+/// schema.
+type ClassKey = (String, i64, u64, [Option<String>; 4], Option<Vec<String>>);
+
+/// [`research::class_numbers`], remembered per slide state and selection: outside
+/// projects it passes over every annotation of the slide, too dear for each of a data
+/// loader's requests. An edit bumps the index's generation, so a stale entry is never
+/// found again; the map is emptied when it holds 256 entries.
+fn class_numbers(
+    slide: &str,
+    index: &crate::annotations::index::SlideIndex,
+    schema: Option<Vec<String>>,
+    selection: &Selection,
+) -> Result<research::ClassNumbers, ResearchError> {
+    static CACHE: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<ClassKey, research::ClassNumbers>>,
+    > = std::sync::LazyLock::new(Default::default);
+    let key: ClassKey = (
+        slide.to_string(),
+        index.generation,
+        index.era,
+        [
+            selection.layers.clone(),
+            selection.classes.clone(),
+            selection.statuses.clone(),
+            selection.blind_for.clone(),
+        ],
+        schema.clone(),
+    );
+    let lock = || {
+        CACHE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some(found) = lock().get(&key) {
+        return Ok(found.clone());
+    }
+    let numbers = research::class_numbers(index, schema, selection)?;
+    let mut cache = lock();
+    if cache.len() >= 256 {
+        cache.clear();
+    }
+    cache.insert(key, numbers.clone());
+    Ok(numbers)
 }
 
 /// One item of the answer.
