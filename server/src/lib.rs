@@ -22,6 +22,7 @@ pub mod iiif;
 pub mod memory;
 pub mod metrics;
 pub mod render;
+pub mod research;
 pub mod serve;
 pub mod slide_id;
 pub mod sqlite;

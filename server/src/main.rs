@@ -71,6 +71,8 @@ enum Command {
     Import(cli::import::ImportArgs),
     /// Export a slide's annotations as a QuPath GeoJSON FeatureCollection.
     Export(cli::export::ExportArgs),
+    /// Training patches with semantic and instance masks, and a manifest.
+    Patches(cli::patches::PatchesArgs),
     /// Inter-annotator agreement on a slide: matching, kappas, majority consensus.
     Agreement(cli::agreement::AgreementArgs),
     /// Check a slide's annotations: invalid geometry, small areas, same-class overlaps,
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
         Command::SynthCells(a) => cli::synth_cells::run(&a),
         Command::Import(a) => cli::import::run(&a),
         Command::Export(a) => cli::export::run(&a),
+        Command::Patches(a) => cli::patches::run(&a),
         Command::Agreement(a) => cli::agreement::run(&a),
         Command::Qc(a) => cli::qc::run(&a),
         Command::Audit(a) => cli::audit::run(&a),

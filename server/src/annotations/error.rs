@@ -64,7 +64,11 @@ pub enum AnnotationError {
 }
 
 fn invalid_message(problems: &[Problem], total: usize) -> String {
-    let mut s = format!("{total} invalid feature(s); nothing was stored");
+    let mut s = format!(
+        "{total} invalid feature(s); nothing was stored (--repair, repair=1 over HTTP, makes \
+         polygons that cross themselves valid; --skip-invalid, skip_invalid=1, stores the \
+         valid features and reports the others)"
+    );
     for p in problems {
         s.push_str("\n  ");
         s.push_str(&p.to_string());

@@ -37,6 +37,9 @@ pub struct ImportOptions {
     pub repair: bool,
     /// Give duplicate ids fresh ones instead of refusing them.
     pub new_ids: bool,
+    /// Store the valid features and list the invalid ones (with their text) in the
+    /// report, instead of refusing the whole input.
+    pub skip_invalid: bool,
     /// Class for features without a classification.
     pub default_class: Option<String>,
     /// Incoming class → stored class, applied before the slide's schema check.
@@ -72,6 +75,20 @@ pub struct ImportReport {
     /// The change id, for history and undo.
     pub change: i64,
     pub seconds: f64,
+    /// With `skip_invalid`: every feature left out, in file order, with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// A feature `skip_invalid` left out: where it is, why, and its text as read.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Skipped {
+    pub index: usize,
+    pub line: u64,
+    pub column: u64,
+    pub reason: String,
+    /// The feature's JSON text (lossy UTF-8).
+    pub feature: String,
 }
 
 /// Opens gzip transparently (by its magic bytes); other input passes through buffered.
@@ -95,6 +112,7 @@ struct ParseOutcome {
     repairs: Vec<String>,
     repaired: usize,
     renamed: usize,
+    skipped: Vec<Skipped>,
 }
 
 impl ParseOutcome {
@@ -106,8 +124,9 @@ impl ParseOutcome {
     }
 }
 
-/// A parsed feature, or why it is not one; with what repair changed.
-type ParsedItem = Result<(usize, Staged, Vec<String>), Problem>;
+/// A parsed feature, or why it is not one (with its text when invalid features are
+/// skipped); with what repair changed.
+type ParsedItem = Result<(usize, Staged, Vec<String>), (Problem, Option<String>)>;
 
 /// Batches being parsed at once, on rayon's threads, each by one thread.
 const BATCHES_IN_FLIGHT: usize = 4;
@@ -139,29 +158,37 @@ impl ItemParser<'_> {
                 }
             },
         );
-        result.and_then(|f| {
-            let repairs = f.repairs.clone();
-            let opts = self.opts;
-            let mut a = annotation_from(f, None, &opts.author, &opts.layer, self.now);
-            if let Some(p) = opts.provenance {
-                a.provenance = p;
-            }
-            if let Some(tag) = &self.model_tag
-                && !a.extra.contains("\"model\":")
-            {
-                if !a.extra.is_empty() {
-                    a.extra.push(',');
+        result
+            .and_then(|f| {
+                let repairs = f.repairs.clone();
+                let opts = self.opts;
+                let mut a = annotation_from(f, None, &opts.author, &opts.layer, self.now);
+                if let Some(p) = opts.provenance {
+                    a.provenance = p;
                 }
-                a.extra.push_str(tag);
-            }
-            let staged = Staged::from_owned(a).ok_or_else(|| Problem {
-                index: it.index,
-                line: it.line,
-                column: it.column,
-                reason: "empty geometry".into(),
-            })?;
-            Ok((it.index, staged, repairs))
-        })
+                if let Some(tag) = &self.model_tag
+                    && !a.extra.contains("\"model\":")
+                {
+                    if !a.extra.is_empty() {
+                        a.extra.push(',');
+                    }
+                    a.extra.push_str(tag);
+                }
+                let staged = Staged::from_owned(a).ok_or_else(|| Problem {
+                    index: it.index,
+                    line: it.line,
+                    column: it.column,
+                    reason: "empty geometry".into(),
+                })?;
+                Ok((it.index, staged, repairs))
+            })
+            .map_err(|p| {
+                let text = self
+                    .opts
+                    .skip_invalid
+                    .then(|| String::from_utf8_lossy(&batch.bytes[it.range.clone()]).into_owned());
+                (p, text)
+            })
     }
 }
 
@@ -172,7 +199,14 @@ impl ParseOutcome {
         let mut valid = Vec::with_capacity(parsed.len());
         for r in parsed {
             match r {
-                Err(p) => self.problem(p),
+                Err((p, Some(feature))) => self.skipped.push(Skipped {
+                    index: p.index,
+                    line: p.line,
+                    column: p.column,
+                    reason: p.reason,
+                    feature,
+                }),
+                Err((p, None)) => self.problem(p),
                 Ok((index, staged, repairs)) => {
                     if !repairs.is_empty() {
                         self.repaired += 1;
@@ -600,6 +634,7 @@ impl Engine {
             repaired: parsed.repaired,
             change,
             seconds: started.elapsed().as_secs_f64(),
+            skipped: parsed.skipped,
         })
     }
 }

@@ -597,6 +597,13 @@ impl SlideIndex {
         Annotation::decode_geometry_only(self.body(&self.slots[n as usize]))
     }
 
+    /// The geometry in slot `n` and when its annotation was created (ms since the epoch),
+    /// read from the record's head without decoding the rest.
+    pub fn geometry_and_created(&self, n: u32) -> Result<(Geometry, i64), Corrupt> {
+        let (head, mut r) = super::model::BodyHead::read(self.body(&self.slots[n as usize]))?;
+        Ok((super::codec::decode_geometry(&mut r)?, head.created_ms))
+    }
+
     /// The whole annotation in slot `n`.
     pub fn annotation(&self, n: u32) -> Result<Annotation, Corrupt> {
         let s = &self.slots[n as usize];

@@ -30,6 +30,7 @@ pub mod model;
 pub mod pieces;
 pub mod qc;
 pub mod query;
+pub mod repair;
 pub mod review;
 pub mod slot_ids;
 pub mod store;

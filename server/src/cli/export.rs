@@ -1,7 +1,12 @@
-//! `tessera export --data DIR SLIDE_ID [-o FILE|-o FILE.gz] [--bbox x,y,w,h]`.
+//! `tessera export --data DIR SLIDE_ID [-o FILE|-o FILE.gz] [--bbox x,y,w,h]
+//! [--format geojson|coco] [patch grid flags]`.
 
 use super::import::open_engine;
+use super::patches::GridArgs;
 use server::annotations::query::parse_bbox;
+use server::research::dataset::{Format, Plan};
+use server::research::{PatchSource, class_numbers, coco, schema_classes};
+use server::store::SlideStore;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,20 +21,38 @@ pub struct ExportArgs {
     /// Output file (gzip-compressed if it ends in `.gz`); standard output by default.
     #[arg(short = 'o', long = "output")]
     output: Option<PathBuf>,
-    /// Only annotations meeting this box: x,y,w,h in level-0 pixels.
+    /// Only annotations meeting this box (GeoJSON), or only patches wholly inside it
+    /// (COCO): x,y,w,h in level-0 pixels.
     #[arg(long)]
     bbox: Option<String>,
+    /// `geojson`: QuPath GeoJSON; `coco`: COCO instance segmentation of the patch grid
+    /// `tessera patches` cuts with the same flags.
+    #[arg(long, default_value = "geojson")]
+    format: String,
+    /// The patch grid and selection (COCO only).
+    #[command(flatten)]
+    grid: GridArgs,
 }
 
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    match args.format.as_str() {
+        "geojson" => geojson(args),
+        "coco" => coco_json(args),
+        other => anyhow::bail!("--format {other:?}: expected geojson or coco"),
+    }
+}
+
+fn geojson(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let engine = open_engine(&args.data)?;
     let bbox = args.bbox.as_deref().map(parse_bbox).transpose()?;
-    let report = match &args.output {
-        None => engine.export(
-            &args.slide,
-            bbox,
-            std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock()),
-        )?,
+    match &args.output {
+        None => {
+            engine.export(
+                &args.slide,
+                bbox,
+                std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock()),
+            )?;
+        }
         Some(path) => {
             let out = super::output::OutputFile::create(path, ".export-")?;
             let file = std::io::BufWriter::with_capacity(1 << 20, out.writer()?);
@@ -49,9 +72,53 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
                 report.features,
                 report.bytes
             );
-            report
         }
-    };
-    let _ = report;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn coco_json(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let engine = open_engine(&args.data)?;
+    let slide = SlideStore::new(&args.data)
+        .get(&args.slide)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let metadata = slide.cache.metadata();
+    let plan = Plan::new(
+        &args.slide,
+        metadata,
+        &args.grid.spec(args.bbox.as_ref()),
+        Format::Png,
+    )?;
+    let loaded = engine.index(&args.slide)?;
+    let index = loaded.read();
+    let access = server::access::Access::open(&args.data)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.data.join("access.db").display()))?;
+    let selection = args.grid.selection();
+    let classes = class_numbers(
+        &index,
+        schema_classes(&access.directory(), &args.slide),
+        &selection,
+    )?;
+    let source = PatchSource::new(&slide.cache, &index, &selection, &classes)?;
+    let doc = coco::export(&source, &plan, &classes, metadata.background)?;
+    let text = doc.to_string();
+    match &args.output {
+        None => super::emit(&text)?,
+        Some(path) => {
+            let out = super::output::OutputFile::create(path, ".export-")?;
+            let mut file = std::io::BufWriter::new(out.writer()?);
+            file.write_all(text.as_bytes())?;
+            file.flush()?;
+            drop(file);
+            out.commit()?;
+            eprintln!(
+                "{}: COCO of {} patches, {} annotations, {} categories",
+                path.display(),
+                doc["images"].as_array().map_or(0, Vec::len),
+                doc["annotations"].as_array().map_or(0, Vec::len),
+                doc["categories"].as_array().map_or(0, Vec::len)
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

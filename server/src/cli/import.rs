@@ -9,6 +9,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(clap::Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each bool is an independent command-line flag"
+)]
 pub struct ImportArgs {
     /// Data directory: the slides' caches and `annotations.db`.
     #[arg(long)]
@@ -27,9 +31,19 @@ pub struct ImportArgs {
     /// Author recorded for the import (default: $USER).
     #[arg(long)]
     author: Option<String>,
-    /// Fix what can be fixed (unclosed rings) and report each change.
+    /// Fix what can be fixed and report each change: unclosed rings are closed, and
+    /// polygons that cross or touch themselves become the polygons their rings enclose
+    /// by the even-odd rule (a figure-eight becomes a MultiPolygon of two).
     #[arg(long)]
     repair: bool,
+    /// Store the valid features and write the invalid ones, each with its reason, to
+    /// a report file (JSON Lines; see --skipped-report) instead of refusing the file.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Where --skip-invalid writes the features it left out (default:
+    /// SLIDE_ID.skipped.jsonl in the current directory).
+    #[arg(long, value_name = "FILE", requires = "skip_invalid")]
+    skipped_report: Option<PathBuf>,
     /// Give features whose id is taken a new id instead of refusing the file.
     #[arg(long)]
     new_ids: bool,
@@ -73,6 +87,24 @@ pub fn open_engine(data: &std::path::Path) -> anyhow::Result<Engine> {
     );
     server::access::follow_schemas(&engine, &access);
     Ok(engine)
+}
+
+/// Writes the features `--skip-invalid` left out, one JSON object a line: `index`,
+/// `line`, `column`, `reason` and `feature` (its text), whole or not at all.
+fn write_skipped(
+    path: &std::path::Path,
+    skipped: &[server::annotations::import::Skipped],
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let out = super::output::OutputFile::create(path, ".skipped-")?;
+    let mut w = std::io::BufWriter::new(out.writer()?);
+    for s in skipped {
+        serde_json::to_writer(&mut w, s)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()?;
+    drop(w);
+    out.commit()
 }
 
 /// Reads a class map: a JSON object, or lines `from,to` (`#` starts a comment).
@@ -129,6 +161,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         changed_by: Some(local_user(args.author.as_ref())),
         repair: args.repair,
         new_ids: args.new_ids,
+        skip_invalid: args.skip_invalid,
         default_class: args.default_class.clone(),
         class_map: match &args.map_classes {
             Some(path) => read_class_map(path)?,
@@ -152,6 +185,18 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let report = engine.import(&args.slide, input, &opts, &|n| bar.set_position(n));
     bar.finish_and_clear();
     let report = report.map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    if args.skip_invalid {
+        let path = args
+            .skipped_report
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{}.skipped.jsonl", args.slide)));
+        write_skipped(&path, &report.skipped)?;
+        eprintln!(
+            "{}: {} invalid features left out, each with its reason",
+            path.display(),
+            report.skipped.len()
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

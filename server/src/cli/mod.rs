@@ -7,6 +7,7 @@ pub mod export;
 pub mod import;
 pub mod info;
 pub mod output;
+pub mod patches;
 pub mod progress;
 pub mod project;
 pub mod qc;

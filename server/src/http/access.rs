@@ -62,6 +62,7 @@ pub fn need_of(method: &Method, route: &str) -> Need {
         "/api/slides" | "/api/projects" if read => SignedIn,
         "/api/slides/{id}"
         | "/api/slides/{id}/thumbnail"
+        | "/api/slides/{id}/patch"
         | "/dzi/{descriptor}"
         | "/dzi/{files}/{level}/{tile}"
         | "/slides/{id}/tiles/{level}/{col}/{tile}"

@@ -142,6 +142,9 @@ pub struct ImportParams {
     repair: Option<String>,
     #[serde(default)]
     new_ids: Option<String>,
+    /// Store the valid features; the answer's `skipped` lists the others.
+    #[serde(default)]
+    skip_invalid: Option<String>,
     class: Option<String>,
     /// Class renamings as a JSON object (`{"from": "to"}`), applied before the schema check.
     map_classes: Option<String>,
@@ -188,6 +191,7 @@ pub async fn import(
         changed_by: Some(caller(&who)),
         repair: flag(p.repair.as_ref()),
         new_ids: flag(p.new_ids.as_ref()),
+        skip_invalid: flag(p.skip_invalid.as_ref()),
         default_class: p.class.clone(),
         class_map: match &p.map_classes {
             Some(json) => serde_json::from_str(json).map_err(|e| {
@@ -577,6 +581,8 @@ pub async fn undo(
 pub struct ExportParams {
     bbox: Option<String>,
     gzip: Option<String>,
+    /// `geojson` (default) or `coco` (see `super::patches::coco`).
+    format: Option<String>,
 }
 
 /// A `Write` that hands chunks to the response body.
@@ -666,7 +672,17 @@ pub async fn export(
     Extension(role): Extension<SlideRole>,
     Path(slide): Path<String>,
     Query(p): Query<ExportParams>,
+    uri: axum::http::Uri,
 ) -> Result<Response, AppError> {
+    match p.format.as_deref() {
+        None | Some("geojson") => {}
+        Some("coco") => return super::patches::coco(state, role, slide, &uri).await,
+        Some(other) => {
+            return Err(AppError::bad_request(format!(
+                "format: {other:?} is not geojson or coco"
+            )));
+        }
+    }
     let bbox = p.bbox.as_deref().map(parse_bbox).transpose()?;
     state.annotations.slide_size(&slide)?;
     let gzip = flag(p.gzip.as_ref());

@@ -9,6 +9,7 @@ mod dzi;
 mod error;
 mod iiif;
 mod limits;
+mod patches;
 mod projects;
 mod qc;
 mod responses;
@@ -132,6 +133,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/slides", get(slides::list))
         .route("/api/slides/{id}", get(slides::one))
         .route("/api/slides/{id}/thumbnail", get(slides::thumbnail))
+        .route("/api/slides/{id}/patch", get(patches::patch))
         .route("/dzi/{descriptor}", get(dzi::descriptor))
         .route("/dzi/{files}/{level}/{tile}", get(dzi::tile))
         .route(

@@ -720,6 +720,57 @@ fn multi_polygon<R>(
     Ok(Geometry::MultiPolygon(polys))
 }
 
+/// With `repair`: polygons whose rings are made by [`ring`], where one that crosses or
+/// touches itself is replaced by the valid polygons its rings enclose by the even-odd
+/// rule (see [`crate::annotations::repair`]), each such repair listed in `repairs`. A
+/// Polygon that becomes several parts is stored as a MultiPolygon.
+fn repaired_polygons(
+    polys: Vec<Vec<Vec<[f64; 2]>>>,
+    multi: bool,
+    ctx: &ParseContext,
+    repairs: &mut Vec<String>,
+) -> Result<Geometry, String> {
+    if polys.is_empty() {
+        return Err("empty MultiPolygon".into());
+    }
+    let mut out = Vec::with_capacity(polys.len());
+    for (i, raw) in polys.into_iter().enumerate() {
+        let label = |e: String| {
+            if multi {
+                format!("polygon {i}: {e}")
+            } else {
+                e
+            }
+        };
+        if raw.is_empty() {
+            return Err(label("empty polygon".into()));
+        }
+        let rings = raw
+            .into_iter()
+            .enumerate()
+            .map(|(n, r)| ring(r, n, ctx, repairs))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(label)?;
+        match crossing_problem(&rings) {
+            None => out.push(rings),
+            Some(problem) => {
+                let parts = crate::annotations::repair::even_odd(&rings)
+                    .map_err(|e| label(format!("{problem}; {e}")))?;
+                repairs.push(label(format!(
+                    "{problem}: made valid by the even-odd rule as {} polygon(s)",
+                    parts.len()
+                )));
+                out.extend(parts);
+            }
+        }
+    }
+    Ok(if !multi && out.len() == 1 {
+        Geometry::Polygon(out.remove(0))
+    } else {
+        Geometry::MultiPolygon(out)
+    })
+}
+
 /// Parses and validates a GeoJSON geometry object.
 fn parse_geometry(
     g: &RawGeometry<'_>,
@@ -751,6 +802,10 @@ fn parse_geometry(
             }
             Geometry::LineString(pts)
         }
+        "Polygon" if ctx.repair => {
+            let rings = c.list("rings", |c| c.list("positions", Coords::position))?;
+            repaired_polygons(vec![rings], false, ctx, repairs)?
+        }
         "Polygon" => {
             let rings = c.list("rings", |c| c.list("positions", Coords::position))?;
             Geometry::Polygon(polygon(rings, |r, n| ring(r, n, ctx, repairs))?)
@@ -759,7 +814,11 @@ fn parse_geometry(
             let polys = c.list("polygons", |c| {
                 c.list("rings", |c| c.list("positions", Coords::position))
             })?;
-            multi_polygon(polys, |r, n| ring(r, n, ctx, repairs))?
+            if ctx.repair {
+                repaired_polygons(polys, true, ctx, repairs)?
+            } else {
+                multi_polygon(polys, |r, n| ring(r, n, ctx, repairs))?
+            }
         }
         "GeometryCollection" => {
             return Err("GeometryCollection is not supported; split it into features".into());

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Training-patch benchmark: the same 10,000 patches of 256x256 at level 0 of the 0.32 Gpix
+# bench slide (benches/tiling/run.sh builds it; so does this script), cut
+#   - by OpenSlide's read_region on the source slide (Debian's python3-openslide,
+#     2 processes, each patch into an RGB numpy array),
+#   - by `tessera patches` from the cache: images (the masks come out empty: a class no
+#     annotation has), then images with both masks of ~300k synthetic cells,
+#   - by a data loader over HTTP (4 connections, GET /api/slides/{id}/patch with both masks
+#     as NumPy).
+# Prints patches/s and the ratios against OpenSlide; reports, never fails.
+# Usage (from the repo root): bash benches/patches/run.sh
+# Env: TESSERA_BENCH_DIR (work dir, default /tmp/tessera-bench).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+ROOT=$PWD
+HERE=$ROOT/benches/patches
+WORK=${TESSERA_BENCH_DIR:-/tmp/tessera-bench}
+SRC=$ROOT/../shared/data/slides/CMU-1-Small-Region.svs
+SLIDE=$WORK/bench.svs
+PY=/usr/bin/python3
+TESSERA=$ROOT/target/release/tessera
+DATA=$WORK/patches-data
+mkdir -p "$WORK"
+
+need=()
+command -v vips >/dev/null || need+=(libvips-tools)
+command -v tiffset >/dev/null || need+=(libtiff-tools)
+{ [ -x $PY ] && $PY -c 'import openslide, PIL, numpy' 2>/dev/null; } || need+=(python3-openslide python3-numpy)
+if ((${#need[@]})); then
+  echo "installing: ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+cargo build --release --locked -p server >/dev/null
+
+# The bench slide, as benches/tiling/run.sh builds it.
+if [ ! -f "$SLIDE" ]; then
+  [ -f "$SRC" ] || { echo "error: source slide missing: $SRC" >&2; exit 1; }
+  echo "building $SLIDE ..."
+  vips extract_band "$SRC[level=0]" "$WORK/rgb.v" 0 --n 3
+  vips replicate "$WORK/rgb.v" "$WORK/tmp.tif[tile,tile-width=240,tile-height=240,pyramid,compression=jpeg,Q=70,bigtiff]" 8 6
+  rm -f "$WORK/rgb.v"
+  tiffset -s 270 'Aperio Image Library v12.0.15 17760x17802 (240x240) JPEG/RGB Q=70|AppMag = 20|MPP = 0.4990' \
+    "$WORK/tmp.tif"
+  mv "$WORK/tmp.tif" "$SLIDE"
+fi
+if [ ! -f "$DATA/bench.tess" ] || [ ! -f "$DATA/annotations.db" ]; then
+  rm -rf "$DATA"; mkdir -p "$DATA"
+  echo "tiling and making cells ..."
+  "$TESSERA" tile "$SLIDE" -o "$DATA" --id bench >/dev/null
+  "$TESSERA" synth-cells -o "$WORK/bench-cells.geojson" --width 17760 --height 17802 --nucleus-spacing 32 >/dev/null
+  "$TESSERA" import --data "$DATA" bench "$WORK/bench-cells.geojson" >/dev/null
+fi
+# 100 x 100 patches, 176 px apart: 10,000 level-0 corners, row by row.
+LIST=$WORK/patches.txt
+$PY -c 'print("\n".join(f"{x} {y}" for y in range(0, 17504, 176) for x in range(0, 17504, 176)))' >"$LIST"
+n=$(wc -l <"$LIST")
+echo "patches: $n of 256x256 at level 0 ($(nproc) cores)"
+source "$ROOT/benches/quiet.sh"
+
+declare -A RATE
+rate() { awk -v n="$1" -v s="$2" 'BEGIN{printf "%.0f", n / s}'; }
+
+wait_quiet
+read -r done s < <($PY "$HERE/openslide_patches.py" "$SLIDE" "$LIST" 2 256)
+RATE[openslide]=$(rate "$done" "$s"); echo "  openslide read_region, 2 processes: ${RATE[openslide]} patches/s ($s s)"
+
+for kind in images masks; do
+  out=$WORK/patches-$kind; rm -rf "$out"; wait_quiet
+  filter=(); [ $kind = images ] && filter=(--classes no-such-class)
+  start=$(date +%s.%N)
+  "$TESSERA" patches --data "$DATA" bench -o "$out" --stride 176 --bbox 0,0,17760,17760 --format tar "${filter[@]}" 2>/dev/null
+  s=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.3f", b - a}')
+  got=$(wc -l <"$out/manifest.jsonl")
+  RATE[$kind]=$(rate "$got" "$s"); echo "  tessera patches ($kind, tar): ${RATE[$kind]} patches/s ($got in $s s)"
+done
+
+port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$TESSERA" serve --data "$DATA" --addr "127.0.0.1:$port" >/dev/null 2>"$WORK/patches-server.log" &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+wait_quiet
+read -r done s < <($PY "$HERE/http_loader.py" "127.0.0.1:$port" bench "$LIST" 4 256)
+RATE[http]=$(rate "$done" "$s"); echo "  HTTP loader, 4 connections, both masks: ${RATE[http]} patches/s ($s s)"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", a / b}'; }
+echo
+echo "ratios against OpenSlide read_region (2 processes):"
+echo "  patches (tessera patches, images):   $(ratio "${RATE[images]}" "${RATE[openslide]}")x  (bar >= 10x)"
+echo "  patches with both masks:             $(ratio "${RATE[masks]}" "${RATE[openslide]}")x  (bar >= 5x)"
+echo "  HTTP data loader, 4 connections:     $(ratio "${RATE[http]}" "${RATE[openslide]}")x  (bar >= 3x)"
