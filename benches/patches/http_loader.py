@@ -26,7 +26,8 @@ def parts(content_type, body):
     out = []
     for piece in body.split(boundary)[1:-1]:
         head, _, content = piece.partition(b"\r\n\r\n")
-        out.append(npy(content[:-2]))
+        if b"application/x-npy" in head:
+            out.append(npy(content[:-2]))
     return out
 
 

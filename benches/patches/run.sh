@@ -28,7 +28,7 @@ command -v tiffset >/dev/null || need+=(libtiff-tools)
 { [ -x $PY ] && $PY -c 'import openslide, PIL, numpy' 2>/dev/null; } || need+=(python3-openslide python3-numpy)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release --locked -p server >/dev/null
 

@@ -4,6 +4,8 @@ use super::error::ResearchError;
 use image::ImageEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 
+/// Fast deflate with one fixed filter: `Sub` for pixels, none for masks (their long runs
+/// compress on their own); trying every filter on every row (`Adaptive`) is dearer.
 fn png(
     data: &[u8],
     width: u32,
@@ -11,8 +13,13 @@ fn png(
     color: image::ExtendedColorType,
     what: &'static str,
 ) -> Result<Vec<u8>, ResearchError> {
+    let filter = if matches!(color, image::ExtendedColorType::Rgb8) {
+        FilterType::Sub
+    } else {
+        FilterType::NoFilter
+    };
     let mut out = Vec::new();
-    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
+    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, filter)
         .write_image(data, width, height, color)
         .map_err(|e| ResearchError::Encode {
             what,
