@@ -94,6 +94,16 @@ fn role_matrix() {
             get("/api/slides/s/annotations/summary"),
         ),
         row("GET export", READ, get("/api/slides/s/annotations/export")),
+        row(
+            "GET COCO export",
+            READ,
+            get("/api/slides/s/annotations/export?format=coco"),
+        ),
+        row(
+            "GET patch with masks",
+            READ,
+            get("/api/slides/s/patch?x=0&y=0&w=64&h=64&level=0&masks=semantic,instance"),
+        ),
         row("GET annotation", READ, get(a_path)),
         row("GET history", READ, get(a_history)),
         // Public: health, metrics, the viewer's files.
