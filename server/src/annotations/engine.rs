@@ -467,36 +467,11 @@ impl Engine {
         caller: &str,
         guard: Guard<'_>,
     ) -> Result<Annotation, AnnotationError> {
-        self.create_inner(slide, layer, feature, caller, guard, IdUse::Given)
+        self.create_as(slide, layer, feature, caller, guard, IdUse::Given)
     }
 
-    /// [`Engine::create`], under a new id whatever id the feature has.
-    pub fn create_with_new_id(
-        &self,
-        slide: &str,
-        layer: &str,
-        feature: &[u8],
-        caller: &str,
-        guard: Guard<'_>,
-    ) -> Result<Annotation, AnnotationError> {
-        self.create_inner(slide, layer, feature, caller, guard, IdUse::New)
-    }
-
-    /// [`Engine::create`] of an annotation deleted from this slide, under its old id:
-    /// its history goes on (a redo of an undone create, a conflict resolved by keeping
-    /// one's own). Refused as a duplicate when the id is in use or was used elsewhere.
-    pub fn recreate(
-        &self,
-        slide: &str,
-        layer: &str,
-        feature: &[u8],
-        caller: &str,
-        guard: Guard<'_>,
-    ) -> Result<Annotation, AnnotationError> {
-        self.create_inner(slide, layer, feature, caller, guard, IdUse::Revived)
-    }
-
-    fn create_inner(
+    /// [`Engine::create`], with the id chosen as `id_use` says.
+    pub fn create_as(
         &self,
         slide: &str,
         layer: &str,
@@ -1122,12 +1097,14 @@ pub(crate) fn annotation_from(
 
 /// Which id a created annotation gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum IdUse {
+pub enum IdUse {
     /// The feature's own, if it was never used.
     Given,
-    /// The feature's own, which may be that of an annotation deleted from this slide.
+    /// The feature's own, which may be that of an annotation deleted from this slide
+    /// (a redo of an undone create): its history goes on. Refused as a duplicate when
+    /// the id is in use or was used on another slide.
     Revived,
-    /// A new one.
+    /// A new one, whatever id the feature has.
     New,
 }
 

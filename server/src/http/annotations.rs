@@ -6,7 +6,7 @@ use super::AppState;
 use super::access::{SlideRole, edit_guard};
 use super::error::AppError;
 use crate::access::Caller;
-use crate::annotations::engine::HistoryEntry;
+use crate::annotations::engine::{HistoryEntry, IdUse};
 use crate::annotations::error::StorageFault;
 use crate::annotations::geojson::write::push_feature;
 use crate::annotations::query::parse_bbox;
@@ -415,14 +415,14 @@ pub async fn create(
             Err(AnnotationError::DuplicateId(id))
                 if !super::access::may_see(&engine, &directory, &who, &id) =>
             {
-                engine.create_with_new_id(&slide, &layer, &body, &who.name, &guard)?
+                engine.create_as(&slide, &layer, &body, &who.name, &guard, IdUse::New)?
             }
             // The id of an annotation deleted here, which the caller saw: it comes back
             // under its id (a redo of an undone create), its history going on.
             Err(AnnotationError::DuplicateId(id))
                 if matches!(engine.get(&id), Err(AnnotationError::NotFound(_))) =>
             {
-                engine.recreate(&slide, &layer, &body, &who.name, &guard)?
+                engine.create_as(&slide, &layer, &body, &who.name, &guard, IdUse::Revived)?
             }
             other => other?,
         };
