@@ -2,11 +2,10 @@
 //! [--format geojson|coco] [patch grid flags]`.
 
 use super::import::open_engine;
-use super::patches::GridArgs;
+use super::patches::{GridArgs, with_grid};
 use server::annotations::query::parse_bbox;
-use server::research::dataset::{Format, Plan};
-use server::research::{PatchSource, class_numbers, coco, schema_classes};
-use server::store::SlideStore;
+use server::research::coco;
+use server::research::dataset::Format;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,29 +77,21 @@ fn geojson(args: &ExportArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn coco_json(args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let engine = open_engine(&args.data)?;
-    let slide = SlideStore::new(&args.data)
-        .get(&args.slide)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let metadata = slide.cache.metadata();
-    let plan = Plan::new(
+    let doc = with_grid(
+        &args.data,
         &args.slide,
-        metadata,
-        &args.grid.spec(args.bbox.as_ref()),
+        &args.grid,
+        args.bbox.as_ref(),
         Format::Png,
+        |run| {
+            Ok(coco::export(
+                run.source,
+                run.plan,
+                run.classes,
+                run.metadata.background,
+            )?)
+        },
     )?;
-    let loaded = engine.index(&args.slide)?;
-    let index = loaded.read();
-    let access = server::access::Access::open(&args.data)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.data.join("access.db").display()))?;
-    let selection = args.grid.selection();
-    let classes = class_numbers(
-        &index,
-        schema_classes(&access.directory(), &args.slide),
-        &selection,
-    )?;
-    let source = PatchSource::new(&slide.cache, &index, &selection, &classes)?;
-    let doc = coco::export(&source, &plan, &classes, metadata.background)?;
     let text = doc.to_string();
     match &args.output {
         None => super::emit(&text)?,

@@ -4,9 +4,9 @@
 use super::import::open_engine;
 use super::progress;
 use server::research::dataset::{self, Format, GridSpec, Plan};
-use server::research::{PatchSource, Selection, class_numbers, grid, schema_classes};
+use server::research::{ClassNumbers, PatchSource, Selection, class_numbers, grid, schema_classes};
 use server::store::SlideStore;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Where patches are cut and which annotations their masks show (shared with
@@ -83,37 +83,72 @@ pub struct PatchesArgs {
     format: String,
 }
 
-pub fn run(args: &PatchesArgs) -> anyhow::Result<ExitCode> {
-    let format = Format::parse(&args.format)?;
-    let engine = open_engine(&args.data)?;
-    let slide = SlideStore::new(&args.data)
-        .get(&args.slide)
+/// A patch grid over one slide, ready to cut.
+#[derive(Debug)]
+pub struct GridRun<'a> {
+    pub source: &'a PatchSource<'a>,
+    pub plan: &'a Plan,
+    pub classes: &'a ClassNumbers,
+    pub metadata: &'a tiler::Metadata,
+}
+
+/// Opens slide `slide_id` of `data`, plans `grid` over it (within `bbox`) and hands the
+/// patch source to `work`: what `tessera patches` and `tessera export --format coco`
+/// share. The slide's index stays read-locked while `work` runs.
+pub fn with_grid<T>(
+    data: &Path,
+    slide_id: &str,
+    grid: &GridArgs,
+    bbox: Option<&String>,
+    format: Format,
+    work: impl FnOnce(GridRun<'_>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let engine = open_engine(data)?;
+    let slide = SlideStore::new(data)
+        .get(slide_id)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let metadata = slide.cache.metadata();
-    let plan = Plan::new(
-        &args.slide,
-        metadata,
-        &args.grid.spec(args.bbox.as_ref()),
-        format,
-    )?;
-    let loaded = engine.index(&args.slide)?;
+    let plan = Plan::new(slide_id, metadata, &grid.spec(bbox), format)?;
+    let loaded = engine.index(slide_id)?;
     let index = loaded.read();
-    let access = server::access::Access::open(&args.data)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.data.join("access.db").display()))?;
-    let selection = args.grid.selection();
+    let access = server::access::Access::open(data)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", data.join("access.db").display()))?;
+    let selection = grid.selection();
     let classes = class_numbers(
         &index,
-        schema_classes(&access.directory(), &args.slide),
+        schema_classes(&access.directory(), slide_id),
         &selection,
     )?;
     let source = PatchSource::new(&slide.cache, &index, &selection, &classes)?;
+    work(GridRun {
+        source: &source,
+        plan: &plan,
+        classes: &classes,
+        metadata,
+    })
+}
+
+pub fn run(args: &PatchesArgs) -> anyhow::Result<ExitCode> {
+    let format = Format::parse(&args.format)?;
+    with_grid(
+        &args.data,
+        &args.slide,
+        &args.grid,
+        args.bbox.as_ref(),
+        format,
+        |run| write_patches(args, &run),
+    )
+}
+
+fn write_patches(args: &PatchesArgs, run: &GridRun<'_>) -> anyhow::Result<ExitCode> {
+    let (plan, metadata, classes, source) = (run.plan, run.metadata, run.classes, run.source);
     let total = grid::corners(plan.area, plan.level, plan.size, plan.stride).len();
     let bar = progress::bar(total as u64, "patches");
     let summary = dataset::write(
-        &source,
-        &plan,
+        source,
+        plan,
         grid::mpp_at(metadata, plan.level),
-        &classes,
+        classes,
         metadata.background,
         &args.output,
         &|n| bar.set_position(n as u64),
