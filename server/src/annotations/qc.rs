@@ -456,15 +456,11 @@ pub fn check_one(
             };
             // The stored version of the annotation itself is not compared, nor, in
             // blind mode, what the caller may not see (its ids and areas would tell).
-            let me = blind_for.map(|me| index.authors.find(me));
+            let blind = blind_for.map(|me| super::query::Blind::new(&index, me));
             let partner = |m: u32| {
                 let s = index.slot(m);
-                let hidden = me.is_some_and(|me| {
-                    me != Some(s.author)
-                        && s.provenance != super::model::Provenance::Model
-                        && !super::review::is_decision(s.status)
-                });
-                (s.id != a.id && !hidden).then(|| valid_area(&index, m))?
+                let shown = blind.as_ref().is_none_or(|b| b.shows(s));
+                (s.id != a.id && shown).then(|| valid_area(&index, m))?
             };
             found.extend(overlaps(
                 &index,

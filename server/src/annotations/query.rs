@@ -162,9 +162,27 @@ pub fn parse_bbox(text: &str) -> Result<Rect, AnnotationError> {
 }
 
 /// Blind mode, compiled against one index.
-struct Blind {
+#[derive(Debug)]
+pub(crate) struct Blind {
     /// The caller's author number, if they have any annotation here.
     me: Option<u16>,
+}
+
+impl Blind {
+    /// Blind mode for the caller named `me` on this index.
+    pub(crate) fn new(index: &SlideIndex, me: &str) -> Self {
+        Self {
+            me: index.authors.find(me),
+        }
+    }
+
+    /// Whether the caller sees this annotation ([`super::review::visible_blind`] on
+    /// the index's numbers): their own, a model's untouched pre-label, reviewed work.
+    pub(crate) fn shows(&self, s: &Slot) -> bool {
+        self.me == Some(s.author)
+            || s.provenance == super::model::Provenance::Model
+            || super::review::is_decision(s.status)
+    }
 }
 
 /// Slot filter compiled from the parameters against one index's interned names.
@@ -223,9 +241,7 @@ impl Filter {
             classes: names(&p.class, &index.classes),
             authors: names(&p.author, &index.authors),
             statuses,
-            blind: p.blind_for.as_ref().map(|me| Blind {
-                me: index.authors.find(me),
-            }),
+            blind: p.blind_for.as_ref().map(|me| Blind::new(index, me)),
         })
     }
 
@@ -238,11 +254,7 @@ impl Filter {
                 .provenances
                 .as_ref()
                 .is_none_or(|l| l.contains(&s.provenance))
-            && self.blind.as_ref().is_none_or(|b| {
-                b.me == Some(s.author)
-                    || s.provenance == super::model::Provenance::Model
-                    || super::review::is_decision(s.status)
-            })
+            && self.blind.as_ref().is_none_or(|b| b.shows(s))
     }
 }
 
