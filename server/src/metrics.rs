@@ -30,6 +30,68 @@ pub struct Metrics {
     pub tile_cache_hits: Counter,
     pub tile_cache_misses: Counter,
     pub tile_cache_bytes: Gauge<u64, AtomicU64>,
+    /// The annotation engine's memory budget at work, set at each scrape.
+    pub index: IndexGauges,
+}
+
+/// Gauges of [`crate::annotations::Residency`].
+#[derive(Debug, Default)]
+pub struct IndexGauges {
+    slides: Gauge<u64, AtomicU64>,
+    bytes: Gauge<u64, AtomicU64>,
+    budget: Gauge<u64, AtomicU64>,
+    loads: Gauge<u64, AtomicU64>,
+    evictions: Gauge<u64, AtomicU64>,
+    cold_queries: Gauge<u64, AtomicU64>,
+}
+
+impl IndexGauges {
+    fn register(&self, registry: &mut Registry) {
+        for (name, help, gauge) in [
+            (
+                "annotation_slides_resident",
+                "Slides whose annotation index is in memory",
+                &self.slides,
+            ),
+            (
+                "annotation_index_bytes",
+                "Bytes of annotation indexes in memory",
+                &self.bytes,
+            ),
+            (
+                "annotation_index_budget_bytes",
+                "Memory budget of annotation indexes (--index-mb)",
+                &self.budget,
+            ),
+            (
+                "annotation_slide_loads",
+                "Loads of a slide's annotation index since start",
+                &self.loads,
+            ),
+            (
+                "annotation_slide_evictions",
+                "Slides that left memory for the budget since start",
+                &self.evictions,
+            ),
+            (
+                "annotation_cold_queries",
+                "Region queries answered from a slide's snapshot on disk",
+                &self.cold_queries,
+            ),
+        ] {
+            registry.register(name, help, gauge.clone());
+        }
+    }
+
+    /// Sets every gauge from `r`.
+    pub fn set(&self, r: &crate::annotations::Residency) {
+        self.slides.set(r.slides);
+        self.bytes.set(r.bytes);
+        self.budget.set(r.budget);
+        self.loads.set(r.loads);
+        self.evictions.set(r.evictions);
+        self.cold_queries.set(r.cold_queries);
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -70,6 +132,8 @@ impl Default for Metrics {
             "Bytes held by the in-memory tile cache",
             tile_cache_bytes.clone(),
         );
+        let index = IndexGauges::default();
+        index.register(&mut registry);
         Self {
             registry,
             requests,
@@ -77,6 +141,7 @@ impl Default for Metrics {
             tile_cache_hits,
             tile_cache_misses,
             tile_cache_bytes,
+            index,
         }
     }
 }

@@ -15,6 +15,8 @@ pub struct ServeConfig {
     pub data: PathBuf,
     pub addr: SocketAddr,
     pub cache_mb: u64,
+    /// Memory for annotation indexes, in MiB.
+    pub index_mb: u64,
     pub jpeg_quality: u8,
     pub limits: crate::http::Limits,
     /// Host names, origins and the public URL the server answers as.
@@ -32,6 +34,7 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
         crate::annotations::EngineLimits {
             background_checkpoint: true,
             answer_texts: true,
+            index_bytes: config.index_mb.saturating_mul(1 << 20),
             ..crate::annotations::EngineLimits::default()
         },
     )?;

@@ -4,18 +4,25 @@
 //! index shows can be lost. Each slide's index is loaded on first use; a slide changed by
 //! another process (`tessera import` next to a running server) is reloaded, noticed
 //! through SQLite's `data_version` at most once a second.
+//!
+//! Loaded indexes are held within a memory budget ([`EngineLimits::index_bytes`]),
+//! weighed in bytes; the slides least recently used leave memory first (their users
+//! keep them until done). A region query of a slide not in memory reads the slide's
+//! snapshot on disk ([`super::snapshot`]) instead of loading it.
 
 use super::error::AnnotationError;
 use super::extras;
 use super::geojson::parse::{ClassRule, ParseContext, ParsedFeature, Problem, parse_item};
-use super::index::{SlideIndex, Staged};
+use super::geometry::Rect;
+use super::index::{SlideIndex, Staged, entry_box};
 use super::model::{Annotation, Provenance, Status, now_ms};
 use super::review;
+use super::snapshot::{self, Snapshot};
 use super::store;
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -42,10 +49,68 @@ const BIG_WAL_BYTES: u64 = 64 << 20;
 /// How long the engine trusts its indexes before asking SQLite for outside changes.
 const RECHECK_AFTER: Duration = Duration::from_secs(1);
 
-/// Writes `index`'s texts to a file in `dir` and installs them (see [`super::texts`]).
-pub(crate) fn make_texts(dir: &Path, index: &RwLock<SlideIndex>) {
+/// Records a region query of a cold slide reads from its snapshot at most (more: the
+/// slide is loaded), unless an eighth of the slide is more.
+const COLD_RECORDS: u64 = 1 << 16;
+
+/// What a region query answers from (see [`Engine::view`]).
+#[derive(Debug)]
+pub(crate) enum View {
+    Loaded(Arc<LoadedSlide>),
+    /// The annotations near the region, read from the slide's snapshot.
+    Cold(Box<SlideIndex>),
+}
+
+/// Counts of the engine's memory budget at work.
+#[derive(Debug, Default)]
+struct Counts {
+    loads: AtomicU64,
+    evictions: AtomicU64,
+    cold_queries: AtomicU64,
+}
+
+/// The engine's memory budget at work (see [`Engine::residency`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Residency {
+    /// Slides whose index is in memory, and its bytes.
+    pub slides: u64,
+    pub bytes: u64,
+    pub budget: u64,
+    /// Loads of a slide's index, and slides that left memory for the budget.
+    pub loads: u64,
+    pub evictions: u64,
+    /// Region queries answered from a snapshot without loading the slide.
+    pub cold_queries: u64,
+}
+
+/// A weight for moka, in KiB.
+fn weight(bytes: u64) -> u32 {
+    u32::try_from(bytes >> 10).unwrap_or(u32::MAX).max(1)
+}
+
+/// The loaded slides, at most `budget` bytes of them, least recently used out first.
+fn resident_slides(
+    budget: u64,
+    counts: Arc<Counts>,
+) -> moka::sync::Cache<String, Arc<LoadedSlide>> {
+    moka::sync::Cache::builder()
+        .max_capacity((budget >> 10).max(1))
+        .eviction_policy(moka::policy::EvictionPolicy::lru())
+        .weigher(|_, l: &Arc<LoadedSlide>| weight(l.bytes.load(Ordering::Relaxed)))
+        .eviction_listener(move |slide, _, cause| {
+            if cause == moka::notification::RemovalCause::Size {
+                counts.evictions.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(slide = %slide, "slide left memory for the budget");
+            }
+        })
+        .build()
+}
+
+/// Writes the snapshot of `slide` from its loaded `index` and installs its texts (see
+/// [`super::snapshot`], [`super::texts`]).
+pub(crate) fn make_snapshot(dir: &Path, slide: &str, index: &RwLock<SlideIndex>) {
     let started = Instant::now();
-    match super::texts::build(dir, index) {
+    match snapshot::write(dir, slide, index) {
         Ok(Some((era, texts))) => {
             let bytes = texts.bytes();
             let mut index = index
@@ -56,13 +121,14 @@ pub(crate) fn make_texts(dir: &Path, index: &RwLock<SlideIndex>) {
                     annotations = index.len(),
                     megabytes = bytes >> 20,
                     seconds = started.elapsed().as_secs_f64(),
-                    "answer texts written"
+                    slide,
+                    "snapshot written"
                 );
             }
         }
         Ok(None) => {}
         Err(e) => {
-            tracing::warn!(dir = %dir.display(), "answer texts not written (queries format instead): {e}");
+            tracing::warn!(dir = %dir.display(), slide, "snapshot not written (queries format instead): {e}");
         }
     }
     // Formatted on rayon's threads, freed here.
@@ -80,9 +146,13 @@ pub struct EngineLimits {
     /// thread of its own after the import is answered (a server), rather than before
     /// (the CLI, which exits next).
     pub background_checkpoint: bool,
-    /// Whether each loaded slide's GeoJSON texts are written to disk in the background
-    /// for queries to copy (a server; see [`super::texts`]).
+    /// Whether each loaded slide's snapshot (its records and GeoJSON texts) is written
+    /// to disk in the background, for queries to copy and for cold slides to be read
+    /// from (a server; see [`super::snapshot`]).
     pub answer_texts: bool,
+    /// Bytes of loaded indexes kept in memory; the least recently used slides leave
+    /// beyond it.
+    pub index_bytes: u64,
 }
 
 impl Default for EngineLimits {
@@ -92,6 +162,7 @@ impl Default for EngineLimits {
             max_feature_bytes: 64 << 20,
             background_checkpoint: false,
             answer_texts: false,
+            index_bytes: u64::MAX,
         }
     }
 }
@@ -100,6 +171,8 @@ impl Default for EngineLimits {
 #[derive(Debug, Default)]
 pub struct LoadedSlide {
     index: OnceLock<Result<RwLock<SlideIndex>, String>>,
+    /// Heap bytes of the index when last weighed, for the memory budget.
+    bytes: AtomicU64,
     /// Whether a thread is making the slide's texts (one at a time).
     texts_running: AtomicBool,
     /// Whether texts were asked for since that thread began.
@@ -111,7 +184,11 @@ pub struct Engine {
     dir: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
-    slides: Mutex<HashMap<String, Arc<LoadedSlide>>>,
+    /// Loaded slides, within the memory budget.
+    slides: moka::sync::Cache<String, Arc<LoadedSlide>>,
+    /// Opened snapshots of slides (their trees), for region queries of cold slides.
+    snapshots: moka::sync::Cache<String, Arc<Snapshot>>,
+    residency: Arc<Counts>,
     bounds: Box<SlideBounds>,
     class_rules: RwLock<Option<Box<ClassRules>>>,
     checked: Mutex<(i64, Instant)>,
@@ -145,11 +222,17 @@ impl Engine {
         let writer = store::open(dir).map_err(|e| AnnotationError::db(dir, e))?;
         let reader = store::open(dir).map_err(|e| AnnotationError::db(dir, e))?;
         let version = data_version(&reader).map_err(|e| AnnotationError::db(dir, e))?;
+        let residency = Arc::new(Counts::default());
         Ok(Self {
             dir: dir.to_path_buf(),
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
-            slides: Mutex::new(HashMap::new()),
+            slides: resident_slides(limits.index_bytes, Arc::clone(&residency)),
+            snapshots: moka::sync::Cache::builder()
+                .max_capacity((limits.index_bytes / 8 / 1024).max(1 << 10))
+                .weigher(|_, s: &Arc<Snapshot>| weight(s.memory_bytes() as u64))
+                .build(),
+            residency,
             bounds,
             class_rules: RwLock::new(None),
             checked: Mutex::new((version, Instant::now())),
@@ -249,7 +332,7 @@ impl Engine {
         })
     }
 
-    /// Drops indexes of slides another process changed.
+    /// Drops indexes (and opened snapshots) of slides another process changed.
     ///
     /// A change of this engine holds the writer from its transaction through its
     /// [`Engine::apply`], so between its commit and its apply SQLite is a generation ahead
@@ -270,19 +353,21 @@ impl Engine {
         let reader = self.reader();
         let version = data_version(&reader).map_err(|e| self.db_error(e))?;
         if version != checked.0 {
-            let mut slides = lock(&self.slides);
-            let mut stale = Vec::new();
-            for (id, loaded) in slides.iter() {
+            for (id, loaded) in &self.slides {
                 if let Some(Ok(index)) = loaded.index.get() {
                     let mine = read(index).generation;
-                    if store::generation(&reader, id).map_err(|e| self.db_error(e))? != mine {
-                        stale.push(id.clone());
+                    if store::generation(&reader, &id).map_err(|e| self.db_error(e))? != mine {
+                        tracing::info!(slide = %id, "annotations changed outside this server; reloading");
+                        self.slides.invalidate(id.as_str());
                     }
                 }
             }
-            for id in stale {
-                tracing::info!(slide = %id, "annotations changed outside this server; reloading");
-                slides.remove(&id);
+            for (id, opened) in &self.snapshots {
+                if store::generation(&reader, &id).map_err(|e| self.db_error(e))?
+                    != opened.generation()
+                {
+                    self.snapshots.invalidate(id.as_str());
+                }
             }
         }
         *checked = (version, Instant::now());
@@ -295,7 +380,7 @@ impl Engine {
         if self.checked.try_lock().ok()?.1.elapsed() >= RECHECK_AFTER {
             return None;
         }
-        let loaded = Arc::clone(self.slides.try_lock().ok()?.get(slide)?);
+        let loaded = self.slides.get(slide)?;
         self.slide_size(slide).ok()?;
         matches!(loaded.index.get(), Some(Ok(_))).then_some(loaded)
     }
@@ -304,7 +389,9 @@ impl Engine {
     pub fn index(&self, slide: &str) -> Result<Arc<LoadedSlide>, AnnotationError> {
         self.slide_size(slide)?;
         self.forget_outside_changes()?;
-        let loaded = Arc::clone(lock(&self.slides).entry(slide.to_string()).or_default());
+        let loaded = self
+            .slides
+            .get_with_by_ref(slide, || Arc::new(LoadedSlide::default()));
         let mut fresh = false;
         let result = loaded.index.get_or_init(|| {
             fresh = true;
@@ -312,13 +399,101 @@ impl Engine {
         });
         match result {
             Err(e) => {
-                lock(&self.slides).remove(slide);
+                self.slides.invalidate(slide);
                 return Err(AnnotationError::Corrupt(e.clone()));
             }
-            Ok(index) if fresh && read(index).texts_behind() => self.refresh_texts(&loaded),
+            Ok(index) if fresh => {
+                self.residency.loads.fetch_add(1, Ordering::Relaxed);
+                self.weigh(slide, &loaded);
+                if read(index).texts_behind() {
+                    self.refresh_texts(slide, &loaded);
+                }
+            }
             Ok(_) => {}
         }
         Ok(loaded)
+    }
+
+    /// Weighs a loaded slide again (after a load or a change) for the memory budget.
+    fn weigh(&self, slide: &str, loaded: &Arc<LoadedSlide>) {
+        if let Some(Ok(index)) = loaded.index.get() {
+            let bytes = read(index).memory_bytes() as u64;
+            loaded.bytes.store(bytes, Ordering::Relaxed);
+        }
+        // Only if it is still the slide's entry: another may have taken its place.
+        if self
+            .slides
+            .get(slide)
+            .is_some_and(|held| Arc::ptr_eq(&held, loaded))
+        {
+            self.slides.insert(slide.to_string(), Arc::clone(loaded));
+        }
+    }
+
+    /// What to answer a region query of `slide` for `rect` from: its loaded index, or,
+    /// when it is not in memory (a server), an index of just the annotations near `rect`
+    /// read from its snapshot, so that a cold slide answers without loading. Answers
+    /// are the same either way.
+    pub(crate) fn view(&self, slide: &str, rect: &Rect) -> Result<View, AnnotationError> {
+        self.slide_size(slide)?;
+        self.forget_outside_changes()?;
+        if let Some(loaded) = self.loaded(slide) {
+            return Ok(View::Loaded(loaded));
+        }
+        if self.limits.answer_texts
+            && let Some(opened) = self.snapshot(slide)?
+        {
+            let env = entry_box(rect);
+            let runs = opened.search(&env);
+            let records: u64 = runs.iter().map(|r| r.end - r.start).sum();
+            if records <= COLD_RECORDS.max(opened.len() / 8) {
+                match opened.index(&runs, Some(&env)) {
+                    Ok(index) => {
+                        self.residency.cold_queries.fetch_add(1, Ordering::Relaxed);
+                        return Ok(View::Cold(Box::new(index)));
+                    }
+                    Err(why) => {
+                        tracing::warn!(slide, "snapshot unreadable, loading from the store: {why}");
+                        self.snapshots.invalidate(slide);
+                    }
+                }
+            }
+        }
+        self.index(slide).map(View::Loaded)
+    }
+
+    /// The slide's snapshot if there is one holding the store's state of the slide.
+    fn snapshot(&self, slide: &str) -> Result<Option<Arc<Snapshot>>, AnnotationError> {
+        if let Some(opened) = self.snapshots.get(slide) {
+            return Ok(Some(opened));
+        }
+        let generation = store::generation(&self.reader(), slide).map_err(|e| self.db_error(e))?;
+        match Snapshot::open(&self.dir, slide, generation) {
+            Ok(Some(opened)) => {
+                let opened = Arc::new(opened);
+                self.snapshots
+                    .insert(slide.to_string(), Arc::clone(&opened));
+                Ok(Some(opened))
+            }
+            Ok(None) => Ok(None),
+            Err(why) => {
+                tracing::info!(slide, "snapshot not used, made again from the store: {why}");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Writes the slide's snapshot now, on this thread (after a `tessera import`, so
+    /// that a server starts with it), unless one holding the store's state is there.
+    pub fn write_snapshot(&self, slide: &str) -> Result<(), AnnotationError> {
+        if self.snapshot(slide)?.is_some() {
+            return Ok(());
+        }
+        let loaded = self.index(slide)?;
+        if let Some(Ok(index)) = loaded.index.get() {
+            make_snapshot(&self.dir, slide, index);
+        }
+        Ok(())
     }
 
     /// Makes the slide's texts now, on this thread (tests; a server makes them in the
@@ -327,14 +502,15 @@ impl Engine {
     pub(crate) fn make_texts_now(&self, slide: &str) -> Result<(), AnnotationError> {
         let loaded = self.index(slide)?;
         if let Some(Ok(index)) = loaded.index.get() {
-            make_texts(&self.dir, index);
+            make_snapshot(&self.dir, slide, index);
         }
         Ok(())
     }
 
-    /// Has the slide's texts made again on a thread of its own, if this engine keeps
-    /// texts; one such thread per slide, which runs once more when asked meanwhile.
-    fn refresh_texts(&self, loaded: &Arc<LoadedSlide>) {
+    /// Has the slide's snapshot written again on a thread of its own, if this engine
+    /// keeps snapshots; one such thread per slide, which runs once more when asked
+    /// meanwhile.
+    fn refresh_texts(&self, slide: &str, loaded: &Arc<LoadedSlide>) {
         if !self.limits.answer_texts {
             return;
         }
@@ -342,12 +518,12 @@ impl Engine {
         if loaded.texts_running.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (loaded, dir) = (Arc::clone(loaded), self.dir.clone());
+        let (loaded, dir, slide) = (Arc::clone(loaded), self.dir.clone(), slide.to_string());
         std::thread::spawn(move || {
             loop {
                 loaded.texts_wanted.store(false, Ordering::Release);
                 if let Some(Ok(index)) = loaded.index.get() {
-                    make_texts(&dir, index);
+                    make_snapshot(&dir, &slide, index);
                 }
                 loaded.texts_running.store(false, Ordering::Release);
                 if !loaded.texts_wanted.load(Ordering::Acquire)
@@ -361,14 +537,31 @@ impl Engine {
 
     /// The index if the slide is already loaded (a write then keeps it up to date).
     fn loaded(&self, slide: &str) -> Option<Arc<LoadedSlide>> {
-        lock(&self.slides)
+        self.slides
             .get(slide)
             .filter(|l| matches!(l.index.get(), Some(Ok(_))))
-            .cloned()
     }
 
     fn load(&self, slide: &str) -> Result<SlideIndex, AnnotationError> {
         let started = Instant::now();
+        if let Some(opened) = self.snapshot(slide)? {
+            match opened.load() {
+                Ok(index) => {
+                    crate::memory::release_freed();
+                    tracing::info!(
+                        slide,
+                        annotations = index.len(),
+                        seconds = started.elapsed().as_secs_f64(),
+                        "loaded annotations from the snapshot"
+                    );
+                    return Ok(index);
+                }
+                Err(why) => {
+                    tracing::warn!(slide, "snapshot unreadable, loading from the store: {why}");
+                    self.snapshots.invalidate(slide);
+                }
+            }
+        }
         let reader = self.reader();
         let generation = store::generation(&reader, slide).map_err(|e| self.db_error(e))?;
         let mut index = SlideIndex::default();
@@ -397,8 +590,10 @@ impl Engine {
         Ok(index)
     }
 
-    /// Applies committed changes to a loaded index.
+    /// Applies committed changes to a loaded index; the slide's opened snapshot no
+    /// longer holds its state.
     pub(crate) fn apply(&self, slide: &str, generation: i64, change: impl FnOnce(&mut SlideIndex)) {
+        self.snapshots.invalidate(slide);
         if let Some(loaded) = self.loaded(slide)
             && let Some(Ok(index)) = loaded.index.get()
         {
@@ -407,15 +602,18 @@ impl Engine {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             change(&mut index);
             index.generation = generation;
-            if index.texts_behind() {
-                drop(index);
-                self.refresh_texts(&loaded);
+            let behind = index.texts_behind();
+            drop(index);
+            self.weigh(slide, &loaded);
+            if behind {
+                self.refresh_texts(slide, &loaded);
             }
         }
     }
 
-    /// Loads the index of every slide that has annotations (a server does this at start,
-    /// so the first viewer does not wait).
+    /// Makes sure every slide that has annotations has a snapshot holding its state (a
+    /// server does this at start, so that the first viewer of any slide does not wait
+    /// for a load): slides without one are loaded, one at a time, and theirs written.
     pub fn preload(&self) {
         let slides: Vec<String> = {
             let reader = self.reader();
@@ -428,10 +626,17 @@ impl Engine {
             listed.unwrap_or_default()
         };
         for slide in slides {
-            if (self.bounds)(&slide).is_some()
-                && let Err(e) = self.index(&slide)
-            {
-                tracing::warn!(slide = %slide, "annotations not loaded: {e}");
+            if (self.bounds)(&slide).is_none() || matches!(self.snapshot(&slide), Ok(Some(_))) {
+                continue;
+            }
+            match self.index(&slide) {
+                Ok(loaded) => {
+                    // One slide at a time: wait for its snapshot before the next load.
+                    while loaded.texts_running.load(Ordering::Acquire) {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                Err(e) => tracing::warn!(slide = %slide, "annotations not loaded: {e}"),
             }
         }
     }
@@ -440,6 +645,25 @@ impl Engine {
     #[must_use]
     pub fn is_loaded(&self, slide: &str) -> bool {
         self.loaded(slide).is_some()
+    }
+
+    /// Slides in memory, their bytes, and how often slides were loaded, left memory,
+    /// and were queried from their snapshots.
+    #[must_use]
+    pub fn residency(&self) -> Residency {
+        self.slides.run_pending_tasks();
+        Residency {
+            slides: self.slides.entry_count(),
+            bytes: self
+                .slides
+                .iter()
+                .map(|(_, l)| l.bytes.load(Ordering::Relaxed))
+                .sum(),
+            budget: self.limits.index_bytes,
+            loads: self.residency.loads.load(Ordering::Relaxed),
+            evictions: self.residency.evictions.load(Ordering::Relaxed),
+            cold_queries: self.residency.cold_queries.load(Ordering::Relaxed),
+        }
     }
 
     fn parse_one(&self, slide: &str, bytes: &[u8]) -> Result<ParsedFeature, AnnotationError> {

@@ -257,12 +257,69 @@ fn permute<T>(items: &mut [T], order: &[u32]) {
     }
 }
 
-fn envelope(r: &Rect) -> AABB<[f32; 2]> {
+/// The box a tree keeps for an annotation's bounding box `r` (rounded outwards to
+/// `f32`), and the box a query for `r` searches with.
+#[must_use]
+pub fn entry_box(r: &Rect) -> AABB<[f32; 2]> {
     let e = entry(r, 0);
     AABB::from_corners(e.geom().lower(), e.geom().upper())
 }
 
+fn envelope(r: &Rect) -> AABB<[f32; 2]> {
+    entry_box(r)
+}
+
 impl SlideIndex {
+    /// An empty index whose names are numbered as given (those of a snapshot).
+    #[must_use]
+    pub fn named(
+        layers: &[String],
+        classes: &[String],
+        class_colors: &[[u8; 3]],
+        authors: &[String],
+    ) -> Self {
+        let mut index = Self::default();
+        for (interner, names) in [
+            (&mut index.layers, layers),
+            (&mut index.classes, classes),
+            (&mut index.authors, authors),
+        ] {
+            for name in names {
+                interner.intern(name);
+            }
+            interner.last = None;
+        }
+        index.class_colors = class_colors.to_vec();
+        index
+    }
+
+    /// Each class's colour, by class number.
+    #[must_use]
+    pub fn class_colors(&self) -> &[[u8; 3]] {
+        &self.class_colors
+    }
+
+    /// Finishes a load of [`SlideIndex::push_view`]s that came in tile order (from a
+    /// snapshot): one bulk load of the tree, slots numbered as they came.
+    pub fn finish_in_order(&mut self, entries: Vec<Entry>) {
+        self.displaced.clear();
+        self.tree = RTree::bulk_load_with_params(entries);
+        self.arena.trim();
+        self.slots.shrink_to_fit();
+    }
+
+    /// Appends slot `n`'s record body in the form the store keeps (extras as text).
+    pub fn push_plain_body(&self, n: u32, out: &mut Vec<u8>) {
+        let s = &self.slots[n as usize];
+        if s.compact
+            && let Ok(a) = self.annotation(n)
+        {
+            out.extend_from_slice(&a.encode_body());
+        } else {
+            out.extend_from_slice(self.body(s));
+        }
+    }
+
     /// Adds a staged annotation (without an R-tree entry: the caller inserts or bulk-loads it).
     pub fn push_slot(&mut self, s: &Staged) -> Entry {
         let view = super::store::RowView {

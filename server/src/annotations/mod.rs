@@ -11,8 +11,9 @@
 //! - [`engine`] ties them together: [`import`](engine::Engine::import) is all or nothing,
 //!   edits are versioned with optimistic concurrency, every change is in history and the
 //!   caller's last one can be undone; [`query`] and [`export`] read.
-//! - [`texts`]: every annotation's GeoJSON text in a file on disk, in tile order, which
-//!   a query copies instead of formatting.
+//! - [`texts`]: every annotation's GeoJSON text on disk, in tile order, which a query
+//!   copies instead of formatting; part of each slide's [`snapshot`], the file a query of
+//!   a slide not in memory reads and a load starts from.
 //! - [`qc`]: quality checks of stored annotations or of one about to be written;
 //!   [`audit`]: reproducible random audit samples, their outcomes and summaries.
 
@@ -33,11 +34,12 @@ pub mod query;
 pub mod repair;
 pub mod review;
 pub mod slot_ids;
+pub mod snapshot;
 pub mod store;
 pub mod synth;
 pub mod texts;
 
-pub use engine::{Engine, EngineLimits, HistoryEntry, UndoReport};
+pub use engine::{Engine, EngineLimits, HistoryEntry, Residency, UndoReport};
 pub use error::AnnotationError;
 pub use import::{ImportOptions, ImportReport};
 pub use model::{Annotation, Provenance, Status};

@@ -27,7 +27,7 @@
 //!            counts columns × rows × classes × u32, index ((row × columns) + column) × classes + class
 //! ```
 
-use super::engine::Engine;
+use super::engine::{Engine, View};
 use super::error::AnnotationError;
 use super::geojson::write::{Fields, push_str};
 use super::geometry::{Geometry, Rect, SCALE};
@@ -389,106 +389,12 @@ impl Engine {
         send: &mut dyn FnMut(Part) -> bool,
     ) -> Result<(), AnnotationError> {
         let rect = region(self, slide, p)?;
-        let (binary, fields) = encoding(p)?;
-        let (budget, blind) = (p.budget.unwrap_or(DEFAULT_BUDGET), p.blind_for.is_some());
-        let loaded = self.index(slide)?;
-        let index = loaded.read();
-        let filter = Filter::new(p, &index)?;
-        let limits = p.limits;
-        // Set when a search stops at the deadline; every use of `candidates` checks it.
-        let expired = std::cell::Cell::new(false);
-        let candidates = || {
-            index
-                .candidates(&rect)
-                .enumerate()
-                .take_while(|&(i, _)| {
-                    let stop = limits.expired(i);
-                    expired.set(expired.get() || stop);
-                    !stop
-                })
-                .map(|(_, n)| n)
-                .filter(|&n| filter.matches(index.slot(n)))
-        };
-        let searched = |expired: &std::cell::Cell<bool>| {
-            if expired.get() {
-                Err(limits.timed_out())
-            } else {
-                Ok(())
-            }
-        };
-        let lod = match p.lod.as_deref() {
-            None | Some("geometry") => Lod::Geometry,
-            Some("centroids") => Lod::Centroids,
-            Some("density") => Lod::Density,
-            Some("auto") => {
-                // Never past the server's limit: beyond it, a density grid.
-                let max = limits.max_features.unwrap_or(usize::MAX);
-                let budget = budget.min(max);
-                let ceiling = budget.saturating_mul(CENTROID_FACTOR).min(max);
-                let n = candidates().take(ceiling.saturating_add(1)).count();
-                searched(&expired)?;
-                match n {
-                    n if n <= budget => Lod::Geometry,
-                    n if n <= ceiling => Lod::Centroids,
-                    _ => Lod::Density,
-                }
-            }
-            Some(other) => {
-                return Err(AnnotationError::BadRequest(format!(
-                    "unknown lod {other:?} (geometry, auto, centroids or density)"
-                )));
-            }
-        };
-        let corrupt = |e: super::codec::Corrupt| AnnotationError::Corrupt(e.to_string());
-        match lod {
-            Lod::Geometry => {
-                let mut all: Vec<u32> = candidates().collect();
-                searched(&expired)?;
-                radsort::sort(&mut all);
-                let (slots, truncated) = meeting(&index, all, &rect, p.limit, limits)?;
-                if binary {
-                    let body =
-                        binary_geometry(&index, &slots, truncated, blind).map_err(corrupt)?;
-                    send_whole(send, body, binary, lod, slots.len());
-                } else {
-                    geojson_features(&index, &slots, truncated, fields, send)?;
-                }
-                Ok(())
-            }
-            Lod::Centroids => {
-                let mut all: Vec<u32> = candidates().collect();
-                searched(&expired)?;
-                let max = limits.max_features.unwrap_or(usize::MAX);
-                if all.len() > max {
-                    return Err(AnnotationError::TooManyFeatures {
-                        count: all.len(),
-                        max,
-                    });
-                }
-                radsort::sort(&mut all);
-                send_whole(
-                    send,
-                    centroids(&index, &all, binary, blind),
-                    binary,
-                    lod,
-                    all.len(),
-                );
-                Ok(())
-            }
-            Lod::Density => {
-                let cell = density_cell(p.grid, &rect);
-                let grid = DensityGrid::new(&rect, cell, index.classes.names().len())?;
-                let (grid, count) = grid.fill(&index, candidates());
-                searched(&expired)?;
-                send_whole(
-                    send,
-                    grid.encode(&index, count, binary, blind),
-                    binary,
-                    lod,
-                    count,
-                );
-                Ok(())
-            }
+        // A bad request is refused before anything is read.
+        encoding(p)?;
+        let view = self.view(slide, &rect)?;
+        match &view {
+            View::Loaded(loaded) => answer_region(&loaded.read(), &rect, p, send),
+            View::Cold(index) => answer_region(index, &rect, p, send),
         }
     }
 
@@ -562,6 +468,114 @@ impl Engine {
 
 /// A density grid's cell side: `grid=` when it is a positive number, else what makes
 /// about [`DENSITY_CELLS`] cells along the box's longer side.
+/// Answers a region query of `rect` from `index` (see [`Engine::query_streamed`]).
+fn answer_region(
+    index: &SlideIndex,
+    rect: &Rect,
+    p: &QueryParams,
+    send: &mut dyn FnMut(Part) -> bool,
+) -> Result<(), AnnotationError> {
+    let rect = *rect;
+    let (binary, fields) = encoding(p)?;
+    let (budget, blind) = (p.budget.unwrap_or(DEFAULT_BUDGET), p.blind_for.is_some());
+    let filter = Filter::new(p, index)?;
+    let limits = p.limits;
+    // Set when a search stops at the deadline; every use of `candidates` checks it.
+    let expired = std::cell::Cell::new(false);
+    let candidates = || {
+        index
+            .candidates(&rect)
+            .enumerate()
+            .take_while(|&(i, _)| {
+                let stop = limits.expired(i);
+                expired.set(expired.get() || stop);
+                !stop
+            })
+            .map(|(_, n)| n)
+            .filter(|&n| filter.matches(index.slot(n)))
+    };
+    let searched = |expired: &std::cell::Cell<bool>| {
+        if expired.get() {
+            Err(limits.timed_out())
+        } else {
+            Ok(())
+        }
+    };
+    let lod = match p.lod.as_deref() {
+        None | Some("geometry") => Lod::Geometry,
+        Some("centroids") => Lod::Centroids,
+        Some("density") => Lod::Density,
+        Some("auto") => {
+            // Never past the server's limit: beyond it, a density grid.
+            let max = limits.max_features.unwrap_or(usize::MAX);
+            let budget = budget.min(max);
+            let ceiling = budget.saturating_mul(CENTROID_FACTOR).min(max);
+            let n = candidates().take(ceiling.saturating_add(1)).count();
+            searched(&expired)?;
+            match n {
+                n if n <= budget => Lod::Geometry,
+                n if n <= ceiling => Lod::Centroids,
+                _ => Lod::Density,
+            }
+        }
+        Some(other) => {
+            return Err(AnnotationError::BadRequest(format!(
+                "unknown lod {other:?} (geometry, auto, centroids or density)"
+            )));
+        }
+    };
+    let corrupt = |e: super::codec::Corrupt| AnnotationError::Corrupt(e.to_string());
+    match lod {
+        Lod::Geometry => {
+            let mut all: Vec<u32> = candidates().collect();
+            searched(&expired)?;
+            radsort::sort(&mut all);
+            let (slots, truncated) = meeting(index, all, &rect, p.limit, limits)?;
+            if binary {
+                let body = binary_geometry(index, &slots, truncated, blind).map_err(corrupt)?;
+                send_whole(send, body, binary, lod, slots.len());
+            } else {
+                geojson_features(index, &slots, truncated, fields, send)?;
+            }
+            Ok(())
+        }
+        Lod::Centroids => {
+            let mut all: Vec<u32> = candidates().collect();
+            searched(&expired)?;
+            let max = limits.max_features.unwrap_or(usize::MAX);
+            if all.len() > max {
+                return Err(AnnotationError::TooManyFeatures {
+                    count: all.len(),
+                    max,
+                });
+            }
+            radsort::sort(&mut all);
+            send_whole(
+                send,
+                centroids(index, &all, binary, blind),
+                binary,
+                lod,
+                all.len(),
+            );
+            Ok(())
+        }
+        Lod::Density => {
+            let cell = density_cell(p.grid, &rect);
+            let grid = DensityGrid::new(&rect, cell, index.classes.names().len())?;
+            let (grid, count) = grid.fill(index, candidates());
+            searched(&expired)?;
+            send_whole(
+                send,
+                grid.encode(index, count, binary, blind),
+                binary,
+                lod,
+                count,
+            );
+            Ok(())
+        }
+    }
+}
+
 fn density_cell(grid: Option<f64>, rect: &Rect) -> f64 {
     grid.filter(|g| g.is_finite() && *g > 0.0)
         .unwrap_or_else(|| {

@@ -1,24 +1,22 @@
-//! Every annotation's GeoJSON text, written once to a file in tile order
-//! ([`SlideIndex::tile_order`]), so that a
-//! query's answer is copied rather than formatted: formatting the numbers of thousands
-//! of polygons was most of a query's time.
+//! Every annotation's GeoJSON text, written once in tile order
+//! ([`SlideIndex::tile_order`]), so that a query's answer is copied rather than
+//! formatted: formatting the numbers of thousands of polygons was most of a query's time.
 //!
-//! The file is a cache of one slide's index, never a source of truth:
-//! - it is made in the background ([`build`]) after the index is loaded, or after it
-//!   gained many annotations (an import);
+//! The texts are two sections of the slide's snapshot ([`super::snapshot`]), a cache of
+//! the slide's annotations, never a source of truth:
+//! - it is written in the background after the index is loaded from the store, or after
+//!   it gained many annotations (an import), and kept across restarts;
 //! - it lies in the data directory, on disk: its pages sit in the operating system's
 //!   page cache, which the system may drop and read again, not in the server's memory;
-//! - it is unlinked as soon as it is created, so it goes away with the index that reads
-//!   it, and a crash leaves nothing behind;
 //! - it covers the slots the index had when it was made: a slot added since (an edit
 //!   replaces its annotation's slot) has no text and is formatted as before.
 //!
 //! An annotation's Feature with QuPath's properties alone ([`Fields::QuPath`]) is
 //! `prefix + "}}"`, and with every property ([`Fields::All`]) `prefix + tail`. The
-//! QuPath form of each annotation lies in one file, each followed by a comma, so that
+//! QuPath form of each annotation lies in one section, each followed by a comma, so that
 //! the features of a box, mostly neighbours in tile order, are long runs of bytes that
 //! an answer sends as they were read, without copying them again; the tails lie in a
-//! second file in the same order. Where each lies stays in memory (16 bytes per
+//! second section in the same order. Where each lies stays in memory (16 bytes per
 //! annotation), so an answer's length is known before it is read.
 
 use super::geojson::write::Fields;
@@ -27,10 +25,8 @@ use super::pieces::{PIECE_CAP, Piece};
 use bytes::Bytes;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 /// Bits of a spot that hold an entry's length; the offset is above them.
 const LENGTH_BITS: u32 = 24;
@@ -43,20 +39,17 @@ const GAP: u64 = 8 << 10;
 /// runs are copied together into pieces, so that an answer is not thousands of tiny
 /// writes.
 const SHARED_RUN: usize = 16 << 10;
-/// Slots formatted under one read lock of the index (edits wait at most that long), and
-/// held formatted at once (a few MB).
-const BATCH: usize = 4096;
 /// Slots formatted per task.
-const CHUNK: usize = 512;
+pub(crate) const CHUNK: usize = 512;
 
 /// The texts of one slide's annotations as they were when the files were made.
 #[derive(Debug)]
 pub struct FeatureTexts {
-    /// Each entry's QuPath form and a comma.
-    qupath: File,
-    /// Each entry's tail.
-    tails: File,
-    /// Per slot, where its QuPath form lies, `offset << 24 | length`; 0: no entry.
+    /// The slide's snapshot file ([`super::snapshot`]), which holds each entry's QuPath
+    /// form and a comma, and each entry's tail, in two sections.
+    file: Arc<File>,
+    /// Per slot, where its QuPath form lies in the file, `offset << 24 | length`; 0: no
+    /// entry.
     spots: Vec<u64>,
     /// Per slot, where its tail lies, the same way.
     tail_spots: Vec<u64>,
@@ -118,7 +111,27 @@ impl Entry {
     }
 }
 
+/// `at << 24 | len`, the form of a spot.
+pub(crate) fn spot(at: u64, len: usize) -> u64 {
+    (at << LENGTH_BITS) | len as u64
+}
+
+/// `spot` moved `base` bytes further into its file.
+pub(crate) fn moved(spot: u64, base: u64) -> u64 {
+    spot + (base << LENGTH_BITS)
+}
+
 impl FeatureTexts {
+    /// Texts in `file`, where `spots` and `tail_spots` (per slot) say.
+    pub(crate) fn new(file: Arc<File>, spots: Vec<u64>, tail_spots: Vec<u64>, bytes: u64) -> Self {
+        Self {
+            file,
+            spots,
+            tail_spots,
+            bytes,
+        }
+    }
+
     /// Slot `n`'s entry, if it has one.
     #[must_use]
     pub fn entry(&self, n: u32) -> Option<Entry> {
@@ -297,11 +310,11 @@ impl TextPieces {
             (stop, tail_stop) = (e.end() + 1, tail_end);
             j += 1;
         }
-        self.qupath = Read::of(&self.texts.qupath, first.at(), stop)?;
+        self.qupath = Read::of(&self.texts.file, first.at(), stop)?;
         if all {
             self.tails_at = at(first.tail_spot);
             self.tails
-                .read(&self.texts.tails, self.tails_at, tail_stop)?;
+                .read(&self.texts.file, self.tails_at, tail_stop)?;
         }
         self.pending = i..j;
         self.next = j;
@@ -452,98 +465,27 @@ impl Drop for Window {
     }
 }
 
-/// A new file in `dir`, unlinked at once: it lives as long as it is open.
-fn unlinked_file(dir: &Path) -> std::io::Result<File> {
-    let path = dir.join(format!(".answer-texts-{}.tmp", uuid::Uuid::new_v4()));
-    let file = File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
-    std::fs::remove_file(&path)?;
-    Ok(file)
-}
-
-/// Writes the texts of the live annotations of `index` to new files in `dir`, taking
-/// the read lock once per [`BATCH`] so that edits go on meanwhile. Returns the index's
-/// era with the texts (for [`SlideIndex::set_texts`]), or `None` when the index was
-/// replaced while they were written.
-pub fn build(
-    dir: &Path,
-    index: &RwLock<SlideIndex>,
-) -> std::io::Result<Option<(u64, FeatureTexts)>> {
-    use rayon::prelude::*;
-    let read = || {
-        index
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    };
-    let (era, slots, mut order) = {
-        let index = read();
-        (index.era, index.slot_count(), index.tile_order())
-    };
-    order.sort_unstable();
-    let (mut qupath, mut tails) = (unlinked_file(dir)?, unlinked_file(dir)?);
-    let (mut spots, mut tail_spots) = (vec![0u64; slots], vec![0u64; slots]);
-    let (mut qupath_bytes, mut tail_bytes) = (0u64, 0u64);
-    let spot = |at: u64, len: usize| (at << LENGTH_BITS) | len as u64;
-    for batch in order.chunks(BATCH) {
-        let made: Vec<Entries> = {
-            let index = read();
-            if index.era != era {
-                return Ok(None);
-            }
-            batch
-                .par_chunks(CHUNK)
-                .map(|chunk| entries(&index, chunk.iter().map(|&key| key as u32)))
-                .collect()
-        };
-        for made in made {
-            qupath.write_all(&made.qupath)?;
-            tails.write_all(&made.tails)?;
-            for p in made.placed {
-                spots[p.slot as usize] = spot(qupath_bytes + p.at as u64, p.len);
-                tail_spots[p.slot as usize] = spot(tail_bytes + p.tail_at as u64, p.tail_len);
-            }
-            qupath_bytes += made.qupath.len() as u64;
-            tail_bytes += made.tails.len() as u64;
-        }
-    }
-    // On disk now, by this thread: left dirty, the pages would be written back later,
-    // and an fsync of the store (every edit) could wait for them.
-    qupath.sync_data()?;
-    tails.sync_data()?;
-    let texts = FeatureTexts {
-        qupath,
-        tails,
-        spots,
-        tail_spots,
-        bytes: qupath_bytes + tail_bytes,
-    };
-    Ok(Some((era, texts)))
-}
-
 /// Where a slot's texts were written among others.
-struct Placed {
-    slot: u32,
+pub(crate) struct Placed {
+    pub slot: u32,
     /// Where its QuPath form is and how long (without the comma after it).
-    at: usize,
-    len: usize,
-    tail_at: usize,
-    tail_len: usize,
+    pub at: usize,
+    pub len: usize,
+    pub tail_at: usize,
+    pub tail_len: usize,
 }
 
 /// The texts of some slots, one after another.
-struct Entries {
-    qupath: Vec<u8>,
-    tails: Vec<u8>,
-    placed: Vec<Placed>,
+pub(crate) struct Entries {
+    pub qupath: Vec<u8>,
+    pub tails: Vec<u8>,
+    pub placed: Vec<Placed>,
 }
 
 /// The texts of `slots` and where each lies. A slot whose record cannot be written, or
 /// whose text is too long for a spot, gets none: queries format it themselves (and
 /// report a damaged record).
-fn entries(index: &SlideIndex, slots: impl Iterator<Item = u32>) -> Entries {
+pub(crate) fn entries(index: &SlideIndex, slots: impl Iterator<Item = u32>) -> Entries {
     let mut made = Entries {
         qupath: Vec::with_capacity(CHUNK * 1024),
         tails: Vec::with_capacity(CHUNK * 256),

@@ -16,6 +16,11 @@ pub struct ServeArgs {
     /// Memory for encoded tiles, in MiB (0 disables the tile cache).
     #[arg(long, default_value_t = 512)]
     cache_mb: u64,
+    /// Memory for slides' annotation indexes, in MiB; the slides least recently used
+    /// leave memory beyond it (a query of a slide not in memory reads its snapshot on
+    /// disk). Default: a quarter of the machine's memory.
+    #[arg(long)]
+    index_mb: Option<u64>,
     /// JPEG quality of tiles encoded on the fly. 95 keeps even the densest downsampled
     /// tissue tiles above 35 dB PSNR (90 lets some fall to 31 dB).
     #[arg(long, default_value_t = 95)]
@@ -67,6 +72,24 @@ pub struct ServeArgs {
     request_timeout_s: f64,
 }
 
+/// A quarter of the machine's memory in MiB (`/proc/meminfo`), or 1 GiB if unknown.
+fn quarter_of_memory_mb() -> u64 {
+    let total_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("MemTotal:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        });
+    total_kb.map_or(1024, |kb| (kb / 1024 / 4).max(1))
+}
+
 /// Seconds from the command line; `flag` names the option in the error.
 fn duration(seconds: f64, flag: &str) -> anyhow::Result<std::time::Duration> {
     std::time::Duration::try_from_secs_f64(seconds)
@@ -108,10 +131,13 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         max_anonymous: args.max_anonymous,
         request_timeout: duration(args.request_timeout_s, "--request-timeout-s")?,
     };
+    let index_mb = args.index_mb.unwrap_or_else(quarter_of_memory_mb);
+    anyhow::ensure!(index_mb > 0, "--index-mb must be at least 1");
     let config = server::serve::ServeConfig {
         data: args.data.clone(),
         addr: args.addr,
         cache_mb: args.cache_mb,
+        index_mb,
         jpeg_quality: args.jpeg_quality,
         limits,
         site: server::http::SiteRules::new(
@@ -126,7 +152,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(server::serve::run(config, |addr, slides| {
         println!(
-            "serving {slides} slides from {} at http://{addr}/",
+            "serving {slides} slides from {} at http://{addr}/ \
+             (annotation indexes: up to {index_mb} MiB in memory)",
             args.data.display()
         );
     }))?;

@@ -216,6 +216,7 @@ async fn record(State(metrics): State<Arc<Metrics>>, request: Request, next: Nex
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    state.metrics.index.set(&state.annotations.residency());
     responses::with_type(
         state.metrics.render(),
         "text/plain; version=0.0.4; charset=utf-8",
