@@ -22,7 +22,7 @@ use super::store;
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -108,10 +108,14 @@ fn resident_slides(
 
 /// Writes the snapshot of `slide` from its loaded `index` and installs its texts (see
 /// [`super::snapshot`], [`super::texts`]).
-pub(crate) fn make_snapshot(dir: &Path, slide: &str, index: &RwLock<SlideIndex>) {
+pub(crate) fn make_snapshot(dir: &Path, slide: &str, loaded: &LoadedSlide) {
+    let Some(Ok(index)) = loaded.index.get() else {
+        return;
+    };
     let started = Instant::now();
     match snapshot::write(dir, slide, index) {
-        Ok(Some((era, texts))) => {
+        Ok(Some((era, generation, texts))) => {
+            loaded.written.store(generation, Ordering::Release);
             let bytes = texts.bytes();
             let mut index = index
                 .write()
@@ -153,6 +157,9 @@ pub struct EngineLimits {
     /// Bytes of loaded indexes kept in memory; the least recently used slides leave
     /// beyond it.
     pub index_bytes: u64,
+    /// How long a loaded slide goes without changes before its snapshot is written
+    /// again (a server).
+    pub settle: Duration,
 }
 
 impl Default for EngineLimits {
@@ -163,6 +170,7 @@ impl Default for EngineLimits {
             background_checkpoint: false,
             answer_texts: false,
             index_bytes: u64::MAX,
+            settle: Duration::from_secs(30),
         }
     }
 }
@@ -177,6 +185,13 @@ pub struct LoadedSlide {
     texts_running: AtomicBool,
     /// Whether texts were asked for since that thread began.
     texts_wanted: AtomicBool,
+    /// The store's generation of the slide in its snapshot on disk, as far as this
+    /// index knows (-1: none).
+    written: AtomicI64,
+    /// When the index last changed (ms since the epoch), and whether a thread waits for
+    /// its changes to settle to write the snapshot again.
+    changed_ms: AtomicI64,
+    settling: AtomicBool,
 }
 
 /// The annotation engine of one data directory.
@@ -404,6 +419,16 @@ impl Engine {
             }
             Ok(index) if fresh => {
                 self.residency.loads.fetch_add(1, Ordering::Relaxed);
+                {
+                    // Loaded from the snapshot: it holds this generation.
+                    let index = read(index);
+                    let written = if index.texts().is_some() {
+                        index.generation
+                    } else {
+                        -1
+                    };
+                    loaded.written.store(written, Ordering::Release);
+                }
                 self.weigh(slide, &loaded);
                 if read(index).texts_behind() {
                     self.refresh_texts(slide, &loaded);
@@ -490,9 +515,7 @@ impl Engine {
             return Ok(());
         }
         let loaded = self.index(slide)?;
-        if let Some(Ok(index)) = loaded.index.get() {
-            make_snapshot(&self.dir, slide, index);
-        }
+        make_snapshot(&self.dir, slide, &loaded);
         Ok(())
     }
 
@@ -501,9 +524,7 @@ impl Engine {
     #[cfg(test)]
     pub(crate) fn make_texts_now(&self, slide: &str) -> Result<(), AnnotationError> {
         let loaded = self.index(slide)?;
-        if let Some(Ok(index)) = loaded.index.get() {
-            make_snapshot(&self.dir, slide, index);
-        }
+        make_snapshot(&self.dir, slide, &loaded);
         Ok(())
     }
 
@@ -511,26 +532,41 @@ impl Engine {
     /// keeps snapshots; one such thread per slide, which runs once more when asked
     /// meanwhile.
     fn refresh_texts(&self, slide: &str, loaded: &Arc<LoadedSlide>) {
+        if self.limits.answer_texts {
+            rewrite_snapshot(loaded, &self.dir, slide);
+        }
+    }
+
+    /// After a change: the snapshot is written again once the slide's changes settle
+    /// (no change for [`EngineLimits::settle`]), so that a restart, or a query after
+    /// the slide left memory, finds it up to date. The waiting thread keeps the index
+    /// until then.
+    fn settle_later(&self, slide: &str, loaded: &Arc<LoadedSlide>) {
         if !self.limits.answer_texts {
             return;
         }
-        loaded.texts_wanted.store(true, Ordering::Release);
-        if loaded.texts_running.swap(true, Ordering::AcqRel) {
+        loaded.changed_ms.store(now_ms(), Ordering::Release);
+        if loaded.settling.swap(true, Ordering::AcqRel) {
             return;
         }
         let (loaded, dir, slide) = (Arc::clone(loaded), self.dir.clone(), slide.to_string());
+        let settle = self.limits.settle;
         std::thread::spawn(move || {
             loop {
-                loaded.texts_wanted.store(false, Ordering::Release);
-                if let Some(Ok(index)) = loaded.index.get() {
-                    make_snapshot(&dir, &slide, index);
-                }
-                loaded.texts_running.store(false, Ordering::Release);
-                if !loaded.texts_wanted.load(Ordering::Acquire)
-                    || loaded.texts_running.swap(true, Ordering::AcqRel)
-                {
+                std::thread::sleep(settle);
+                let quiet = now_ms() - loaded.changed_ms.load(Ordering::Acquire);
+                if quiet >= settle.as_millis() as i64 {
                     break;
                 }
+            }
+            loaded.settling.store(false, Ordering::Release);
+            let behind = loaded.index.get().is_some_and(|index| {
+                index.as_ref().is_ok_and(|index| {
+                    read(index).generation != loaded.written.load(Ordering::Acquire)
+                })
+            });
+            if behind {
+                rewrite_snapshot(&loaded, &dir, &slide);
             }
         });
     }
@@ -607,6 +643,8 @@ impl Engine {
             self.weigh(slide, &loaded);
             if behind {
                 self.refresh_texts(slide, &loaded);
+            } else {
+                self.settle_later(slide, &loaded);
             }
         }
     }
@@ -1244,6 +1282,28 @@ pub struct UndoReport {
     pub kind: String,
     pub removed: usize,
     pub restored: usize,
+}
+
+/// Has the slide's snapshot written again on a thread of its own: one such thread per
+/// slide, which runs once more when asked meanwhile.
+fn rewrite_snapshot(loaded: &Arc<LoadedSlide>, dir: &Path, slide: &str) {
+    loaded.texts_wanted.store(true, Ordering::Release);
+    if loaded.texts_running.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let (loaded, dir, slide) = (Arc::clone(loaded), dir.to_path_buf(), slide.to_string());
+    std::thread::spawn(move || {
+        loop {
+            loaded.texts_wanted.store(false, Ordering::Release);
+            make_snapshot(&dir, &slide, &loaded);
+            loaded.texts_running.store(false, Ordering::Release);
+            if !loaded.texts_wanted.load(Ordering::Acquire)
+                || loaded.texts_running.swap(true, Ordering::AcqRel)
+            {
+                break;
+            }
+        }
+    });
 }
 
 fn read(index: &RwLock<SlideIndex>) -> RwLockReadGuard<'_, SlideIndex> {

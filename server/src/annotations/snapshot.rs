@@ -324,14 +324,14 @@ impl Sinks {
 
 /// Writes the snapshot of `slide` from its loaded `index`, taking the read lock once per
 /// [`BATCH`] slots so that edits go on meanwhile, and renames it into place. Returns the
-/// index's era with the texts of its slots (for [`SlideIndex::set_texts`]), or `None`
-/// when the index was replaced meanwhile. A snapshot written while edits came in holds
+/// index's era, the generation written and the texts of the index's slots (for
+/// [`SlideIndex::set_texts`]), or `None` when the index was replaced meanwhile. A snapshot written while edits came in holds
 /// an older generation than the store and is not trusted, as it should not be.
 pub fn write(
     dir: &Path,
     slide: &str,
     index: &RwLock<SlideIndex>,
-) -> std::io::Result<Option<(u64, FeatureTexts)>> {
+) -> std::io::Result<Option<(u64, i64, FeatureTexts)>> {
     use rayon::prelude::*;
     let read = || {
         index
@@ -414,7 +414,7 @@ pub fn write(
         })
         .unzip();
     let texts = FeatureTexts::new(Arc::new(file_handle), spots, tail_spots, bytes);
-    Ok(Some((era, texts)))
+    Ok(Some((era, generation, texts)))
 }
 
 /// An opened snapshot: its header and tree in memory, the rest read as needed.

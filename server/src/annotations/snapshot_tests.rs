@@ -23,6 +23,7 @@ fn open(dir: &Path, index_bytes: u64) -> Engine {
         EngineLimits {
             answer_texts: true,
             index_bytes,
+            settle: Duration::from_millis(100),
             ..EngineLimits::default()
         },
     )
@@ -218,7 +219,7 @@ fn slides_leave_memory_within_the_budget_but_not_under_their_users() {
         let index = a.read();
         index.slot(index.live_slots().next().expect("a cell")).id
     };
-    e.residency(); // evictions are settled when the budget is looked at
+    let _ = e.residency(); // evictions are settled when the budget is looked at
     e.index("b").expect("load b");
     let r = e.residency();
     assert!(!e.is_loaded("a"), "{r:?}");
@@ -288,4 +289,35 @@ fn a_snapshot_that_disagrees_with_the_store_is_rebuilt_not_trusted() {
     let e = open(dir.path(), u64::MAX);
     assert!(answers(&e, "a") == truth);
     assert_eq!(e.residency().loads, 0, "the rebuilt snapshot serves");
+}
+
+#[test]
+fn edits_settle_into_the_snapshot_so_a_restart_answers_them_without_a_load() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let e = open(dir.path(), u64::MAX);
+    import(&e, "a", 3000, 0);
+    e.write_snapshot("a").expect("snapshot");
+    let ids: Vec<uuid::Uuid> = {
+        let a = e.index("a").expect("load");
+        let index = a.read();
+        index
+            .live_slots()
+            .take(3)
+            .map(|n| index.slot(n).id)
+            .collect()
+    };
+    for id in &ids {
+        e.delete(id, None, "t", &unguarded).expect("delete");
+    }
+    e.create("a", "cells", cell(5000, 1).as_bytes(), "t", &unguarded)
+        .expect("create");
+    let edited = answers(&e, "a");
+    // A few edits leave the texts almost whole; the snapshot follows once they settle.
+    wait_for_snapshot(dir.path(), "a", generation(&e, "a"));
+    drop(e);
+    let e = open(dir.path(), u64::MAX);
+    assert!(answers(&e, "a") == edited, "answers after the restart");
+    let r = e.residency();
+    assert_eq!(r.loads, 0, "{r:?}");
+    assert_eq!(answer(&e, "a", "bbox=0,0,6000,6000&format=binary").0, 2998);
 }

@@ -185,6 +185,20 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let report = engine.import(&args.slide, input, &opts, &|n| bar.set_position(n));
     bar.finish_and_clear();
     let report = report.map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    // A server then starts with the slide's snapshot: its first viewport reads it
+    // instead of loading the slide.
+    let started = std::time::Instant::now();
+    match engine.write_snapshot(&args.slide) {
+        Ok(()) => eprintln!(
+            "slide {}: snapshot written in {:.2} s",
+            args.slide,
+            started.elapsed().as_secs_f64()
+        ),
+        Err(e) => eprintln!(
+            "slide {}: snapshot not written (a server makes it when it loads the slide): {e}",
+            args.slide
+        ),
+    }
     if args.skip_invalid {
         let path = args
             .skipped_report
