@@ -608,6 +608,7 @@ impl Snapshot {
         let (mut entries, mut spots, mut tail_spots): (Vec<Entry>, Vec<u64>, Vec<u64>) =
             Default::default();
         let (mut raw, mut bodies) = (Vec::new(), Vec::new());
+        index.reserve(runs.iter().map(|r| (r.end - r.start) as usize).sum());
         for run in runs {
             raw.resize((run.end - run.start) as usize * RECORD, 0);
             let at = h.record_section.at + run.start * RECORD as u64;
@@ -636,7 +637,6 @@ impl Snapshot {
             self.file
                 .read_exact_at(&mut bodies, h.bodies.at + span.start)
                 .map_err(|e| bad(format!("bodies of records {}..{}: {e}", run.start, run.end)))?;
-            index.reserve(kept.len());
             for r in kept {
                 let from = r
                     .body_at
