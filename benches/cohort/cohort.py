@@ -2,8 +2,10 @@
 """The cohort bench's client (see run.sh): viewport queries against `tessera serve`.
 
 Subcommands, each printing one JSON object on stdout:
-  cold URL N          one 1920x1080 viewport on each slide slide-1..slide-N in turn, in a
+  cold URL N [load]   one 1920x1080 viewport on each slide slide-1..slide-N in turn, in a
                       fixed pseudo-random place; latency of each and the SHA-256 of each body
+                      (with `load`: each slide is loaded whole first, by its summary, so the
+                      answers are a loaded index's)
   random URL N SECS C viewports at random places on random slides from C connections for
                       SECS seconds: count, errors, p50/p99 ms
   first URL N         the latency of the very first viewport answered (after a restart)
@@ -63,11 +65,14 @@ def pct(values, p):
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-def cold(url, n):
+def cold(url, n, load=False):
     rng = random.Random(7)
     c = Client(url)
     out = {"ms": [], "sha256": [], "features": [], "errors": 0}
     for i in range(1, n + 1):
+        if load:
+            status, _, _ = c.get(f"/api/slides/slide-{i}/annotations/summary")
+            out["errors"] += status != 200
         status, body, s = c.get(query(f"slide-{i}", viewport(rng)))
         out["errors"] += status != 200
         out["ms"].append(s * 1000)
@@ -121,7 +126,7 @@ def steady(url, slide, secs):
 def main():
     cmd, url = sys.argv[1], sys.argv[2]
     if cmd == "cold":
-        r = cold(url, int(sys.argv[3]))
+        r = cold(url, int(sys.argv[3]), sys.argv[4:] == ["load"])
     elif cmd == "random":
         r = random_load(url, int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]))
     elif cmd == "first":

@@ -915,6 +915,68 @@ fn duplicate_ids_are_refused_unless_given_new_ones() {
 }
 
 #[test]
+fn a_file_imported_again_onto_another_slide_gets_new_ids_for_every_feature() {
+    let data = synthetic_data(512, 512);
+    std::fs::hard_link(data.path().join("syn.tess"), data.path().join("copy.tess"))
+        .expect("link a second slide");
+    let server = Server::start(data.path(), &[]);
+    let features: Vec<String> = (0..300u32)
+        .map(|i| {
+            let (x, y) = (10.0 + f64::from(i % 45) * 10.0, 100.0 + f64::from(i / 45) * 10.0);
+            format!(
+                r#"{{"type":"Feature","id":"5eed0000-0000-4000-8000-{i:012}","geometry":{},"properties":{{"classification":{{"name":"A"}}}}}}"#,
+                square(x, y, 4.0)
+            )
+        })
+        .collect();
+    // A duplicate within the file too: it keeps the first one's id on `syn`.
+    let mut body = features.clone();
+    body.push(features[7].clone());
+    let body = collection(&body);
+    let r = import(&server, SYN, "?new_ids=1", body.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(json_of(&r)["new_ids"], 1);
+    let r = import(&server, "copy", "?new_ids=1", body.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        json_of(&r)["new_ids"],
+        301,
+        "every feature of the copy is renamed"
+    );
+
+    let (on_syn, on_copy) = (
+        get_json(&server, "/api/slides/syn/annotations"),
+        get_json(&server, "/api/slides/copy/annotations"),
+    );
+    let (syn_ids, copy_ids) = (ids(&on_syn), ids(&on_copy));
+    assert_eq!((syn_ids.len(), copy_ids.len()), (301, 301));
+    assert!(syn_ids.is_disjoint(&copy_ids), "the copy shares an id");
+    let shapes = |v: &Value| {
+        let mut all: Vec<String> = v["features"]
+            .as_array()
+            .expect("features")
+            .iter()
+            .map(|f| f["geometry"].to_string())
+            .collect();
+        all.sort();
+        all
+    };
+    assert_eq!(
+        shapes(&on_syn),
+        shapes(&on_copy),
+        "the copy's shapes differ"
+    );
+    // Each new id finds its annotation, on the copy.
+    for id in copy_ids.iter().step_by(37) {
+        let one = get_json(&server, &format!("/api/annotations/{id}"));
+        assert_eq!(one["id"].as_str(), Some(id.as_str()));
+    }
+    let syn_one = syn_ids.iter().next().expect("an id");
+    let r = server.get(&format!("/api/annotations/{syn_one}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
 fn one_bad_feature_stores_nothing_and_is_named() {
     let data = synthetic_data(512, 512);
     let server = Server::start(data.path(), &[]);

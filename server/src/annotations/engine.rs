@@ -743,7 +743,7 @@ impl Engine {
         id_use: IdUse,
     ) -> Result<Annotation, AnnotationError> {
         let f = self.parse_one(slide, feature)?;
-        let fresh = (id_use == IdUse::New).then(Uuid::new_v4);
+        let fresh = (id_use == IdUse::New).then(Uuid::now_v7);
         let asked = f.id.filter(|_| id_use != IdUse::New);
         let mut a = annotation_from(f, fresh, caller, layer, now_ms());
         if let Some(id) = asked
@@ -1358,7 +1358,7 @@ pub(crate) fn annotation_from(
     created_ms: i64,
 ) -> Annotation {
     Annotation {
-        id: id.or(f.id).unwrap_or_else(Uuid::new_v4),
+        id: id.or(f.id).unwrap_or_else(Uuid::now_v7),
         layer: layer.to_string(),
         class: f.class,
         color: f.color,

@@ -381,7 +381,10 @@ fn store_stage(
         // its rows are written, beside the SQLite inserts instead of after them.
         let (index_tx, index_rx) = sync_channel::<Vec<(usize, Staged)>>(4);
         let indexer = keep.then(|| scope.spawn(move || fragment_of(&index_rx, expected)));
-        for batch in parsed {
+        for mut batch in parsed {
+            if opts.new_ids {
+                out.problems.renamed += renew_stored_ids(tx, &mut batch)?;
+            }
             if ids.capacity() == 0 {
                 ids.reserve(expected.load(Ordering::Relaxed).max(batch.len()));
             }
@@ -431,8 +434,8 @@ fn store_stage(
 
 /// Files the ids of an import's rows in the store's id index, sorted (so that a million
 /// insertions are sequential). A duplicate, within the file or of an id already stored,
-/// gets a fresh id with `new_ids` and is otherwise a problem. Returns the renamed rows
-/// (their number among the import's rows and their new id).
+/// gets a fresh id with `new_ids` (see [`rename_rows`]) and is otherwise a problem. Returns
+/// the renamed rows (their number among the import's rows and their new id).
 fn file_ids(
     tx: &rusqlite::Connection,
     ids: &mut [IdToIndex],
@@ -443,7 +446,7 @@ fn file_ids(
     ids.sort_unstable_by_key(|i| (i.id, i.feature));
     let repeated = |i: usize| i > 0 && ids[i - 1].id == ids[i].id;
     let seq = |i: &IdToIndex| base + i64::from(i.row);
-    let mut renames = Vec::new();
+    let mut to_rename = Vec::new();
     let mut chunk = Vec::with_capacity(store::IDS_PER_STATEMENT);
     let mut start = 0;
     while start < ids.len() {
@@ -463,11 +466,7 @@ fn file_ids(
                 continue;
             }
             if new_ids {
-                let fresh = Uuid::new_v4();
-                store::set_row_id(tx, seq, &fresh)?;
-                store::add_id(tx, &fresh, seq)?;
-                problems.renamed += 1;
-                renames.push((taken.row, fresh));
+                to_rename.push((taken.row, seq));
                 continue;
             }
             problems.problem(Problem {
@@ -483,7 +482,69 @@ fn file_ids(
         }
         start = end;
     }
-    Ok(renames)
+    problems.renamed += to_rename.len();
+    Ok(rename_rows(tx, to_rename)?)
+}
+
+/// With `new_ids`: gives the features of a batch whose ids the store already holds a
+/// fresh id before their rows are written, and returns how many. (Renaming them after the
+/// rows were written rewrote every row of a file imported again onto another slide.)
+/// Duplicates within the file are left to [`file_ids`].
+fn renew_stored_ids(
+    tx: &rusqlite::Connection,
+    batch: &mut [(usize, Staged)],
+) -> rusqlite::Result<usize> {
+    let mut renamed = 0;
+    let mut ids = Vec::with_capacity(store::IDS_PER_STATEMENT);
+    for chunk in batch.chunks_mut(store::IDS_PER_STATEMENT) {
+        ids.clear();
+        ids.extend(chunk.iter().map(|(_, s)| s.columns.id));
+        let taken = store::taken_ids(tx, &ids)?;
+        for (_, s) in chunk
+            .iter_mut()
+            .filter(|(_, s)| taken.contains(&s.columns.id))
+        {
+            s.columns.id = Uuid::now_v7();
+            renamed += 1;
+        }
+    }
+    Ok(renamed)
+}
+
+/// Gives each row (its number among the import's rows, its `seq`) a fresh id. The fresh
+/// ids are time-ordered (UUIDv7), so they sort beside each other in the id index and go
+/// in as one sequential run, like an import's own ids, instead of as a million random
+/// insertions all over an index that grows with the store.
+fn rename_rows(
+    tx: &rusqlite::Connection,
+    rows: Vec<(u32, i64)>,
+) -> rusqlite::Result<Vec<(u32, Uuid)>> {
+    let mut fresh: Vec<(Uuid, i64, u32)> = rows
+        .into_iter()
+        .map(|(row, seq)| (Uuid::now_v7(), seq, row))
+        .collect();
+    fresh.sort_unstable_by_key(|f| f.0);
+    let mut pairs = Vec::with_capacity(store::IDS_PER_STATEMENT);
+    for chunk in fresh.chunks_mut(store::IDS_PER_STATEMENT) {
+        pairs.clear();
+        pairs.extend(chunk.iter().map(|f| (f.0, f.1)));
+        if chunk.len() == store::IDS_PER_STATEMENT && store::add_ids(tx, &pairs)? {
+            continue;
+        }
+        for f in chunk {
+            // A fresh id that is taken would need another process minting the same
+            // time-ordered id: try the next one.
+            while !store::add_id(tx, &f.0, f.1)? {
+                f.0 = Uuid::now_v7();
+            }
+        }
+    }
+    // The rows get their ids in store order: one pass over the slide's new range.
+    fresh.sort_unstable_by_key(|f| f.1);
+    for (id, seq, _) in &fresh {
+        store::set_row_id(tx, *seq, id)?;
+    }
+    Ok(fresh.into_iter().map(|(id, _, row)| (row, id)).collect())
 }
 
 /// The in-memory index fragment of an import's rows, its tree built (renames of

@@ -540,6 +540,28 @@ pub fn add_id(conn: &Connection, id: &Uuid, seq: i64) -> rusqlite::Result<bool> 
     Ok(n == 1)
 }
 
+/// Which of `ids` (at most [`IDS_PER_STATEMENT`]) the store holds, looked up with one
+/// statement.
+pub fn taken_ids(
+    conn: &Connection,
+    ids: &[Uuid],
+) -> rusqlite::Result<std::collections::HashSet<Uuid>> {
+    assert!(
+        ids.len() <= IDS_PER_STATEMENT,
+        "taken_ids takes at most a chunk"
+    );
+    let sql = format!(
+        "SELECT uuid FROM ids WHERE uuid IN ({})",
+        vec!["?"; ids.len()].join(",")
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        rusqlite::params_from_iter(ids.iter().map(Uuid::as_bytes)),
+        |row| Ok(Uuid::from_slice(row.get_ref(0)?.as_blob()?).unwrap_or_default()),
+    )?;
+    rows.collect()
+}
+
 /// Ids that [`add_ids`] inserts with one statement.
 pub const IDS_PER_STATEMENT: usize = 128;
 
