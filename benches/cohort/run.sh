@@ -21,7 +21,8 @@
 # Env: TESSERA_COHORT_SLIDES (40), TESSERA_COHORT_CELLS (1000000), TESSERA_COHORT_INDEX_MB
 #      (1024), TESSERA_COHORT_SECS (60), TESSERA_COHORT_DIR (/tmp/tessera-cohort; the slide
 #      cache and the data directory are reused when their sizes match),
-#      TESSERA_COHORT_PORT (18690), TESSERA_BENCH_NO_BUILD=1 (use target/release as is).
+#      TESSERA_COHORT_PORT (18690), TESSERA_BENCH_NO_BUILD=1 (use target/release as is),
+#      TESSERA_BIN (another tessera binary, for an A/B; no build).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROOT=$PWD
@@ -40,11 +41,11 @@ CSV=$WORK/results.csv
 echo "phase,metric,value" >"$CSV"
 record() { echo "$1,$2,$3" >>"$CSV"; }
 
-if [ "${TESSERA_BENCH_NO_BUILD:-0}" != 1 ]; then
+if [ -z "${TESSERA_BIN:-}" ] && [ "${TESSERA_BENCH_NO_BUILD:-0}" != 1 ]; then
   cargo build --release --locked -p server >&2
 fi
 TESSERA=$WORK/tessera
-cp target/release/tessera "$TESSERA"
+cp "${TESSERA_BIN:-target/release/tessera}" "$TESSERA"
 
 # --- 1. the cohort -------------------------------------------------------------------------
 BASE=$WORK/base

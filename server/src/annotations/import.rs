@@ -274,7 +274,7 @@ fn parse_stage(
         }
         !stopped
     };
-    rayon::in_place_scope(|scope| {
+    super::background::pool().in_place_scope(|scope| {
         for batch in batches {
             if let Some(size) = opts.size_hint
                 && expected.load(Ordering::Relaxed) == 0
@@ -380,7 +380,12 @@ fn store_stage(
         // With `keep`, another thread builds the in-memory fragment from each batch once
         // its rows are written, beside the SQLite inserts instead of after them.
         let (index_tx, index_rx) = sync_channel::<Vec<(usize, Staged)>>(4);
-        let indexer = keep.then(|| scope.spawn(move || fragment_of(&index_rx, expected)));
+        let indexer = keep.then(|| {
+            scope.spawn(move || {
+                super::background::lower_this_thread();
+                fragment_of(&index_rx, expected)
+            })
+        });
         for mut batch in parsed {
             if opts.new_ids {
                 out.problems.renamed += renew_stored_ids(tx, &mut batch)?;
@@ -618,6 +623,7 @@ impl Engine {
             let (spare_tx, spare_rx) = sync_channel::<Batch>(4);
             let (parsed_tx, parsed_rx) = sync_channel::<Vec<(usize, Staged)>>(2);
             let splitting = scope.spawn(move || {
+                super::background::lower_this_thread();
                 loop {
                     let spare = spare_rx.try_recv().unwrap_or_else(|_| Batch {
                         bytes: Vec::with_capacity(BATCH_BYTES + (BATCH_BYTES >> 2)),

@@ -18,6 +18,7 @@
 //!   [`audit`]: reproducible random audit samples, their outcomes and summaries.
 
 pub mod audit;
+pub mod background;
 pub mod codec;
 pub mod engine;
 pub mod error;
