@@ -81,7 +81,14 @@ pub struct SlideStore {
     dir: PathBuf,
     slides: RwLock<HashMap<String, Arc<Slide>>>,
     next_generation: AtomicU64,
+    /// Decoded tiles for patch cutting, by generation: patches at a stride under their
+    /// size share tiles, and each is decoded once while it is here.
+    decoded: tiler::DecodedTiles,
 }
+
+/// Bytes of decoded tiles kept for patch cutting (about 500 tiles of 256×256 RGB: more
+/// than two tile rows of a 0.3 Gpix slide).
+const DECODED_TILE_BYTES: u64 = 96 << 20;
 
 impl SlideStore {
     #[must_use]
@@ -90,12 +97,19 @@ impl SlideStore {
             dir: dir.to_path_buf(),
             slides: RwLock::new(HashMap::new()),
             next_generation: AtomicU64::new(1),
+            decoded: tiler::DecodedTiles::new(DECODED_TILE_BYTES),
         }
     }
 
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Decoded tiles shared by patch reads, keyed by [`Slide::generation`].
+    #[must_use]
+    pub fn decoded(&self) -> &tiler::DecodedTiles {
+        &self.decoded
     }
 
     /// The slide with this id, opening or reopening its file when needed.
