@@ -1,4 +1,5 @@
-//! The caches a server serves: every `<id>.tess` in one directory.
+//! The caches a server serves: every `<id>.tess` in one directory, and the heatmaps of
+//! each slide under `heatmaps/<id>/`.
 //!
 //! Slides are opened on first use and kept open. A slide whose file was replaced (new
 //! inode, size or modification time) is reopened with a new generation number, so tile
@@ -117,7 +118,56 @@ impl SlideStore {
         if slide_id::validate_slide(id).is_err() {
             return Err(StoreError::NotFound(id.to_string()));
         }
-        let known = self.slides.read().ok().and_then(|map| map.get(id).cloned());
+        self.cached(id, &self.path_of(id))
+    }
+
+    /// Heatmap `name` of slide `id` (`DIR/heatmaps/ID/NAME.tess`), opened like a slide: its
+    /// [`Slide::id`] is `ID/NAME`, and its tiles go through the same tile cache.
+    pub fn heatmap(&self, id: &str, name: &str) -> Result<Arc<Slide>, StoreError> {
+        let key = format!("{id}/{name}");
+        if slide_id::validate_slide(id).is_err() || slide_id::validate(name).is_err() {
+            return Err(StoreError::NotFound(key));
+        }
+        self.cached(&key, &crate::research::heatmap::path(&self.dir, id, name))
+    }
+
+    /// The heatmaps of slide `id`, sorted by name. Broken caches are logged and left out.
+    #[must_use]
+    pub fn heatmaps(&self, id: &str) -> Vec<Arc<Slide>> {
+        if slide_id::validate_slide(id).is_err() {
+            return Vec::new();
+        }
+        let Ok(entries) = std::fs::read_dir(self.dir.join("heatmaps").join(id)) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".tess").map(str::to_string)
+            })
+            .filter(|n| slide_id::validate(n).is_ok())
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .filter_map(|n| match self.heatmap(id, n) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    crate::fault_log::warn_once(&e.to_string());
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// The cache under `key` at `path`, opened or reopened when its file changed.
+    fn cached(&self, key: &str, path: &Path) -> Result<Arc<Slide>, StoreError> {
+        let known = self
+            .slides
+            .read()
+            .ok()
+            .and_then(|map| map.get(key).cloned());
         if let Some(slide) = known {
             let fresh = slide
                 .checked
@@ -126,30 +176,28 @@ impl SlideStore {
             if fresh {
                 return Ok(slide);
             }
-            let path = self.path_of(id);
-            if FileIdentity::of(&path) == Some(slide.identity) {
+            if FileIdentity::of(path) == Some(slide.identity) {
                 if let Ok(mut t) = slide.checked.write() {
                     *t = Instant::now();
                 }
                 return Ok(slide);
             }
         }
-        self.open(id)
+        self.open(key, path)
     }
 
     fn path_of(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.tess"))
     }
 
-    fn open(&self, id: &str) -> Result<Arc<Slide>, StoreError> {
-        let path = self.path_of(id);
-        let Some(identity) = FileIdentity::of(&path) else {
+    fn open(&self, id: &str, path: &Path) -> Result<Arc<Slide>, StoreError> {
+        let Some(identity) = FileIdentity::of(path) else {
             if let Ok(mut map) = self.slides.write() {
                 map.remove(id);
             }
             return Err(StoreError::NotFound(id.to_string()));
         };
-        let cache = CacheReader::open(&path).map_err(|source| StoreError::Broken {
+        let cache = CacheReader::open(path).map_err(|source| StoreError::Broken {
             id: id.to_string(),
             source,
         })?;
