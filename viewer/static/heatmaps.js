@@ -4,16 +4,10 @@
 // /api/slides/{id}/heatmaps/{name}/tiles/{level}/{col}/{row}.png as stored values (see
 // heatmap-colors.js) and are coloured here, so a new colour map or threshold recolours what
 // is loaded without fetching anything.
-import { fetchJson } from './common.js';
+import { element, fetchJson, fitCanvas } from './common.js';
 import { COLORMAPS, colorTable, colorise, decodeTile, displayRange, formatValue, gradientCss, valueOf } from './heatmap-colors.js';
 
 const MAX_IN_FLIGHT = 6;
-
-function element(tag, props = {}, children = []) {
-  const e = Object.assign(document.createElement(tag), props);
-  e.append(...children);
-  return e;
-}
 
 /** Decodes a PNG tile to RGBA without colour management (the bytes are numbers). */
 async function fetchTile(url) {
@@ -169,13 +163,7 @@ export async function createHeatmaps(viewer, slide, dock, { onStatus = () => {} 
   }
 
   function draw() {
-    const dpr = window.devicePixelRatio || 1;
-    const width = Math.max(1, Math.round(canvas.clientWidth * dpr));
-    const height = Math.max(1, Math.round(canvas.clientHeight * dpr));
-    if (canvas.width !== width || canvas.height !== height) {
-      canvas.width = width;
-      canvas.height = height;
-    }
+    const dpr = fitCanvas(canvas);
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     ctx.imageSmoothingEnabled = false;
