@@ -137,28 +137,8 @@ impl SlideStore {
         if slide_id::validate_slide(id).is_err() {
             return Vec::new();
         }
-        let Ok(entries) = std::fs::read_dir(self.dir.join("heatmaps").join(id)) else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = entries
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.strip_suffix(".tess").map(str::to_string)
-            })
-            .filter(|n| slide_id::validate(n).is_ok())
-            .collect();
-        names.sort();
-        names
-            .iter()
-            .filter_map(|n| match self.heatmap(id, n) {
-                Ok(h) => Some(h),
-                Err(e) => {
-                    crate::fault_log::warn_once(&e.to_string());
-                    None
-                }
-            })
-            .collect()
+        let names = tess_names(&self.dir.join("heatmaps").join(id));
+        opened(names.iter().map(|n| self.heatmap(id, n)))
     }
 
     /// The cache under `key` at `path`, opened or reopened when its file changed.
@@ -218,16 +198,8 @@ impl SlideStore {
     /// left out.
     #[must_use]
     pub fn list(&self) -> Vec<Arc<Slide>> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut ids: Vec<String> = entries
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.strip_suffix(".tess").map(str::to_string)
-            })
-            .filter(|id| slide_id::validate(id).is_ok())
+        let ids: Vec<String> = tess_names(&self.dir)
+            .into_iter()
             .filter(|id| match slide_id::validate_slide(id) {
                 Ok(()) => true,
                 Err(why) => {
@@ -238,17 +210,36 @@ impl SlideStore {
                 }
             })
             .collect();
-        ids.sort();
-        ids.iter()
-            .filter_map(|id| match self.get(id) {
-                Ok(slide) => Some(slide),
-                Err(e) => {
-                    crate::fault_log::warn_once(&e.to_string());
-                    None
-                }
-            })
-            .collect()
+        opened(ids.iter().map(|id| self.get(id)))
     }
+}
+
+/// The names of the `NAME.tess` files in `dir` whose NAME is a valid id, sorted; none
+/// when `dir` cannot be read.
+fn tess_names(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".tess").map(str::to_string)
+        })
+        .filter(|n| slide_id::validate(n).is_ok())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The caches that opened; the others are logged once and left out.
+fn opened(results: impl Iterator<Item = Result<Arc<Slide>, StoreError>>) -> Vec<Arc<Slide>> {
+    results
+        .filter_map(|r| {
+            r.map_err(|e| crate::fault_log::warn_once(&e.to_string()))
+                .ok()
+        })
+        .collect()
 }
 
 /// Slide sizes for the annotation engine, read from the caches of `store`.

@@ -20,19 +20,19 @@ pub fn read_cache_region(
     width: u32,
     height: u32,
 ) -> Result<RgbImage> {
-    region(cache, level, x, y, width, height, |coord| {
+    region(cache, level, (x, y), (width, height), |coord| {
         let tile = cache.read_tile(coord)?;
         Ok((tile.rgb, tile.width))
     })
 }
 
+/// The region at level-0 `(x, y)` of `(width, height)` pixels of `level`, from tiles that
+/// `fetch` gives as (packed RGB, width).
 fn region<D: std::borrow::Borrow<Vec<u8>>>(
     cache: &CacheReader,
     level: u32,
-    x: i64,
-    y: i64,
-    width: u32,
-    height: u32,
+    (x, y): (i64, i64),
+    (width, height): (u32, u32),
     fetch: impl Fn(TileCoord) -> Result<(D, u32)>,
 ) -> Result<RgbImage> {
     let grid = cache.grid();
@@ -93,7 +93,7 @@ impl DecodedTiles {
         at: (i64, i64),
         size: (u32, u32),
     ) -> Result<RgbImage> {
-        region(cache, level, at.0, at.1, size.0, size.1, |coord| {
+        region(cache, level, at, size, |coord| {
             let (_, _, w, _) = cache.grid().tile_rect(coord);
             Ok((self.tile(cache, id, coord)?, w))
         })
