@@ -30,7 +30,7 @@ if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-cargo build --release --locked -p server >/dev/null
+cargo build --release --locked --workspace --bin tessera >/dev/null
 
 # The bench slide, as benches/tiling/run.sh builds it.
 if [ ! -f "$SLIDE" ]; then

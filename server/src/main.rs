@@ -73,6 +73,8 @@ enum Command {
     Export(cli::export::ExportArgs),
     /// Training patches with semantic and instance masks, and a manifest.
     Patches(cli::patches::PatchesArgs),
+    /// Model outputs as layers: import a probability or class map as a heatmap pyramid.
+    Heatmap(cli::heatmap::HeatmapArgs),
     /// Inter-annotator agreement on a slide: matching, kappas, majority consensus.
     Agreement(cli::agreement::AgreementArgs),
     /// Check a slide's annotations: invalid geometry, small areas, same-class overlaps,
@@ -103,6 +105,7 @@ fn main() -> ExitCode {
         Command::Import(a) => cli::import::run(&a),
         Command::Export(a) => cli::export::run(&a),
         Command::Patches(a) => cli::patches::run(&a),
+        Command::Heatmap(a) => cli::heatmap::run(&a),
         Command::Agreement(a) => cli::agreement::run(&a),
         Command::Qc(a) => cli::qc::run(&a),
         Command::Audit(a) => cli::audit::run(&a),

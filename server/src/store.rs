@@ -1,4 +1,5 @@
-//! The caches a server serves: every `<id>.tess` in one directory.
+//! The caches a server serves: every `<id>.tess` in one directory, and the heatmaps of
+//! each slide under `heatmaps/<id>/`.
 //!
 //! Slides are opened on first use and kept open. A slide whose file was replaced (new
 //! inode, size or modification time) is reopened with a new generation number, so tile
@@ -81,7 +82,14 @@ pub struct SlideStore {
     dir: PathBuf,
     slides: RwLock<HashMap<String, Arc<Slide>>>,
     next_generation: AtomicU64,
+    /// Decoded tiles for patch cutting, by generation: patches at a stride under their
+    /// size share tiles, and each is decoded once while it is here.
+    decoded: tiler::DecodedTiles,
 }
+
+/// Bytes of decoded tiles kept for patch cutting (about 500 tiles of 256×256 RGB: more
+/// than two tile rows of a 0.3 Gpix slide).
+const DECODED_TILE_BYTES: u64 = 96 << 20;
 
 impl SlideStore {
     #[must_use]
@@ -90,6 +98,7 @@ impl SlideStore {
             dir: dir.to_path_buf(),
             slides: RwLock::new(HashMap::new()),
             next_generation: AtomicU64::new(1),
+            decoded: tiler::DecodedTiles::new(DECODED_TILE_BYTES),
         }
     }
 
@@ -98,12 +107,47 @@ impl SlideStore {
         &self.dir
     }
 
+    /// Decoded tiles shared by patch reads, keyed by [`Slide::generation`].
+    #[must_use]
+    pub fn decoded(&self) -> &tiler::DecodedTiles {
+        &self.decoded
+    }
+
     /// The slide with this id, opening or reopening its file when needed.
     pub fn get(&self, id: &str) -> Result<Arc<Slide>, StoreError> {
         if slide_id::validate_slide(id).is_err() {
             return Err(StoreError::NotFound(id.to_string()));
         }
-        let known = self.slides.read().ok().and_then(|map| map.get(id).cloned());
+        self.cached(id, &self.path_of(id))
+    }
+
+    /// Heatmap `name` of slide `id` (`DIR/heatmaps/ID/NAME.tess`), opened like a slide: its
+    /// [`Slide::id`] is `ID/NAME`, and its tiles go through the same tile cache.
+    pub fn heatmap(&self, id: &str, name: &str) -> Result<Arc<Slide>, StoreError> {
+        let key = format!("{id}/{name}");
+        if slide_id::validate_slide(id).is_err() || slide_id::validate(name).is_err() {
+            return Err(StoreError::NotFound(key));
+        }
+        self.cached(&key, &crate::research::heatmap::path(&self.dir, id, name))
+    }
+
+    /// The heatmaps of slide `id`, sorted by name. Broken caches are logged and left out.
+    #[must_use]
+    pub fn heatmaps(&self, id: &str) -> Vec<Arc<Slide>> {
+        if slide_id::validate_slide(id).is_err() {
+            return Vec::new();
+        }
+        let names = tess_names(&self.dir.join("heatmaps").join(id));
+        opened(names.iter().map(|n| self.heatmap(id, n)))
+    }
+
+    /// The cache under `key` at `path`, opened or reopened when its file changed.
+    fn cached(&self, key: &str, path: &Path) -> Result<Arc<Slide>, StoreError> {
+        let known = self
+            .slides
+            .read()
+            .ok()
+            .and_then(|map| map.get(key).cloned());
         if let Some(slide) = known {
             let fresh = slide
                 .checked
@@ -112,30 +156,28 @@ impl SlideStore {
             if fresh {
                 return Ok(slide);
             }
-            let path = self.path_of(id);
-            if FileIdentity::of(&path) == Some(slide.identity) {
+            if FileIdentity::of(path) == Some(slide.identity) {
                 if let Ok(mut t) = slide.checked.write() {
                     *t = Instant::now();
                 }
                 return Ok(slide);
             }
         }
-        self.open(id)
+        self.open(key, path)
     }
 
     fn path_of(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.tess"))
     }
 
-    fn open(&self, id: &str) -> Result<Arc<Slide>, StoreError> {
-        let path = self.path_of(id);
-        let Some(identity) = FileIdentity::of(&path) else {
+    fn open(&self, id: &str, path: &Path) -> Result<Arc<Slide>, StoreError> {
+        let Some(identity) = FileIdentity::of(path) else {
             if let Ok(mut map) = self.slides.write() {
                 map.remove(id);
             }
             return Err(StoreError::NotFound(id.to_string()));
         };
-        let cache = CacheReader::open(&path).map_err(|source| StoreError::Broken {
+        let cache = CacheReader::open(path).map_err(|source| StoreError::Broken {
             id: id.to_string(),
             source,
         })?;
@@ -156,16 +198,8 @@ impl SlideStore {
     /// left out.
     #[must_use]
     pub fn list(&self) -> Vec<Arc<Slide>> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut ids: Vec<String> = entries
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.strip_suffix(".tess").map(str::to_string)
-            })
-            .filter(|id| slide_id::validate(id).is_ok())
+        let ids: Vec<String> = tess_names(&self.dir)
+            .into_iter()
             .filter(|id| match slide_id::validate_slide(id) {
                 Ok(()) => true,
                 Err(why) => {
@@ -176,17 +210,36 @@ impl SlideStore {
                 }
             })
             .collect();
-        ids.sort();
-        ids.iter()
-            .filter_map(|id| match self.get(id) {
-                Ok(slide) => Some(slide),
-                Err(e) => {
-                    crate::fault_log::warn_once(&e.to_string());
-                    None
-                }
-            })
-            .collect()
+        opened(ids.iter().map(|id| self.get(id)))
     }
+}
+
+/// The names of the `NAME.tess` files in `dir` whose NAME is a valid id, sorted; none
+/// when `dir` cannot be read.
+fn tess_names(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".tess").map(str::to_string)
+        })
+        .filter(|n| slide_id::validate(n).is_ok())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The caches that opened; the others are logged once and left out.
+fn opened(results: impl Iterator<Item = Result<Arc<Slide>, StoreError>>) -> Vec<Arc<Slide>> {
+    results
+        .filter_map(|r| {
+            r.map_err(|e| crate::fault_log::warn_once(&e.to_string()))
+                .ok()
+        })
+        .collect()
 }
 
 /// Slide sizes for the annotation engine, read from the caches of `store`.

@@ -44,6 +44,14 @@ fn role_matrix() {
     let (a, _) = w.create("ann", 100.0);
     let a_path: &'static str = Box::leak(format!("/api/annotations/{a}").into_boxed_str());
     let a_history: &'static str = Box::leak(format!("{a_path}/history").into_boxed_str());
+    // A heatmap of the slide (64×48 at scale 16): its routes follow the slide's rules.
+    let map = w.dir.path().join("map.png");
+    image::GrayImage::from_pixel(64, 48, image::Luma([7]))
+        .save(&map)
+        .expect("map");
+    tessera_ok(&[
+        &"heatmap", &"import", &"--data", &w.data, &"s", &map, &"--name", &"h",
+    ]);
     let mut rows = vec![
         row(
             "GET /api/slides",
@@ -103,6 +111,17 @@ fn role_matrix() {
             "GET patch with masks",
             READ,
             get("/api/slides/s/patch?x=0&y=0&w=64&h=64&level=0&masks=semantic,instance"),
+        ),
+        row("GET heatmaps", READ, get("/api/slides/s/heatmaps")),
+        row(
+            "GET heatmap tile",
+            READ,
+            get("/api/slides/s/heatmaps/h/tiles/0/0/0.png"),
+        ),
+        row(
+            "GET heatmap value",
+            READ,
+            get("/api/slides/s/heatmaps/h/value?x=10&y=10"),
         ),
         row("GET annotation", READ, get(a_path)),
         row("GET history", READ, get(a_history)),

@@ -36,7 +36,7 @@ pub use downsample::{halve, halve_exact};
 pub use error::{Result, TilePlace, TilerError};
 pub use grid::{Grid, LevelSize, TileCoord, level_count};
 pub use pyramid::{BuildHooks, BuildOptions, BuildReport, build_cache, sha256_file};
-pub use region::{MAX_REGION_PIXELS, check_region_size, read_cache_region};
+pub use region::{DecodedTiles, MAX_REGION_PIXELS, check_region_size, read_cache_region};
 pub use source::{
     AssociatedImage, BACKGROUND, ImageSource, OpenSlideSource, Rect, SlideInfo, SlideSource,
     SourceKind, SourceLevel, TiffSource, open_slide,

@@ -5,6 +5,7 @@ use crate::error::{Result, TilerError};
 use crate::grid::TileCoord;
 use crate::source::{clamp_region, fill_from_tiles};
 use image::RgbImage;
+use std::sync::Arc;
 
 /// Largest region returned at once, in pixels.
 pub const MAX_REGION_PIXELS: u64 = 1 << 28;
@@ -18,6 +19,21 @@ pub fn read_cache_region(
     y: i64,
     width: u32,
     height: u32,
+) -> Result<RgbImage> {
+    region(cache, level, (x, y), (width, height), |coord| {
+        let tile = cache.read_tile(coord)?;
+        Ok((tile.rgb, tile.width))
+    })
+}
+
+/// The region at level-0 `(x, y)` of `(width, height)` pixels of `level`, from tiles that
+/// `fetch` gives as (packed RGB, width).
+fn region<D: std::borrow::Borrow<Vec<u8>>>(
+    cache: &CacheReader,
+    level: u32,
+    (x, y): (i64, i64),
+    (width, height): (u32, u32),
+    fetch: impl Fn(TileCoord) -> Result<(D, u32)>,
 ) -> Result<RgbImage> {
     let grid = cache.grid();
     let size = grid.level(level).ok_or_else(|| {
@@ -40,11 +56,58 @@ pub fn read_cache_region(
         height,
         &|inside, out| {
             fill_from_tiles(inside, out, t, t, |col, row| {
-                let tile = cache.read_tile(TileCoord::new(level, col, row, grid)?)?;
-                Ok((tile.rgb, tile.width))
+                fetch(TileCoord::new(level, col, row, grid)?)
             })
         },
     )
+}
+
+/// Decoded tiles (packed RGB) of one or more caches, kept up to a budget of bytes; a tile
+/// several threads miss at once is decoded once.
+#[derive(Debug)]
+pub struct DecodedTiles {
+    tiles: moka::sync::Cache<(u64, TileCoord), Arc<Vec<u8>>>,
+}
+
+impl DecodedTiles {
+    /// Keeps at most `max_bytes` of decoded pixels.
+    #[must_use]
+    pub fn new(max_bytes: u64) -> Self {
+        Self {
+            tiles: moka::sync::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|_, v: &Arc<Vec<u8>>| u32::try_from(v.len()).unwrap_or(u32::MAX))
+                .build(),
+        }
+    }
+
+    /// [`read_cache_region`] through these tiles: overlapping regions (patches at a stride
+    /// under their size) decode each tile once. `id` tells apart the caches that share
+    /// this memory (a generation number); `at` is the level-0 top-left, `size` in pixels
+    /// of `level`.
+    pub fn read_region(
+        &self,
+        cache: &CacheReader,
+        id: u64,
+        level: u32,
+        at: (i64, i64),
+        size: (u32, u32),
+    ) -> Result<RgbImage> {
+        region(cache, level, at, size, |coord| {
+            let (_, _, w, _) = cache.grid().tile_rect(coord);
+            Ok((self.tile(cache, id, coord)?, w))
+        })
+    }
+
+    /// Tile `coord` of `cache` (known here as `id`), decoded or remembered.
+    pub fn tile(&self, cache: &CacheReader, id: u64, coord: TileCoord) -> Result<Arc<Vec<u8>>> {
+        self.tiles
+            .try_get_with((id, coord), || {
+                cache.read_tile(coord).map(|t| Arc::new(t.rgb))
+            })
+            // The shared error cannot be moved out: read again for the caller's own.
+            .or_else(|_| cache.read_tile(coord).map(|t| Arc::new(t.rgb)))
+    }
 }
 
 /// Refuses empty and oversized regions.

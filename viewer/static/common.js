@@ -45,3 +45,22 @@ export function showStatus(element, message, isError = false) {
   element.hidden = !message;
   element.classList.toggle('error', isError);
 }
+
+/** A new `tag` element with `props` set and `children` appended. */
+export function element(tag, props = {}, children = []) {
+  const e = Object.assign(document.createElement(tag), props);
+  e.append(...children);
+  return e;
+}
+
+/** Sizes a canvas's pixels to its displayed size; returns the device pixel ratio used. */
+export function fitCanvas(canvas) {
+  const dpr = window.devicePixelRatio || 1;
+  const width = Math.max(1, Math.round(canvas.clientWidth * dpr));
+  const height = Math.max(1, Math.round(canvas.clientHeight * dpr));
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
+  }
+  return dpr;
+}

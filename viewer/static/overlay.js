@@ -13,6 +13,7 @@
 import { LOD_CENTROIDS, LOD_GEOMETRY, LOD_NAMES, PROVENANCE_NAMES, STATUS_NAMES, decodeAnnotations } from './annotations-binary.js';
 import { batchFromBinary, batchFromFeatures, buildIndices, hitTest } from './overlay-geometry.js';
 import { createRenderer } from './overlay-gl.js';
+import { fitCanvas } from './common.js';
 
 /** Most features the server may send as full geometry (then centroids, then density). */
 export const DEFAULT_BUDGET = 20000;
@@ -189,13 +190,7 @@ export function createOverlay(viewer, slide, { onStatus = () => {}, budget = DEF
 
   function draw() {
     if (!renderer) return;
-    const dpr = window.devicePixelRatio || 1;
-    const width = Math.max(1, Math.round(canvas.clientWidth * dpr));
-    const height = Math.max(1, Math.round(canvas.clientHeight * dpr));
-    if (canvas.width !== width || canvas.height !== height) {
-      canvas.width = width;
-      canvas.height = height;
-    }
+    const dpr = fitCanvas(canvas);
     const start = performance.now();
     const layers = visible ? [shown?.layer, localLayer] : [];
     renderer.draw(layers, transform(), { opacity, dpr });

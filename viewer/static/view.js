@@ -7,6 +7,7 @@ import { requireSession, showSessionProject } from './session.js';
 import { formatMagnification, formatRegion, magnification, parseRegion, scaleBar } from './scale.js';
 import { createOverlay, prefetchAnnotations } from './overlay.js';
 import { createLayersPanel } from './layers-panel.js';
+import { createHeatmaps } from './heatmaps.js';
 import { createAdjustPanel } from './adjust.js';
 import { createReviewPanel } from './review.js';
 import { createMagnificationButtons } from './orientation.js';
@@ -167,6 +168,8 @@ async function main() {
   const table = createAnnotationTable(stage, slide, viewer, overlay, { onPick: (row) => pick(row.feature), onStatus: report });
   createLegend(dock, overlay, { onFilter: () => table.reload() });
   createLayersPanel(dock, slide, overlay, { onStatus: report });
+  // Model outputs as layers under the annotations (heatmaps.js); none: no panel.
+  window.tesseraHeatmaps = createHeatmaps(viewer, slide, dock, { onStatus: report });
   createReviewPanel(dock, slide, viewer, overlay, { onStatus: report, schema, access, undo: tools.undo, onPick: (f) => tools.select(String(f.id)) });
   createAdjustPanel(dock, viewer, slide);
   createMagnificationButtons(document.getElementById('mag-buttons'), viewer, slide);

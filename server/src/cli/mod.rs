@@ -4,6 +4,7 @@ pub mod agreement;
 pub mod audit;
 pub mod deid_check;
 pub mod export;
+pub mod heatmap;
 pub mod import;
 pub mod info;
 pub mod output;

@@ -104,9 +104,8 @@ pub fn with_grid<T>(
     work: impl FnOnce(GridRun<'_>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
     let engine = open_engine(data)?;
-    let slide = SlideStore::new(data)
-        .get(slide_id)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = SlideStore::new(data);
+    let slide = store.get(slide_id).map_err(|e| anyhow::anyhow!("{e}"))?;
     let metadata = slide.cache.metadata();
     let plan = Plan::new(slide_id, metadata, &grid.spec(bbox), format)?;
     let loaded = engine.index(slide_id)?;
@@ -119,7 +118,8 @@ pub fn with_grid<T>(
         schema_classes(&access.directory(), slide_id),
         &selection,
     )?;
-    let source = PatchSource::new(&slide.cache, &index, &selection, &classes)?;
+    let source = PatchSource::new(&slide.cache, &index, &selection, &classes)?
+        .with_decoded(store.decoded(), slide.generation);
     work(GridRun {
         source: &source,
         plan: &plan,

@@ -7,6 +7,7 @@ mod annotations;
 mod audit;
 mod dzi;
 mod error;
+mod heatmaps;
 mod iiif;
 mod limits;
 mod patches;
@@ -134,6 +135,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/slides/{id}", get(slides::one))
         .route("/api/slides/{id}/thumbnail", get(slides::thumbnail))
         .route("/api/slides/{id}/patch", get(patches::patch))
+        .route("/api/slides/{id}/heatmaps", get(heatmaps::list))
+        .route(
+            "/api/slides/{id}/heatmaps/{name}/tiles/{level}/{col}/{tile}",
+            get(heatmaps::tile),
+        )
+        .route(
+            "/api/slides/{id}/heatmaps/{name}/value",
+            get(heatmaps::value),
+        )
         .route("/dzi/{descriptor}", get(dzi::descriptor))
         .route("/dzi/{files}/{level}/{tile}", get(dzi::tile))
         .route(

@@ -133,6 +133,7 @@ pub async fn patch(
     };
     let engine = std::sync::Arc::clone(&state.annotations);
     let access = std::sync::Arc::clone(&state.access);
+    let store = std::sync::Arc::clone(&state.store);
     let request = Request {
         x,
         y,
@@ -142,9 +143,10 @@ pub async fn patch(
         want,
         selection,
     };
-    let parts = tokio::task::spawn_blocking(move || cut(&engine, &access, &slide, &request))
-        .await
-        .map_err(|e| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let parts =
+        tokio::task::spawn_blocking(move || cut(&engine, &access, &store, &slide, &request))
+            .await
+            .map_err(|e| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
     Ok(respond(parts))
 }
 
@@ -163,6 +165,7 @@ struct Request {
 fn cut(
     engine: &crate::annotations::Engine,
     access: &crate::access::Access,
+    store: &crate::store::SlideStore,
     slide: &crate::store::Slide,
     r: &Request,
 ) -> Result<Vec<Part>, AppError> {
@@ -173,14 +176,17 @@ fn cut(
     let classes = class_numbers(&slide.id, &index, schema, selection)?;
     let source = research::PatchSource::new(&slide.cache, &index, selection, &classes)?;
     let window = source.window(x, y, level, w, h)?;
-    let patch = source.patch(window, true)?;
+    // The index is read-locked only while the masks are painted; pixels come after.
+    let patch = source.patch(window, false)?;
+    drop(source);
     drop(index);
-    let rgb = patch.rgb.as_deref().unwrap_or_default();
+    let decoded = Some((store.decoded(), slide.generation));
+    let rgb = research::patch::read_pixels(&slide.cache, decoded, &window)?;
     let (w, h) = (w as usize, h as usize);
     let mut parts = vec![if want.npy {
-        Part::npy("image", encode::npy("|u1", &[h, w, 3], rgb))
+        Part::npy("image", encode::npy("|u1", &[h, w, 3], &rgb))
     } else {
-        Part::png("image", encode::rgb_png(rgb, window.width, window.height)?)
+        Part::png("image", encode::rgb_png(&rgb, window.width, window.height)?)
     }];
     if want.semantic {
         let m = &patch.masks.semantic;

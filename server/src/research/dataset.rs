@@ -248,11 +248,12 @@ pub fn write(
         instances: 0,
     };
     let mut done = 0;
+    let empty = EmptyMasks::new(plan.size)?;
     // Chunks keep memory bounded and the manifest in grid order.
     for chunk in corners.chunks(256) {
         let encoded: Vec<Option<Encoded>> = chunk
             .par_iter()
-            .map(|&(x, y)| encode_one(source, plan, background, x, y))
+            .map(|&(x, y)| encode_one(source, plan, background, &empty, x, y))
             .collect::<Result<_, _>>()?;
         for e in encoded.into_iter().flatten() {
             summary.instances += e.patch.instances.len();
@@ -274,10 +275,30 @@ pub fn write(
     Ok(summary)
 }
 
+/// The mask PNGs of a `size × size` patch that no annotation reaches (all background),
+/// encoded once for the export: most patches of a slide are such.
+struct EmptyMasks {
+    size: u32,
+    semantic: Vec<u8>,
+    instance: Vec<u8>,
+}
+
+impl EmptyMasks {
+    fn new(size: u32) -> Result<Self, ResearchError> {
+        let n = size as usize * size as usize;
+        Ok(Self {
+            size,
+            semantic: encode::semantic_png(&vec![0; n], size, size)?,
+            instance: encode::instance_png(&vec![0; n], size, size)?,
+        })
+    }
+}
+
 fn encode_one(
     source: &PatchSource<'_>,
     plan: &Plan,
     background: [u8; 3],
+    empty: &EmptyMasks,
     x: i64,
     y: i64,
 ) -> Result<Option<Encoded>, ResearchError> {
@@ -288,11 +309,20 @@ fn encode_one(
         return Ok(None);
     }
     let (w, h) = (window.width, window.height);
-    let files = [
-        encode::rgb_png(rgb, w, h)?,
-        encode::semantic_png(&patch.masks.semantic, w, h)?,
-        encode::instance_png(&patch.masks.instance, w, h)?,
-    ];
+    // No instance: no pixel was painted, and both masks are background.
+    let files = if patch.instances.is_empty() && (w, h) == (empty.size, empty.size) {
+        [
+            encode::rgb_png(rgb, w, h)?,
+            empty.semantic.clone(),
+            empty.instance.clone(),
+        ]
+    } else {
+        [
+            encode::rgb_png(rgb, w, h)?,
+            encode::semantic_png(&patch.masks.semantic, w, h)?,
+            encode::instance_png(&patch.masks.instance, w, h)?,
+        ]
+    };
     Ok(Some(Encoded {
         key: key(plan.level, x, y),
         files,

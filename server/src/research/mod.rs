@@ -16,6 +16,7 @@ pub mod dataset;
 pub mod encode;
 pub mod error;
 pub mod grid;
+pub mod heatmap;
 pub mod patch;
 pub mod raster;
 

@@ -60,6 +60,8 @@ pub struct Patch {
 /// compiled against that index, and the export's class numbers.
 pub struct PatchSource<'a> {
     cache: &'a CacheReader,
+    /// Decoded tiles kept between patches, and the cache's id in them.
+    decoded: Option<(&'a tiler::DecodedTiles, u64)>,
     index: &'a SlideIndex,
     filter: Filter,
     classes: &'a ClassNumbers,
@@ -82,10 +84,19 @@ impl<'a> PatchSource<'a> {
     ) -> Result<Self, ResearchError> {
         Ok(Self {
             cache,
+            decoded: None,
             index,
             filter: selection.filter(index)?,
             classes,
         })
+    }
+
+    /// Reads pixels through `tiles` (where this cache is `id`), so that overlapping
+    /// patches decode each tile once.
+    #[must_use]
+    pub fn with_decoded(mut self, tiles: &'a tiler::DecodedTiles, id: u64) -> Self {
+        self.decoded = Some((tiles, id));
+        self
     }
 
     /// The window of `size` pixels at `level` whose top-left is level-0 `(x, y)`,
@@ -119,17 +130,7 @@ impl<'a> PatchSource<'a> {
     pub fn patch(&self, window: Window, pixels: bool) -> Result<Patch, ResearchError> {
         let level = window.downsample.trailing_zeros();
         let rgb = if pixels {
-            Some(
-                tiler::read_cache_region(
-                    self.cache,
-                    level,
-                    window.x,
-                    window.y,
-                    window.width,
-                    window.height,
-                )?
-                .into_raw(),
-            )
+            Some(read_pixels(self.cache, self.decoded, &window)?)
         } else {
             None
         };
@@ -194,4 +195,20 @@ impl<'a> PatchSource<'a> {
             .map(|(_, id, class, geometry)| (id, class, geometry))
             .collect())
     }
+}
+
+/// The packed RGB pixels of `window` from `cache`, through `decoded` when given.
+pub fn read_pixels(
+    cache: &CacheReader,
+    decoded: Option<(&tiler::DecodedTiles, u64)>,
+    window: &Window,
+) -> Result<Vec<u8>, ResearchError> {
+    let level = window.downsample.trailing_zeros();
+    let at = (window.x, window.y);
+    let size = (window.width, window.height);
+    let image = match decoded {
+        Some((tiles, id)) => tiles.read_region(cache, id, level, at, size)?,
+        None => tiler::read_cache_region(cache, level, at.0, at.1, size.0, size.1)?,
+    };
+    Ok(image.into_raw())
 }

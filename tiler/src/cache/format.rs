@@ -159,7 +159,8 @@ pub struct Metadata {
     /// The program and version that wrote the cache.
     pub tool: String,
     /// Fields this version does not know (another writer's). Readers ignore them; they
-    /// are kept only so `tessera deid-check` can report them. This writer adds none.
+    /// are kept only so `tessera deid-check` can report them. The slide writer adds none;
+    /// a heatmap cache (`tessera heatmap import`) adds its `"heatmap"` description here.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
 }
