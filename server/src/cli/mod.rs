@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes its clap `Args` and a `run`.
 
 pub mod agreement;
+pub mod assign;
 pub mod audit;
 pub mod deid_check;
 pub mod export;
