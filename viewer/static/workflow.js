@@ -121,5 +121,10 @@ export function createWorkflow(element, slideId, { tools = null, onStatus = () =
     else goNext();
   }, true);
   refresh();
+  // Drawing and reviewing move the state: look again now and then, and on coming back.
+  setInterval(() => {
+    if (document.visibilityState === 'visible') refresh();
+  }, 10000);
+  window.addEventListener('focus', refresh);
   return { refresh, markDone, next: goNext };
 }
