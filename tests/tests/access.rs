@@ -875,7 +875,12 @@ fn bad_assignments_and_list_parameters_are_named() {
         "{}",
         r.text()
     );
-    // The CLI says the same, naming the user and the role.
+}
+
+#[test]
+fn tessera_assign_names_bad_users_and_slides_and_says_what_it_did() {
+    let w = world(false);
+    // The CLI checks as the route does, naming the user and the role.
     let out = tessera(&[
         &"assign",
         &"p",
@@ -920,8 +925,20 @@ fn bad_assignments_and_list_parameters_are_named() {
         ok.contains("1 slide assigned to ann, rev (reviewer) (2 new assignments)"),
         "{ok}"
     );
-    // Paging: a cursor from one page gives the next.
-    let first = json(&w.call("adm", "GET", "/api/slides?limit=1", ""));
-    assert_eq!(first["total"], 1);
-    assert!(first["next_cursor"].is_null());
+    // The server reads what the CLI stored; the same command again adds nothing.
+    let one = json(&w.call("adm", "GET", "/api/slides/s/assignment", ""));
+    assert_eq!(annotators(&one), ["ann"], "{one}");
+    assert_eq!(one["reviewer"], "rev", "{one}");
+    let again = tessera_ok(&[
+        &"assign",
+        &"p",
+        &"s",
+        &"--annotator",
+        &"ann",
+        &"--reviewer",
+        &"rev",
+        &"--data",
+        &w.data,
+    ]);
+    assert!(again.contains("(0 new assignments)"), "{again}");
 }

@@ -418,23 +418,33 @@ pub fn activity(conn: &Connection, slide: &str) -> rusqlite::Result<Activity> {
     Ok((counts, last))
 }
 
-/// Changes per (slide, author, kind, day since the epoch in UTC): annotations created and
-/// review steps taken, for throughput figures; undone changes are left out.
-pub fn changes_per_day(
-    conn: &Connection,
-) -> rusqlite::Result<Vec<(String, String, String, i64, u64)>> {
+/// How many changes of one kind an author made on a slide in one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayChanges {
+    pub slide: String,
+    pub author: String,
+    /// `create` or `review`.
+    pub kind: String,
+    /// Days since the epoch, in UTC.
+    pub day: i64,
+    pub count: u64,
+}
+
+/// Changes per slide, author, kind and day: annotations created and review steps taken,
+/// for throughput figures; undone changes are left out.
+pub fn changes_per_day(conn: &Connection) -> rusqlite::Result<Vec<DayChanges>> {
     let mut stmt = conn.prepare(
         "SELECT slide, author, kind, at / 86400000, sum(count) FROM changes
          WHERE undone = 0 AND kind IN ('create', 'review') GROUP BY 1, 2, 3, 4",
     )?;
     stmt.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get::<_, i64>(4)?.max(0) as u64,
-        ))
+        Ok(DayChanges {
+            slide: r.get(0)?,
+            author: r.get(1)?,
+            kind: r.get(2)?,
+            day: r.get(3)?,
+            count: r.get::<_, i64>(4)?.max(0) as u64,
+        })
     })?
     .collect()
 }

@@ -571,16 +571,16 @@ fn throughput(
         let conn = crate::annotations::store::open(dir).map_err(|e| AnnotationError::db(dir, e))?;
         let rows = crate::annotations::store::changes_per_day(&conn)
             .map_err(|e| AnnotationError::db(dir, e))?;
-        for (slide, author, kind, day, n) in rows {
-            if !in_project(&slide) {
+        for c in rows {
+            if !in_project(&c.slide) {
                 continue;
             }
-            if kind == "create" {
-                if let Some(p) = annotators.get_mut(&author) {
-                    p.days.entry(day).or_default().0 += n;
+            if c.kind == "create" {
+                if let Some(p) = annotators.get_mut(&c.author) {
+                    p.days.entry(c.day).or_default().0 += c.count;
                 }
-            } else if let Some(p) = reviewers.get_mut(&author) {
-                p.days.entry(day).or_default().2 += n;
+            } else if let Some(p) = reviewers.get_mut(&c.author) {
+                p.days.entry(c.day).or_default().2 += c.count;
             }
         }
     }
