@@ -267,13 +267,12 @@ fn refresh(cache: &mut ActivityCache, dir: &std::path::Path) -> rusqlite::Result
             let Some(i) = status_index(&status) else {
                 continue;
             };
-            match by_author.iter_mut().find(|(a, _)| *a == author) {
-                Some((_, c)) => c[i] += n,
-                None => {
-                    let mut c = [0; 5];
-                    c[i] = n;
-                    by_author.push((author, c));
-                }
+            if let Some((_, c)) = by_author.iter_mut().find(|(a, _)| *a == author) {
+                c[i] += n;
+            } else {
+                let mut c = [0; 5];
+                c[i] = n;
+                by_author.push((author, c));
             }
         }
         by_author.sort_by(|a, b| a.0.cmp(&b.0));
@@ -437,7 +436,9 @@ pub struct Page<'a> {
 }
 
 /// Every slide the caller has a role on that passes the query's filters, sorted, and the
-/// page the query asks for.
+/// page the query asks for. What only the page shows (the caller's view of the
+/// assignment, counts) is worked out for the page's rows alone unless a filter or the
+/// sort needs it for every slide.
 #[must_use]
 pub fn list<'a>(
     snapshot: &'a Snapshot,
@@ -445,101 +446,180 @@ pub fn list<'a>(
     caller: &Caller,
     query: &ListQuery,
 ) -> Page<'a> {
-    let mut rows: Vec<Row<'a>> = Vec::new();
-    for file in snapshot.files.iter() {
-        let Some(role) = directory.role_on_slide(caller, &file.id) else {
-            continue;
-        };
-        if let Some(q) = &query.q
-            && !file.id.to_lowercase().contains(q.as_str())
-        {
-            continue;
-        }
-        let project = directory.project_of(&file.id).map(|p| p.name.as_str());
-        if let Some(want) = &query.project
-            && want.as_deref() != project
-        {
-            continue;
-        }
+    let row_of = |(file, project, role): Found<'a>| {
         let blind = directory.blind_for(caller, &file.id);
         let activity = snapshot.activity_of(&file.id);
-        let seen = seen(
-            directory.assignment(&file.id),
-            activity,
-            &caller.name,
-            blind.as_deref(),
-        );
-        if let Some(states) = &query.states {
-            let ok = states.iter().any(|f| match f {
-                StateFilter::State(s) => seen.state == Some(*s),
-                StateFilter::Unassigned => seen.annotators.is_empty() && seen.reviewer.is_none(),
-            });
-            if !ok {
-                continue;
-            }
-        }
-        if let Some(who) = &query.assignee {
-            let ok = match who {
-                Assignee::User(u) => {
-                    seen.annotators.iter().any(|(a, _, _)| a == u)
-                        || seen.reviewer.as_deref() == Some(u.as_str())
-                }
-                Assignee::Nobody => seen.annotators.is_empty() && seen.reviewer.is_none(),
-            };
-            if !ok {
-                continue;
-            }
-        }
-        rows.push(Row {
+        Row {
             file,
             project,
             role,
+            seen: seen(
+                directory.assignment(&file.id),
+                activity,
+                &caller.name,
+                blind.as_deref(),
+            ),
             counts: activity.visible(blind.as_deref()),
             last_change_ms: activity.last_change_ms,
-            seen,
+        }
+    };
+    let found = snapshot.files.iter().filter_map(|file| {
+        let project = directory.project_of(&file.id).map(|p| p.name.as_str());
+        let role = caller.role_in(project)?;
+        if let Some(q) = &query.q
+            && !contains_ignoring_case(&file.id, q)
+        {
+            return None;
+        }
+        if let Some(want) = &query.project
+            && want.as_deref() != project
+        {
+            return None;
+        }
+        Some((file, project, role))
+    });
+    let page = |total: usize| {
+        let end = query.offset.saturating_add(query.limit).min(total);
+        (query.offset.min(end), end)
+    };
+    let per_caller = query.states.is_some()
+        || query.assignee.is_some()
+        || matches!(query.sort, SortKey::State | SortKey::Annotations);
+    let (total, rows, end) = if per_caller {
+        let mut rows: Vec<Row<'a>> = found
+            .map(row_of)
+            .filter(|r| passes(&r.seen, query))
+            .collect();
+        sort_by_place(&mut rows, query.sort, query.descending, |r| Place {
+            project: r.project,
+            size: area(r.file),
+            state: r.seen.state,
+            last_change_ms: r.last_change_ms,
+            annotations: r.counts.iter().sum(),
         });
-    }
-    sort(&mut rows, query.sort, query.descending);
-    let total = rows.len();
-    let end = query.offset.saturating_add(query.limit).min(total);
-    let start = query.offset.min(total);
-    let next_offset = (end < total).then_some(end);
-    let rows = rows.drain(start..end).collect();
+        let total = rows.len();
+        let (start, end) = page(total);
+        (total, rows.drain(start..end).collect(), end)
+    } else {
+        let mut found: Vec<Found<'a>> = found.collect();
+        sort_by_place(
+            &mut found,
+            query.sort,
+            query.descending,
+            |&(file, project, _)| {
+                Place {
+                    project,
+                    size: area(file),
+                    // Sorts by state or annotations take the other branch.
+                    state: None,
+                    last_change_ms: snapshot.activity_of(&file.id).last_change_ms,
+                    annotations: 0,
+                }
+            },
+        );
+        let total = found.len();
+        let (start, end) = page(total);
+        (
+            total,
+            found[start..end].iter().copied().map(row_of).collect(),
+            end,
+        )
+    };
     Page {
         total,
         rows,
-        next_offset,
+        next_offset: (end < total).then_some(end),
     }
 }
 
-fn sort(rows: &mut [Row<'_>], key: SortKey, descending: bool) {
-    use std::cmp::Ordering as O;
-    let by = |a: &Row<'_>, b: &Row<'_>| -> O {
-        match key {
-            SortKey::Name => O::Equal,
-            SortKey::Project => a.project.cmp(&b.project),
-            SortKey::Size => (u64::from(a.file.width) * u64::from(a.file.height))
-                .cmp(&(u64::from(b.file.width) * u64::from(b.file.height))),
-            SortKey::State => a.seen.state.cmp(&b.seen.state),
-            SortKey::LastChange => a.last_change_ms.cmp(&b.last_change_ms),
-            SortKey::Annotations => a
-                .counts
-                .iter()
-                .sum::<u64>()
-                .cmp(&b.counts.iter().sum::<u64>()),
+/// A slide the caller may see that passes the filters every caller's view shares:
+/// (file, project, the caller's role).
+type Found<'a> = (&'a SlideFile, Option<&'a str>, Role);
+
+fn area(file: &SlideFile) -> u64 {
+    u64::from(file.width) * u64::from(file.height)
+}
+
+/// Whether `name` contains `lower` (lower case), ignoring ASCII case; ids are ASCII.
+fn contains_ignoring_case(name: &str, lower: &str) -> bool {
+    let (hay, needle) = (name.as_bytes(), lower.as_bytes());
+    needle.is_empty()
+        || hay.windows(needle.len()).any(|w| {
+            w.iter()
+                .zip(needle)
+                .all(|(a, b)| a.to_ascii_lowercase() == *b)
+        })
+}
+
+/// Whether a slide, as the caller sees it, passes the state and assignee filters.
+fn passes(seen: &Seen, query: &ListQuery) -> bool {
+    let nobody = seen.annotators.is_empty() && seen.reviewer.is_none();
+    if let Some(states) = &query.states {
+        let ok = states.iter().any(|f| match f {
+            StateFilter::State(s) => seen.state == Some(*s),
+            StateFilter::Unassigned => nobody,
+        });
+        if !ok {
+            return false;
         }
-    };
+    }
+    match &query.assignee {
+        Some(Assignee::User(u)) => {
+            seen.annotators.iter().any(|(a, _, _)| a == u)
+                || seen.reviewer.as_deref() == Some(u.as_str())
+        }
+        Some(Assignee::Nobody) => nobody,
+        None => true,
+    }
+}
+
+/// What a slide sorts by, for each key but the name.
+struct Place<'a> {
+    project: Option<&'a str>,
+    size: u64,
+    state: Option<AssignState>,
+    last_change_ms: Option<i64>,
+    annotations: u64,
+}
+
+/// The one field of a [`Place`] a sort reads.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum SortValue<'a> {
+    Project(Option<&'a str>),
+    Number(u64),
+    State(Option<AssignState>),
+    Time(Option<i64>),
+}
+
+/// Sorts by `key`, keeping the order of slides with equal keys; `place` need only fill
+/// in the field the key reads, and is asked once per item.
+fn sort_by_place<'a, T>(
+    items: &mut [T],
+    key: SortKey,
+    descending: bool,
+    place: impl Fn(&T) -> Place<'a>,
+) {
     // Files come sorted by id: a stable sort keeps names in order within equal keys.
     if key == SortKey::Name {
         if descending {
-            rows.reverse();
+            items.reverse();
         }
         return;
     }
+    let value = |x: &T| {
+        let p = place(x);
+        match key {
+            SortKey::Project => SortValue::Project(p.project),
+            SortKey::Size => SortValue::Number(p.size),
+            SortKey::State => SortValue::State(p.state),
+            SortKey::LastChange => SortValue::Time(p.last_change_ms),
+            SortKey::Name | SortKey::Annotations => SortValue::Number(p.annotations),
+        }
+    };
     if descending {
-        rows.sort_by(|a, b| by(b, a));
+        items.sort_by_cached_key(|x| std::cmp::Reverse(value(x)));
     } else {
-        rows.sort_by(by);
+        items.sort_by_cached_key(value);
     }
 }
 
@@ -588,4 +668,165 @@ pub fn next_slide(
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::db;
+
+    /// Eight slides `s0`…`s7` with sizes and last changes that tie, five in project `p`
+    /// (three of them assigned to `ann`), three in none.
+    fn fixture() -> (tempfile::TempDir, Directory, Snapshot) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut conn = db::open(dir.path()).expect("access db");
+        db::add_project(&conn, "p", false).expect("project");
+        db::add_user(&mut conn, "ann", Role::Annotator, "p", "hash").expect("user");
+        let ids: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
+        for id in &ids[..5] {
+            db::add_slide(&conn, "p", id).expect("slide");
+        }
+        db::assign(
+            &mut conn,
+            "p",
+            &ids[1..4],
+            &["ann".to_string()],
+            None,
+            "adm",
+        )
+        .expect("assign");
+        let directory = Directory::read(&conn).expect("directory");
+        let sides = [3, 1, 2, 1, 3, 2, 1, 0];
+        let files = ids
+            .iter()
+            .zip(sides)
+            .map(|(id, side)| SlideFile {
+                id: id.clone(),
+                width: side * 100,
+                height: side * 10,
+                bytes: 1,
+                mpp_x: None,
+            })
+            .collect();
+        let changed = [(1, 50), (2, 20), (4, 50), (6, 10)];
+        let activity = changed
+            .iter()
+            .map(|&(i, at)| {
+                let a = Activity {
+                    by_author: vec![("ann".into(), [i, 0, 0, 0, 0])],
+                    last_change_ms: Some(at),
+                };
+                (ids[usize::try_from(i).expect("index")].clone(), Arc::new(a))
+            })
+            .collect();
+        let snapshot = Snapshot {
+            files: Arc::new(files),
+            activity: Arc::new(activity),
+        };
+        (dir, directory, snapshot)
+    }
+
+    fn ids(page: &Page<'_>) -> Vec<String> {
+        page.rows.iter().map(|r| r.file.id.clone()).collect()
+    }
+
+    #[test]
+    fn sorts_and_pages_agree_whether_rows_are_worked_out_before_or_after_the_page() {
+        let (_dir, directory, snapshot) = fixture();
+        let admin = Caller::single_user();
+        let query = |sort, descending, limit, offset, states| ListQuery {
+            q: None,
+            project: None,
+            states,
+            assignee: None,
+            sort,
+            descending,
+            limit,
+            offset,
+        };
+        // Every state and "nobody": a filter every slide passes, taking the path that
+        // works out each slide's row before sorting.
+        let every_state = || {
+            let mut v: Vec<StateFilter> = AssignState::ALL
+                .into_iter()
+                .map(StateFilter::State)
+                .collect();
+            v.push(StateFilter::Unassigned);
+            Some(v)
+        };
+        let mut orders = Vec::new();
+        for key in [
+            SortKey::Name,
+            SortKey::Project,
+            SortKey::Size,
+            SortKey::LastChange,
+        ] {
+            for descending in [false, true] {
+                let whole = list(
+                    &snapshot,
+                    &directory,
+                    &admin,
+                    &query(key, descending, 100, 0, None),
+                );
+                assert_eq!(whole.total, 8);
+                assert_eq!(whole.next_offset, None);
+                let filtered = list(
+                    &snapshot,
+                    &directory,
+                    &admin,
+                    &query(key, descending, 100, 0, every_state()),
+                );
+                assert_eq!(
+                    ids(&filtered),
+                    ids(&whole),
+                    "{key:?} descending {descending}"
+                );
+                let mut paged = Vec::new();
+                let mut offset = Some(0);
+                while let Some(at) = offset {
+                    let page = list(
+                        &snapshot,
+                        &directory,
+                        &admin,
+                        &query(key, descending, 3, at, None),
+                    );
+                    assert_eq!(page.total, 8);
+                    paged.extend(ids(&page));
+                    offset = page.next_offset;
+                }
+                assert_eq!(
+                    paged,
+                    ids(&whole),
+                    "{key:?} descending {descending}, pages of 3"
+                );
+                orders.push(ids(&whole).join(" "));
+            }
+        }
+        // Ties keep names in order, either way.
+        assert_eq!(
+            orders,
+            [
+                "s0 s1 s2 s3 s4 s5 s6 s7",
+                "s7 s6 s5 s4 s3 s2 s1 s0",
+                "s5 s6 s7 s0 s1 s2 s3 s4",
+                "s0 s1 s2 s3 s4 s5 s6 s7",
+                "s7 s1 s3 s6 s2 s5 s0 s4",
+                "s0 s4 s2 s5 s1 s3 s6 s7",
+                "s0 s3 s5 s7 s6 s2 s1 s4",
+                "s1 s4 s2 s6 s0 s3 s5 s7",
+            ]
+        );
+        // Rows carry what only the page shows: the state and counts of `ann`'s slides.
+        let page = list(
+            &snapshot,
+            &directory,
+            &admin,
+            &query(SortKey::Name, false, 2, 1, None),
+        );
+        assert_eq!(ids(&page), ["s1", "s2"]);
+        assert_eq!(page.rows[0].seen.state, Some(AssignState::InProgress));
+        assert_eq!(page.rows[0].counts, [1, 0, 0, 0, 0]);
+        assert_eq!(page.rows[1].counts, [2, 0, 0, 0, 0]);
+        assert_eq!(page.next_offset, Some(3));
+    }
 }
