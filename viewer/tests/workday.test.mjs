@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { link, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SMALL_SLIDE, launchBrowser, missingSkip, runTessera, screenshot, startServer } from './harness.mjs';
-import { SCHEMA, clickAnnotation, pagePoint, viewerReady } from './review-fixture.mjs';
+import { SCHEMA, clickAnnotation, drawRectangle, viewerReady } from './review-fixture.mjs';
 
 const skip = process.env.TESSERA_URL ? 'needs its own server (TESSERA_URL is set)' : missingSkip([SMALL_SLIDE]);
 const PROJECT = 'study';
@@ -87,15 +87,7 @@ describe('a day through a cohort: assigned, drawn, done, reviewed, counted', { s
     assert.equal(await page.locator('#assignment-state').innerText(), 'not started');
     assert.match(await page.locator('#assignment-who').innerText(), /annotating: anna · review: rex/);
 
-    await page.keyboard.press('1'); // Tumor
-    await page.keyboard.press('r');
-    const from = await pagePoint(page, BOX[0], BOX[1]);
-    const to = await pagePoint(page, BOX[2], BOX[3]);
-    await page.mouse.move(...from);
-    await page.mouse.down();
-    await page.mouse.move(...to, { steps: 10 });
-    await page.mouse.up();
-    await page.waitForFunction(() => window.tesseraTools.queue.ops.length === 0, null, { timeout: 10000 });
+    await drawRectangle(page, BOX, '1'); // Tumor
     const drawn = await api('anna', '/api/slides/day-1/annotations?bbox=0,0,3000,3000');
     assert.equal(drawn.body.features.length, 1);
     id = drawn.body.features[0].id;
