@@ -476,6 +476,14 @@ pub fn list<'a>(
         {
             return None;
         }
+        // Someone not assigned to the slide at all cannot be seen on it.
+        if let Some(Assignee::User(u)) = &query.assignee
+            && !directory
+                .assignment(&file.id)
+                .is_some_and(|a| a.involves(u))
+        {
+            return None;
+        }
         Some((file, project, role))
     });
     let page = |total: usize| {
