@@ -28,13 +28,7 @@ pub struct AssignArgs {
 }
 
 pub fn run(args: &AssignArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.data.is_dir(),
-        "{}: not a directory",
-        args.data.display()
-    );
-    let mut conn = db::open(&args.data)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.data.join(db::DB_FILE).display()))?;
+    let mut conn = super::open_access(&args.data)?;
     let missing: Vec<&String> = args
         .slides
         .iter()

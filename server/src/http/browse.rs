@@ -201,6 +201,15 @@ fn store_failed(e: &rusqlite::Error) -> AppError {
     )
 }
 
+/// Whether the project is blind to the caller (blind, and they review nothing there);
+/// 404 when there is no such project.
+fn blind_in(directory: &Directory, project: &str, who: &Caller) -> Result<bool, AppError> {
+    let p = directory
+        .project(project)
+        .ok_or_else(|| AppError::not_found(format!("no project {project:?}")))?;
+    Ok(p.blind && who.role_in(Some(project)) < Some(Role::Reviewer))
+}
+
 /// An assignment request.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -222,9 +231,7 @@ pub async fn assign(
 ) -> Result<Response, AppError> {
     let a: NewAssignment = AppError::json_body(&body)?;
     let directory = state.access.directory();
-    if directory.project(&project).is_none() {
-        return Err(AppError::not_found(format!("no project {project:?}")));
-    }
+    blind_in(&directory, &project, &who)?; // 404 for a project that does not exist
     crate::access::check_assignment(
         &directory,
         &project,
@@ -254,10 +261,7 @@ pub async fn assignments(
     Path(project): Path<String>,
 ) -> Result<Response, AppError> {
     let directory = state.access.directory();
-    let p = directory
-        .project(&project)
-        .ok_or_else(|| AppError::not_found(format!("no project {project:?}")))?;
-    let blind = p.blind && who.role_in(Some(&project)) < Some(Role::Reviewer);
+    let blind = blind_in(&directory, &project, &who)?;
     let catalog = Arc::clone(&state.catalog);
     let body = tokio::task::spawn_blocking(move || {
         let activity = catalog.activity();
@@ -470,10 +474,7 @@ pub async fn progress(
     Path(project): Path<String>,
 ) -> Result<Response, AppError> {
     let directory = state.access.directory();
-    let p = directory
-        .project(&project)
-        .ok_or_else(|| AppError::not_found(format!("no project {project:?}")))?;
-    let blind = p.blind && who.role_in(Some(&project)) < Some(Role::Reviewer);
+    let blind = blind_in(&directory, &project, &who)?;
     let (catalog, engine) = (Arc::clone(&state.catalog), Arc::clone(&state.annotations));
     let dir = state.annotations.dir().to_path_buf();
     let body = blocking(move || {
