@@ -317,16 +317,10 @@ fn slide_json(
     })
 }
 
-/// `GET /api/slides/{id}/assignment`: who works on the slide (as the caller may see),
-/// its state, the caller's part, and the next slide in the caller's list.
-pub async fn slide_assignment(
-    State(state): State<AppState>,
-    Extension(who): Extension<Caller>,
-    Extension(role): Extension<SlideRole>,
-) -> Result<Response, AppError> {
-    state.store.get(&role.slide)?;
+/// [`slide_json`] off the async threads.
+async fn slide_answer(state: &AppState, who: Caller, role: SlideRole) -> Result<Value, AppError> {
     let (catalog, directory) = (Arc::clone(&state.catalog), state.access.directory());
-    let body = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         slide_json(
             &catalog,
             &directory,
@@ -336,7 +330,18 @@ pub async fn slide_assignment(
         )
     })
     .await
-    .map_err(|_| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "lookup failed"))?;
+    .map_err(|_| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "lookup failed"))
+}
+
+/// `GET /api/slides/{id}/assignment`: who works on the slide (as the caller may see),
+/// its state, the caller's part, and the next slide in the caller's list.
+pub async fn slide_assignment(
+    State(state): State<AppState>,
+    Extension(who): Extension<Caller>,
+    Extension(role): Extension<SlideRole>,
+) -> Result<Response, AppError> {
+    state.store.get(&role.slide)?;
+    let body = slide_answer(&state, who, role).await?;
     Ok(Json(body).into_response())
 }
 
@@ -410,18 +415,7 @@ pub async fn mark_done(
         .await
         .map_err(|_| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "marking done failed"))?
         .map_err(|e| store_failed(&e))?;
-    let (catalog, directory) = (Arc::clone(&state.catalog), state.access.directory());
-    let mut body = tokio::task::spawn_blocking(move || {
-        slide_json(
-            &catalog,
-            &directory,
-            &who,
-            &role.slide,
-            role.blind_for.as_deref(),
-        )
-    })
-    .await
-    .map_err(|_| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "lookup failed"))?;
+    let mut body = slide_answer(&state, who, role).await?;
     body["submitted"] = json!(submitted.iter().map(draft_json).collect::<Vec<_>>());
     Ok(Json(body).into_response())
 }
