@@ -16,6 +16,7 @@
 pub mod access;
 pub mod agreement;
 pub mod annotations;
+pub mod catalog;
 pub mod fault_log;
 pub mod http;
 pub mod iiif;

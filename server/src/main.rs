@@ -88,6 +88,8 @@ enum Command {
     User(cli::user::UserArgs),
     /// Manage projects: their slides, label schema and blind mode.
     Project(cli::project::ProjectArgs),
+    /// Assign slides of a project to annotators and a reviewer.
+    Assign(cli::assign::AssignArgs),
 }
 
 fn main() -> ExitCode {
@@ -112,6 +114,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cli::serve::run(&a),
         Command::User(a) => cli::user::run(&a),
         Command::Project(a) => cli::project::run(&a),
+        Command::Assign(a) => cli::assign::run(&a),
     };
     match result {
         Ok(code) => code,

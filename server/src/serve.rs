@@ -44,6 +44,7 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
     );
     crate::access::follow_schemas(&annotations, &access);
     Ok(AppState {
+        catalog: Arc::new(crate::catalog::Catalog::new(Arc::clone(&store))),
         store,
         tiles: Arc::new(TileService::new(
             config.cache_mb << 20,

@@ -135,6 +135,28 @@ fn role_matrix() {
             [401, 401, 200, 200, 200, 200, 200],
             get("/api/session"),
         ),
+        // The slide browser, assignments and progress (issue 30).
+        row(
+            "GET /api/slides?limit=",
+            [401, 401, 200, 200, 200, 200, 200],
+            get("/api/slides?limit=10&sort=-name"),
+        ),
+        row(
+            "GET /api/projects/p/assignments",
+            READ,
+            get("/api/projects/p/assignments"),
+        ),
+        row(
+            "GET /api/projects/p/progress",
+            READ,
+            get("/api/projects/p/progress"),
+        ),
+        row(
+            "GET /api/slides/s/assignment",
+            READ,
+            get("/api/slides/s/assignment"),
+        ),
+        row("GET /progress/p", [200; 7], get("/progress/p")),
     ];
     // Writes. Each caller gets a fresh target where the request needs one.
     rows.extend([
@@ -219,6 +241,15 @@ fn role_matrix() {
         row("POST audit outcome", [401, 401, 404, 403, 403, 200, 200], |w, who| {
             let (id, item) = w.audit();
             w.call(who, "POST", &format!("/api/audits/{id}/items/{item}"), r#"{"outcome":"pass"}"#)
+        }),
+        row("PUT /api/projects/p/assignments", [401, 401, 403, 403, 403, 403, 200], |w, who| {
+            w.call(who, "PUT", "/api/projects/p/assignments", r#"{"slides":["s"],"annotators":["ann"],"reviewer":"rev"}"#)
+        }),
+        // Only an annotator assigned to the slide marks it done; others are told so (409).
+        row("POST /api/slides/s/done", [401, 401, 403, 403, 200, 409, 409], |w, who| {
+            let r = w.call("adm", "PUT", "/api/projects/p/assignments", r#"{"slides":["s"],"annotators":["ann"]}"#);
+            assert_eq!(r.status, 200, "{}", r.text());
+            w.call(who, "POST", "/api/slides/s/done", r#"{"dry_run":true}"#)
         }),
         row("POST /api/session", [400, 401, 200, 200, 200, 200, 200], |w, who| {
             w.call(who, "POST", "/api/session", "")
@@ -701,4 +732,232 @@ fn pre_labels_are_decided_in_bulk_and_edits_make_them_model_edited() {
     assert_eq!(count("provenance=model"), 3);
     assert_eq!(count("provenance=model-edited"), 1);
     assert_eq!(count("provenance=human,model-edited"), 1);
+}
+
+fn json(r: &HttpResponse) -> serde_json::Value {
+    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.text()))
+}
+
+fn annotators(v: &serde_json::Value) -> Vec<String> {
+    v["annotators"]
+        .as_array()
+        .expect("annotators")
+        .iter()
+        .map(|a| a["user"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn assignments_follow_roles_and_blind_mode_keeps_annotators_apart() {
+    let w = world(true);
+    let r = w.call(
+        "adm",
+        "PUT",
+        "/api/projects/p/assignments",
+        r#"{"slides":["s"],"annotators":["ann","ann2"],"reviewer":"rev"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json(&r)["added"], 3);
+    w.create("ann", 100.0);
+    w.create("ann2", 300.0);
+    w.create("ann2", 400.0);
+    // An annotator of a blind project sees their own assignment and counts only.
+    let list = json(&w.call("ann", "GET", "/api/slides?assignee=me", ""));
+    assert_eq!(list["total"], 1, "{list}");
+    let row = &list["slides"][0];
+    assert_eq!(annotators(row), ["ann"], "{row}");
+    assert_eq!(row["counts"]["draft"], 1, "{row}");
+    assert_eq!(row["state"], "in_progress");
+    assert_eq!(row["mine"], "annotator");
+    // Filtering by another annotator finds nothing for them: they do not see who else annotates.
+    let other = json(&w.call("ann", "GET", "/api/slides?assignee=ann2", ""));
+    assert_eq!(other["total"], 0, "{other}");
+    let one = json(&w.call("ann", "GET", "/api/slides/s/assignment", ""));
+    assert_eq!(annotators(&one), ["ann"]);
+    assert_eq!(one["reviewer"], "rev");
+    let all = json(&w.call("ann", "GET", "/api/projects/p/assignments", ""));
+    assert_eq!(annotators(&all["assignments"][0]), ["ann"], "{all}");
+    let progress = json(&w.call("ann", "GET", "/api/projects/p/progress", ""));
+    assert_eq!(progress["blind"], true);
+    assert_eq!(
+        progress["annotators"].as_array().map(Vec::len),
+        Some(1),
+        "{progress}"
+    );
+    assert_eq!(progress["annotators"][0]["user"], "ann");
+    assert_eq!(progress["annotations"]["draft"], 1, "{progress}");
+    // The reviewer sees everyone.
+    let rev = json(&w.call("rev", "GET", "/api/slides?limit=5", ""));
+    assert_eq!(annotators(&rev["slides"][0]), ["ann", "ann2"]);
+    assert_eq!(rev["slides"][0]["counts"]["draft"], 3);
+    assert_eq!(rev["slides"][0]["state"], "in_progress");
+    let progress = json(&w.call("rev", "GET", "/api/projects/p/progress", ""));
+    assert_eq!(progress["annotators"].as_array().map(Vec::len), Some(2));
+
+    // Mark done: the confirmation's list, then the drafts submitted and the state moved.
+    let preview = json(&w.call("ann2", "POST", "/api/slides/s/done", r#"{"dry_run":true}"#));
+    assert_eq!(
+        preview["drafts"].as_array().map(Vec::len),
+        Some(2),
+        "{preview}"
+    );
+    let done = json(&w.call("ann2", "POST", "/api/slides/s/done", ""));
+    assert_eq!(
+        done["submitted"].as_array().map(Vec::len),
+        Some(2),
+        "{done}"
+    );
+    assert_eq!(done["state"], "submitted");
+    let rev = json(&w.call("rev", "GET", "/api/slides/s/assignment", ""));
+    let states: Vec<&str> = rev["annotators"]
+        .as_array()
+        .expect("annotators")
+        .iter()
+        .map(|a| a["state"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(states, ["in_progress", "submitted"], "{rev}");
+    assert_eq!(
+        rev["state"], "in_progress",
+        "the slide is as far as its least advanced annotator"
+    );
+    let submitted = json(&w.call("rev", "GET", "/api/slides?state=submitted", ""));
+    assert_eq!(
+        submitted["total"], 0,
+        "the slide's state is in_progress: {submitted}"
+    );
+    // The default answer of /api/slides is the plain array it always was.
+    let plain = json(&w.call("rev", "GET", "/api/slides", ""));
+    assert_eq!(plain.as_array().map(Vec::len), Some(1));
+    assert_eq!(plain[0]["id"], "s");
+}
+
+#[test]
+fn bad_assignments_and_list_parameters_are_named() {
+    let w = world(false);
+    let cases = [
+        (
+            r#"{"slides":["s"],"annotators":["nobody"]}"#,
+            "no user \"nobody\"",
+        ),
+        (
+            r#"{"slides":["s"],"annotators":["vie"]}"#,
+            "user \"vie\" cannot be the annotator",
+        ),
+        (
+            r#"{"slides":["s"],"reviewer":"ann"}"#,
+            "user \"ann\" cannot be the reviewer",
+        ),
+        (
+            r#"{"slides":["zz"],"annotators":["ann"]}"#,
+            "\"zz\" (in no project)",
+        ),
+        (r#"{"slides":["s"]}"#, "name an annotator"),
+        (
+            r#"{"slides":["s"],"annotators":["ann"],"extra":1}"#,
+            "unknown field",
+        ),
+    ];
+    for (body, says) in cases {
+        let r = w.call("adm", "PUT", "/api/projects/p/assignments", body);
+        assert_eq!(r.status, 422, "{body}: {}", r.text());
+        let error = json(&r)["error"].as_str().unwrap_or_default().to_string();
+        assert!(error.contains(says), "{body}: {error}");
+    }
+    assert_eq!(
+        w.call(
+            "adm",
+            "PUT",
+            "/api/projects/q/assignments",
+            r#"{"slides":["s"],"annotators":["ann"]}"#
+        )
+        .status,
+        422,
+        "s is in project p, not q"
+    );
+    for (query, says) in [
+        ("limit=0", "limit \"0\""),
+        ("limit=5000", "limit \"5000\""),
+        ("sort=colour", "sort \"colour\""),
+        ("state=done", "state \"done\""),
+        ("cursor=xyz", "cursor \"xyz\""),
+        ("page=2", "unknown parameter \"page\""),
+    ] {
+        let r = w.call("vie", "GET", &format!("/api/slides?{query}"), "");
+        assert_eq!(r.status, 400, "{query}: {}", r.text());
+        let error = json(&r)["error"].as_str().unwrap_or_default().to_string();
+        assert!(error.contains(says), "{query}: {error}");
+    }
+    let r = w.call("ann", "POST", "/api/slides/s/done", "");
+    assert_eq!(r.status, 409);
+    assert!(
+        r.text().contains("tessera assign p s --annotator ann"),
+        "{}",
+        r.text()
+    );
+}
+
+#[test]
+fn tessera_assign_names_bad_users_and_slides_and_says_what_it_did() {
+    let w = world(false);
+    // The CLI checks as the route does, naming the user and the role.
+    let out = tessera(&[
+        &"assign",
+        &"p",
+        &"s",
+        &"--annotator",
+        &"vie",
+        &"--data",
+        &w.data,
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("user \"vie\" cannot be the annotator") && err.contains("they are viewer"),
+        "{err}"
+    );
+    let out = tessera(&[
+        &"assign",
+        &"p",
+        &"nope",
+        &"--annotator",
+        &"ann",
+        &"--data",
+        &w.data,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no slide \"nope\""),
+        "{err}"
+    );
+    let ok = tessera_ok(&[
+        &"assign",
+        &"p",
+        &"s",
+        &"--annotator",
+        &"ann",
+        &"--reviewer",
+        &"rev",
+        &"--data",
+        &w.data,
+    ]);
+    assert!(
+        ok.contains("1 slide assigned to ann, rev (reviewer) (2 new assignments)"),
+        "{ok}"
+    );
+    // The server reads what the CLI stored; the same command again adds nothing.
+    let one = json(&w.call("adm", "GET", "/api/slides/s/assignment", ""));
+    assert_eq!(annotators(&one), ["ann"], "{one}");
+    assert_eq!(one["reviewer"], "rev", "{one}");
+    let again = tessera_ok(&[
+        &"assign",
+        &"p",
+        &"s",
+        &"--annotator",
+        &"ann",
+        &"--reviewer",
+        &"rev",
+        &"--data",
+        &w.data,
+    ]);
+    assert!(again.contains("(0 new assignments)"), "{again}");
 }

@@ -2,8 +2,8 @@
 // happen and how many annotations it touches, and resolves true only on the confirming
 // button. Esc or "Cancel" resolve false.
 
-/** Asks `question`; `confirmLabel` names the action ("Reject 120"). */
-export function confirmAction(question, confirmLabel, { detail = '' } = {}) {
+/** Asks `question`; `confirmLabel` names the action ("Reject 120"); `items` are listed under it. */
+export function confirmAction(question, confirmLabel, { detail = '', items = [] } = {}) {
   return new Promise((resolve) => {
     const dialog = document.createElement('dialog');
     dialog.className = 'confirm';
@@ -15,6 +15,15 @@ export function confirmAction(question, confirmLabel, { detail = '' } = {}) {
     more.className = 'muted small';
     more.textContent = detail;
     more.hidden = !detail;
+    const list = document.createElement('ul');
+    list.id = 'confirm-items';
+    list.className = 'confirm-items small';
+    list.hidden = !items.length;
+    for (const item of items) {
+      const li = document.createElement('li');
+      li.textContent = item;
+      list.append(li);
+    }
     const ok = document.createElement('button');
     ok.type = 'button';
     ok.id = 'confirm-ok';
@@ -26,7 +35,7 @@ export function confirmAction(question, confirmLabel, { detail = '' } = {}) {
     const row = document.createElement('div');
     row.className = 'panel-row';
     row.append(ok, cancel);
-    dialog.append(text, more, row);
+    dialog.append(text, more, list, row);
     document.body.append(dialog);
     const done = (answer) => {
       dialog.close();

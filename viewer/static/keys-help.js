@@ -8,6 +8,8 @@ const PAGE_KEYS = [
   ['a', 'show or hide the annotations'],
   ['t', 'open or close the annotation table'],
   ['1…9', 'choose the class in that row of the picker; with a selection, reclassify it'],
+  ['Shift+D', 'mark the slide done (submits your drafts, after a confirmation listing them)'],
+  ['Shift+N', 'next slide in your list'],
   ['?', 'this help'],
 ];
 

@@ -18,6 +18,7 @@ import { createAnnotationTable } from './annotation-table.js';
 import { createKeysHelp } from './keys-help.js';
 import { geometryBounds, jumpRect } from './review.js';
 import { slideRole } from './roles.js';
+import { createWorkflow } from './workflow.js';
 
 const OSD = window.OpenSeadragon;
 const status = document.getElementById('status');
@@ -175,6 +176,8 @@ async function main() {
   createMagnificationButtons(document.getElementById('mag-buttons'), viewer, slide);
   tools.onSelectionChange((selection) => table.markSelected(selection?.id ?? null));
   createKeysHelp();
+  // The slide's assignment, "Mark done" and "Next slide" (workflow.js).
+  window.tesseraWorkflow = createWorkflow(document.getElementById('workflow'), slide.id, { tools, onStatus: report });
 }
 
 main();

@@ -114,6 +114,20 @@ export function pagePoint(page, x, y) {
   }, [x, y]);
 }
 
+/** Draws a rectangle of class key `classKey` over the level-0 box [x0, y0, x1, y1] with
+ *  the rectangle tool, as a user drags it, and waits until the server has it. */
+export async function drawRectangle(page, [x0, y0, x1, y1], classKey = '1') {
+  await page.keyboard.press(classKey);
+  await page.keyboard.press('r');
+  const from = await pagePoint(page, x0, y0);
+  const to = await pagePoint(page, x1, y1);
+  await page.mouse.move(...from);
+  await page.mouse.down();
+  await page.mouse.move(...to, { steps: 10 });
+  await page.mouse.up();
+  await page.waitForFunction(() => window.tesseraTools.queue.ops.length === 0, null, { timeout: 10000 });
+}
+
 /** Selects the annotation under a level-0 point with the select tool, as a user clicks it. */
 export async function clickAnnotation(page, x, y, id) {
   await page.keyboard.press('s');

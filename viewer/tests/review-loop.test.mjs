@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SMALL_SLIDE, measurePng, missingSkip, nextFrames, screenshot } from './harness.mjs';
-import { REGION, SLIDE_ID, clickAnnotation, overlayAnswered, pagePoint, signedInPage, startStudy } from './review-fixture.mjs';
+import { REGION, SLIDE_ID, clickAnnotation, drawRectangle, overlayAnswered, pagePoint, signedInPage, startStudy } from './review-fixture.mjs';
 
 const skip = process.env.TESSERA_URL ? 'needs its own server (TESSERA_URL is set)' : missingSkip([SMALL_SLIDE]);
 const COMMENT = 'misses the lower gland: include it';
@@ -69,15 +69,7 @@ describe('the review loop between an annotator and a reviewer', { skip }, () => 
     await page.keyboard.press('?');
     await page.locator('#keys-help').waitFor({ state: 'hidden', timeout: 5000 });
     await page.locator('#overlay-layers', { hasText: 'No annotations on this slide yet' }).waitFor({ timeout: 10000 });
-    await page.keyboard.press('1'); // Tumor
-    await page.keyboard.press('r');
-    const from = await pagePoint(page, BOX[0], BOX[1]);
-    const to = await pagePoint(page, BOX[2], BOX[3]);
-    await page.mouse.move(...from);
-    await page.mouse.down();
-    await page.mouse.move(...to, { steps: 10 });
-    await page.mouse.up();
-    await page.waitForFunction(() => window.tesseraTools.queue.ops.length === 0, null, { timeout: 10000 });
+    await drawRectangle(page, BOX, '1'); // Tumor
     const { body } = await study.api('anna', `/api/slides/${SLIDE_ID}/annotations?layer=manual`);
     assert.equal(body.features.length, 1);
     id = body.features[0].id;

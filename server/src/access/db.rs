@@ -11,6 +11,9 @@
 //! - `projects`: name, blind mode, created.
 //! - `project_slides`: slide → project (a slide is in at most one project).
 //! - `schemas`: project, version, the schema as JSON, who set it and when.
+//! - `assignments`: slide, user, role (`annotator` or `reviewer`; one reviewer a slide),
+//!   project, who assigned it and when, and the annotator's "done" mark (when, by whom).
+//! - `assignment_events`: every assignment, done mark and reopening: who, when, what.
 
 use super::{ClassSpec, Role, Schema};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -54,6 +57,28 @@ CREATE TABLE IF NOT EXISTS schemas (
     at INTEGER NOT NULL,
     PRIMARY KEY (project, version)
 );
+CREATE TABLE IF NOT EXISTS assignments (
+    slide TEXT NOT NULL,
+    user TEXT NOT NULL REFERENCES users(name),
+    role TEXT NOT NULL,
+    project TEXT NOT NULL REFERENCES projects(name),
+    assigned_by TEXT NOT NULL,
+    assigned_at INTEGER NOT NULL,
+    done_at INTEGER,
+    done_by TEXT,
+    PRIMARY KEY (slide, user, role)
+);
+CREATE TABLE IF NOT EXISTS assignment_events (
+    id INTEGER PRIMARY KEY,
+    project TEXT NOT NULL,
+    slide TEXT NOT NULL,
+    user TEXT NOT NULL,
+    role TEXT NOT NULL,
+    event TEXT NOT NULL,
+    by TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS assignment_events_by_project ON assignment_events (project, at);
 ";
 
 /// Opens (creating if needed) the access store in `dir`; on a read-only file system, an
@@ -287,6 +312,165 @@ pub fn schema_history(conn: &Connection, project: &str) -> rusqlite::Result<Vec<
             classes: serde_json::from_str(&body).unwrap_or_default(),
             author: r.get(2)?,
             at_ms: r.get(3)?,
+        })
+    })?
+    .collect()
+}
+
+/// One row of `assignments`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignmentRow {
+    pub slide: String,
+    pub user: String,
+    /// `annotator` or `reviewer`.
+    pub role: String,
+    pub project: String,
+    pub assigned_by: String,
+    pub assigned_at: i64,
+    pub done_at: Option<i64>,
+}
+
+/// Every assignment.
+pub fn assignments(conn: &Connection) -> rusqlite::Result<Vec<AssignmentRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT slide, user, role, project, assigned_by, assigned_at, done_at
+         FROM assignments ORDER BY slide, role, user",
+    )?;
+    stmt.query_map([], |r| {
+        Ok(AssignmentRow {
+            slide: r.get(0)?,
+            user: r.get(1)?,
+            role: r.get(2)?,
+            project: r.get(3)?,
+            assigned_by: r.get(4)?,
+            assigned_at: r.get(5)?,
+            done_at: r.get(6)?,
+        })
+    })?
+    .collect()
+}
+
+/// Records an event: `[project, slide, user, role, event, by]` at `at`.
+fn event(tx: &Connection, e: [&str; 6], at: i64) -> rusqlite::Result<()> {
+    let [project, slide, user, role, what, by] = e;
+    tx.execute(
+        "INSERT INTO assignment_events (project, slide, user, role, event, by, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![project, slide, user, role, what, by, at],
+    )?;
+    Ok(())
+}
+
+/// Assigns `slides` of `project` to `annotators` (added to those a slide has) and to
+/// `reviewer` (replacing the slide's reviewer), as one transaction recorded under `by`.
+/// The caller has checked names, roles and that the slides are in the project.
+/// Returns how many assignments are new.
+pub fn assign(
+    conn: &mut Connection,
+    project: &str,
+    slides: &[String],
+    annotators: &[String],
+    reviewer: Option<&str>,
+    by: &str,
+) -> rusqlite::Result<usize> {
+    let tx = conn.transaction()?;
+    let at = now_ms();
+    let mut added = 0;
+    for slide in slides {
+        for user in annotators {
+            let n = tx.execute(
+                "INSERT INTO assignments (slide, user, role, project, assigned_by, assigned_at)
+                 VALUES (?1, ?2, 'annotator', ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                params![slide, user, project, by, at],
+            )?;
+            if n > 0 {
+                event(&tx, [project, slide, user, "annotator", "assigned", by], at)?;
+                added += 1;
+            }
+        }
+        if let Some(user) = reviewer {
+            let same: bool = tx
+                .prepare(
+                    "SELECT 1 FROM assignments WHERE slide = ?1 AND role = 'reviewer' AND user = ?2",
+                )?
+                .exists(params![slide, user])?;
+            if same {
+                continue;
+            }
+            let before: Vec<String> = tx
+                .prepare("SELECT user FROM assignments WHERE slide = ?1 AND role = 'reviewer'")?
+                .query_map([slide], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for old in before {
+                event(
+                    &tx,
+                    [project, slide, &old, "reviewer", "unassigned", by],
+                    at,
+                )?;
+            }
+            tx.execute(
+                "DELETE FROM assignments WHERE slide = ?1 AND role = 'reviewer'",
+                [slide],
+            )?;
+            tx.execute(
+                "INSERT INTO assignments (slide, user, role, project, assigned_by, assigned_at)
+                 VALUES (?1, ?2, 'reviewer', ?3, ?4, ?5)",
+                params![slide, user, project, by, at],
+            )?;
+            event(&tx, [project, slide, user, "reviewer", "assigned", by], at)?;
+            added += 1;
+        }
+    }
+    tx.commit()?;
+    Ok(added)
+}
+
+/// Marks `user`'s assignment to annotate `slide` done (again: the time moves on).
+/// Returns false if there is no such assignment.
+pub fn mark_done(conn: &mut Connection, slide: &str, user: &str) -> rusqlite::Result<bool> {
+    let tx = conn.transaction()?;
+    let at = now_ms();
+    let project: Option<String> = tx
+        .query_row(
+            "UPDATE assignments SET done_at = ?3, done_by = ?2
+             WHERE slide = ?1 AND user = ?2 AND role = 'annotator' RETURNING project",
+            params![slide, user, at],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(project) = project else {
+        return Ok(false);
+    };
+    event(&tx, [&project, slide, user, "annotator", "done", user], at)?;
+    tx.commit()?;
+    Ok(true)
+}
+
+/// One recorded assignment event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub slide: String,
+    pub user: String,
+    pub role: String,
+    pub event: String,
+    pub by: String,
+    pub at: i64,
+}
+
+/// Every assignment event of a project, oldest first.
+pub fn assignment_events(conn: &Connection, project: &str) -> rusqlite::Result<Vec<EventRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT slide, user, role, event, by, at FROM assignment_events
+         WHERE project = ?1 ORDER BY at, id",
+    )?;
+    stmt.query_map([project], |r| {
+        Ok(EventRow {
+            slide: r.get(0)?,
+            user: r.get(1)?,
+            role: r.get(2)?,
+            event: r.get(3)?,
+            by: r.get(4)?,
+            at: r.get(5)?,
         })
     })?
     .collect()

@@ -13,7 +13,12 @@
 //! - The in-memory [`Directory`] is reloaded whenever another process (the CLI) changed
 //!   `access.db`, so a revoked token stops working at the next request.
 
+mod assign;
 pub mod db;
+
+pub use assign::{
+    Annotator, AssignState, SlideAssignment, StatusCounts, check as check_assignment,
+};
 
 use crate::annotations::Engine;
 use crate::annotations::geojson::parse::ClassRule;
@@ -166,6 +171,8 @@ pub struct Directory {
     tokens: HashMap<String, String>,
     slide_project: HashMap<String, String>,
     projects: HashMap<String, Project>,
+    /// slide → who works on it, in the project the slide is in now.
+    assignments: HashMap<String, SlideAssignment>,
 }
 
 impl Directory {
@@ -228,7 +235,48 @@ impl Directory {
                 },
             );
         }
+        for row in db::assignments(conn)? {
+            // An assignment made in the project a slide has since left is kept, unused.
+            if d.slide_project.get(&row.slide) != Some(&row.project) {
+                continue;
+            }
+            let a = d
+                .assignments
+                .entry(row.slide)
+                .or_insert_with(|| SlideAssignment {
+                    project: row.project,
+                    ..SlideAssignment::default()
+                });
+            if row.role == "reviewer" {
+                a.reviewer = Some(row.user);
+            } else {
+                a.annotators.push(Annotator {
+                    user: row.user,
+                    assigned_at: row.assigned_at,
+                    done_at: row.done_at,
+                });
+            }
+        }
         Ok(d)
+    }
+
+    /// Reads a snapshot from a connection (the CLI checks assignments against it).
+    pub fn read(conn: &Connection) -> rusqlite::Result<Self> {
+        Self::load(conn)
+    }
+
+    /// Who works on a slide, if anyone was assigned to it in its project.
+    #[must_use]
+    pub fn assignment(&self, slide: &str) -> Option<&SlideAssignment> {
+        self.assignments.get(slide)
+    }
+
+    /// The name of every user, active or revoked, by name.
+    #[must_use]
+    pub fn user_names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.users.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
     }
 
     /// Whether any user is configured (otherwise the server is single-user).

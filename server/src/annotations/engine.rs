@@ -1019,9 +1019,64 @@ impl Engine {
             )));
         }
         let chosen = self.pending_pre_labels(slide, selection)?;
+        Ok(self
+            .step_all(slide, &chosen, Status::Draft, to, comment, caller)?
+            .len())
+    }
+
+    /// The drafts `author` has on `slide`, oldest first: what marking the slide done
+    /// submits.
+    pub fn drafts_of(&self, slide: &str, author: &str) -> Result<Vec<Annotation>, AnnotationError> {
+        let loaded = self.index(slide)?;
+        let index = loaded.read();
+        let Some(me) = index.authors.find(author) else {
+            return Ok(Vec::new());
+        };
+        let corrupt = |e: super::codec::Corrupt| AnnotationError::Corrupt(e.to_string());
+        let mut drafts = Vec::new();
+        for n in 0..u32::try_from(index.slot_count()).unwrap_or(u32::MAX) {
+            let s = index.slot(n);
+            if s.alive && s.author == me && s.status == Status::Draft {
+                drafts.push(index.annotation(n).map_err(corrupt)?);
+            }
+        }
+        drafts.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.id.cmp(&b.id)));
+        Ok(drafts)
+    }
+
+    /// Submits every draft `author` has on `slide` (`draft → submitted`), as one change
+    /// with a history entry per annotation; returns them as submitted.
+    pub fn submit_drafts(
+        &self,
+        slide: &str,
+        author: &str,
+        comment: Option<&str>,
+    ) -> Result<Vec<Annotation>, AnnotationError> {
+        let drafts = self.drafts_of(slide, author)?;
+        self.step_all(
+            slide,
+            &drafts,
+            Status::Draft,
+            Status::Submitted,
+            comment,
+            author,
+        )
+    }
+
+    /// Moves `chosen` (each at `from`) to `to` as one change by `caller`; refuses, changing
+    /// nothing, if one of them was changed since it was read.
+    fn step_all(
+        &self,
+        slide: &str,
+        chosen: &[Annotation],
+        from: Status,
+        to: Status,
+        comment: Option<&str>,
+        caller: &str,
+    ) -> Result<Vec<Annotation>, AnnotationError> {
         let conn = self.writer();
         if chosen.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let now = now_ms();
         let decided: Vec<Annotation> = chosen
@@ -1034,7 +1089,7 @@ impl Engine {
                 next
             })
             .collect();
-        let detail = review_detail(Status::Draft, to, comment);
+        let detail = review_detail(from, to, comment);
         let generation = transaction(&conn, |tx| {
             let change =
                 store::add_change(tx, slide, caller, "review", decided.len(), Some(&detail))?;
@@ -1061,7 +1116,7 @@ impl Engine {
                 }
             }
         });
-        Ok(decided.len())
+        Ok(decided)
     }
 
     /// Deletes an annotation (if `if_match` is given, only at that version).

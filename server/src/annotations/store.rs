@@ -387,6 +387,68 @@ fn seq_range(conn: &Connection, slide: &str) -> rusqlite::Result<Option<(i64, i6
     Ok(number.map(|n| (n << SEQ_BITS, ((n + 1) << SEQ_BITS) - 1)))
 }
 
+/// Every slide the store ever wrote, with its generation (bumped by each change).
+pub fn generations(conn: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached("SELECT slide, generation FROM slides")?;
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// What a slide holds and when it last changed: (author, status, count) of its live
+/// annotations, and the time (ms) of its last change that was not undone.
+pub type Activity = (Vec<(String, String, u64)>, Option<i64>);
+
+/// A slide's [`Activity`]: one range scan of its rows and one index lookup.
+pub fn activity(conn: &Connection, slide: &str) -> rusqlite::Result<Activity> {
+    let Some((lo, hi)) = seq_range(conn, slide)? else {
+        return Ok((Vec::new(), None));
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT author, status, count(*) FROM annotations WHERE seq BETWEEN ?1 AND ?2
+         GROUP BY author, status",
+    )?;
+    let counts = stmt
+        .query_map(params![lo, hi], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let last: Option<i64> = conn
+        .prepare_cached("SELECT max(at) FROM changes WHERE slide = ?1")?
+        .query_row([slide], |r| r.get(0))?;
+    Ok((counts, last))
+}
+
+/// How many changes of one kind an author made on a slide in one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayChanges {
+    pub slide: String,
+    pub author: String,
+    /// `create` or `review`.
+    pub kind: String,
+    /// Days since the epoch, in UTC.
+    pub day: i64,
+    pub count: u64,
+}
+
+/// Changes per slide, author, kind and day: annotations created and review steps taken,
+/// for throughput figures; undone changes are left out.
+pub fn changes_per_day(conn: &Connection) -> rusqlite::Result<Vec<DayChanges>> {
+    let mut stmt = conn.prepare(
+        "SELECT slide, author, kind, at / 86400000, sum(count) FROM changes
+         WHERE undone = 0 AND kind IN ('create', 'review') GROUP BY 1, 2, 3, 4",
+    )?;
+    stmt.query_map([], |r| {
+        Ok(DayChanges {
+            slide: r.get(0)?,
+            author: r.get(1)?,
+            kind: r.get(2)?,
+            day: r.get(3)?,
+            count: r.get::<_, i64>(4)?.max(0) as u64,
+        })
+    })?
+    .collect()
+}
+
 /// Whether `seq` is in the slide's range (`false` for a slide not registered).
 pub fn owns_seq(conn: &Connection, slide: &str, seq: i64) -> rusqlite::Result<bool> {
     Ok(seq_range(conn, slide)?.is_some_and(|(lo, hi)| (lo..=hi).contains(&seq)))

@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes its clap `Args` and a `run`.
 
 pub mod agreement;
+pub mod assign;
 pub mod audit;
 pub mod deid_check;
 pub mod export;
@@ -19,6 +20,13 @@ pub mod synth_cells;
 pub mod tile;
 pub mod user;
 pub mod verify;
+
+/// The access store (`access.db`) of a data directory, created if needed.
+pub fn open_access(data: &std::path::Path) -> anyhow::Result<rusqlite::Connection> {
+    use server::access::db;
+    anyhow::ensure!(data.is_dir(), "{}: not a directory", data.display());
+    db::open(data).map_err(|e| anyhow::anyhow!("{}: {e}", data.join(db::DB_FILE).display()))
+}
 
 /// Writes a command's output to standard output at once; a reader that stops early
 /// (`| head`) is not an error.

@@ -43,13 +43,7 @@ enum ProjectCommand {
 }
 
 pub fn run(args: &ProjectArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.data.is_dir(),
-        "{}: not a directory",
-        args.data.display()
-    );
-    let mut conn = db::open(&args.data)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.data.join(db::DB_FILE).display()))?;
+    let mut conn = super::open_access(&args.data)?;
     let exists = |conn: &rusqlite::Connection, p: &str| -> anyhow::Result<()> {
         anyhow::ensure!(
             db::project_exists(conn, p)?,

@@ -67,13 +67,7 @@ struct GrantArgs {
 }
 
 fn open(data: &DataArg) -> anyhow::Result<rusqlite::Connection> {
-    anyhow::ensure!(
-        data.data.is_dir(),
-        "{}: not a directory",
-        data.data.display()
-    );
-    db::open(&data.data)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", data.data.join(db::DB_FILE).display()))
+    super::open_access(&data.data)
 }
 
 fn role_and_project(g: &GrantArgs, conn: &rusqlite::Connection) -> anyhow::Result<(Role, String)> {

@@ -55,6 +55,7 @@ pub fn need_of(method: &Method, route: &str) -> Need {
         "/healthz"
         | "/"
         | "/view/{id}"
+        | "/progress/{project}"
         | "/viewer/osd/{*path}"
         | "/viewer/clip/{*path}"
         | "/viewer/{*path}"
@@ -77,12 +78,15 @@ pub fn need_of(method: &Method, route: &str) -> Need {
         | "/api/slides/{id}/agreement"
         | "/api/slides/{id}/qc"
         | "/api/slides/{id}/schema"
+        | "/api/slides/{id}/assignment"
             if read =>
         {
             Slide(Viewer)
         }
         "/api/slides/{id}/annotations" | "/api/slides/{id}/audits" if read => Slide(Viewer),
-        "/api/slides/{id}/annotations" | "/api/slides/{id}/undo" => Slide(Annotator),
+        "/api/slides/{id}/annotations" | "/api/slides/{id}/undo" | "/api/slides/{id}/done" => {
+            Slide(Annotator)
+        }
         "/api/slides/{id}/annotations/import" => Slide(Admin),
         "/api/slides/{id}/pre-labels/decide"
         | "/api/slides/{id}/agreement/consensus"
@@ -92,10 +96,18 @@ pub fn need_of(method: &Method, route: &str) -> Need {
         "/api/annotations/{uuid}"
         | "/api/annotations/{uuid}/review"
         | "/api/annotations/{uuid}/comments" => Annotation(Annotator),
-        "/api/projects/{project}" | "/api/projects/{project}/schema" if read => Project(Viewer),
         "/api/projects/{project}"
         | "/api/projects/{project}/schema"
-        | "/api/projects/{project}/slides/{id}" => Project(Admin),
+        | "/api/projects/{project}/assignments"
+        | "/api/projects/{project}/progress"
+            if read =>
+        {
+            Project(Viewer)
+        }
+        "/api/projects/{project}"
+        | "/api/projects/{project}/schema"
+        | "/api/projects/{project}/slides/{id}"
+        | "/api/projects/{project}/assignments" => Project(Admin),
         "/api/audits/{audit}" if read => Need::Audit(Viewer),
         "/api/audits/{audit}/items/{uuid}" => Need::Audit(Reviewer),
         // `POST /api/projects`, and any route missing from this table.

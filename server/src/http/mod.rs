@@ -5,6 +5,7 @@ mod access;
 mod agreement;
 mod annotations;
 mod audit;
+mod browse;
 mod dzi;
 mod error;
 mod heatmaps;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub limits: Limits,
     pub annotations: Arc<crate::annotations::Engine>,
     pub access: Arc<crate::access::Access>,
+    /// The slide browser's catalogue (slides with their assignments and counts).
+    pub catalog: Arc<crate::catalog::Catalog>,
     /// The host names, origins and public URL the server answers as.
     pub site: Arc<SiteRules>,
 }
@@ -98,6 +101,13 @@ fn annotation_routes(limits: Limits) -> Router<AppState> {
             post(agreement::consensus),
         )
         .route("/api/slides/{id}/qc", get(qc::report))
+        .route(
+            "/api/projects/{project}/assignments",
+            get(browse::assignments).put(browse::assign),
+        )
+        .route("/api/projects/{project}/progress", get(browse::progress))
+        .route("/api/slides/{id}/assignment", get(browse::slide_assignment))
+        .route("/api/slides/{id}/done", post(browse::mark_done))
         .merge(audit::routes())
         .layer(DefaultBodyLimit::max(limits.max_edit_bytes))
         // Refusals of bodies over the limit say which limit, as JSON.
@@ -158,6 +168,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/", get(viewer::index))
         .route("/view/{id}", get(viewer::view))
+        .route("/progress/{project}", get(viewer::progress))
         .route("/viewer/osd/{*path}", get(viewer::osd_file))
         .route("/viewer/clip/{*path}", get(viewer::clip_file))
         .route("/viewer/{*path}", get(viewer::static_file))

@@ -7,7 +7,7 @@ use crate::store::Slide;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -40,11 +40,23 @@ pub fn describe(slide: &Slide) -> Value {
     })
 }
 
-/// `GET /api/slides`: the slides the caller has a role on.
+/// `GET /api/slides`: the slides the caller has a role on; with any of the slide
+/// browser's parameters (`q`, `project`, `state`, `assignee`, `sort`, `limit`,
+/// `cursor`), a page of its table instead (see `browse::list_page`).
 pub async fn list(
     State(state): State<AppState>,
     axum::Extension(who): axum::Extension<crate::access::Caller>,
-) -> Json<Value> {
+    uri: axum::http::Uri,
+) -> Result<Response, AppError> {
+    if uri.query().is_some_and(|q| !q.is_empty()) {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&uri)
+            .map_err(|e| AppError::bad_request(format!("the query string: {e}")))?;
+        return super::browse::list_page(state, who, pairs).await;
+    }
+    Ok(all(state, who).await.into_response())
+}
+
+async fn all(state: AppState, who: crate::access::Caller) -> Json<Value> {
     let store = std::sync::Arc::clone(&state.store);
     let slides = tokio::task::spawn_blocking(move || store.list())
         .await

@@ -49,6 +49,10 @@ pub async fn view(Path(_id): Path<String>) -> Result<Response, AppError> {
     serve::<ViewerFiles>("view.html")
 }
 
+pub async fn progress(Path(_project): Path<String>) -> Result<Response, AppError> {
+    serve::<ViewerFiles>("progress.html")
+}
+
 pub async fn static_file(Path(path): Path<String>) -> Result<Response, AppError> {
     serve::<ViewerFiles>(&path)
 }
