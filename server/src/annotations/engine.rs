@@ -489,10 +489,15 @@ impl Engine {
 
     /// The slide's snapshot if there is one holding the store's state of the slide.
     fn snapshot(&self, slide: &str) -> Result<Option<Arc<Snapshot>>, AnnotationError> {
-        if let Some(opened) = self.snapshots.get(slide) {
-            return Ok(Some(opened));
-        }
+        // One lookup by key: a change by this server, or by another process (a `tessera
+        // import` beside it), leaves an opened snapshot behind the store.
         let generation = store::generation(&self.reader(), slide).map_err(|e| self.db_error(e))?;
+        if let Some(opened) = self.snapshots.get(slide) {
+            if opened.generation() == generation {
+                return Ok(Some(opened));
+            }
+            self.snapshots.invalidate(slide);
+        }
         match Snapshot::open(&self.dir, slide, generation) {
             Ok(Some(opened)) => {
                 let opened = Arc::new(opened);
