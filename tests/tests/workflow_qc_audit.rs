@@ -170,6 +170,13 @@ fn make_bowtie(data: &Path, id: &str, x: i64, y: i64, side: i64) {
         )
         .expect("patch the record");
     assert_eq!(n, 1);
+    // As every writer of the store does, so that readers (a server's index, the slide's
+    // snapshot on disk) know they are behind.
+    db.execute(
+        "UPDATE slides SET generation = generation + 1 WHERE slide =          (SELECT slide FROM annotations WHERE uuid = ?1)",
+        [&uuid[..]],
+    )
+    .expect("bump the slide's generation");
 }
 
 fn uuid_parse(text: &str) -> Vec<u8> {

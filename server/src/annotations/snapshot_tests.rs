@@ -321,3 +321,24 @@ fn edits_settle_into_the_snapshot_so_a_restart_answers_them_without_a_load() {
     assert_eq!(r.loads, 0, "{r:?}");
     assert_eq!(answer(&e, "a", "bbox=0,0,6000,6000&format=binary").0, 2998);
 }
+
+#[test]
+fn an_import_into_a_slide_not_in_memory_is_answered_at_once_by_cold_queries() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let e = open(dir.path(), u64::MAX);
+        import(&e, "a", 500, 0);
+        e.write_snapshot("a").expect("snapshot");
+    }
+    let e = open(dir.path(), u64::MAX);
+    let everything = "bbox=0,0,6000,6000&format=binary";
+    assert_eq!(answer(&e, "a", everything).0, 500);
+    assert!(!e.is_loaded("a"), "the cold query loaded the slide");
+    // Into the slide that is not in memory: its opened snapshot is now behind the store.
+    import(&e, "a", 300, 7);
+    assert_eq!(
+        answer(&e, "a", everything).0,
+        800,
+        "a cold query answered from the snapshot before the import"
+    );
+}
