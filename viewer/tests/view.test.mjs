@@ -45,10 +45,12 @@ describe('viewer in Chromium', { skip }, () => {
     const link = page.locator(`a[href="/view/${SLIDE_ID}"]`);
     await link.waitFor({ timeout: 10000 });
     assert.match(await link.innerText(), new RegExp(SLIDE_ID));
-    assert.match(await link.innerText(), /2220 × 2967 px/);
+    // The slide browser's row: its size beside the name, and its thumbnail.
+    const row = page.locator(`tr[data-id="${SLIDE_ID}"]`);
+    assert.match(await row.innerText(), /2220 × 2967 px/);
     // The thumbnail must have loaded as an image.
     await page.waitForFunction(
-      (id) => document.querySelector(`a[href="/view/${id}"] img`)?.naturalWidth > 0,
+      (id) => document.querySelector(`tr[data-id="${id}"] img`)?.naturalWidth > 0,
       SLIDE_ID,
       { timeout: 10000 },
     );
