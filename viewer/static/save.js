@@ -472,15 +472,16 @@ export function createSaveStatus(element, queue, describe = (op) => `annotation 
       text.textContent = `Not saved (${count}): ${describe(problem)} was refused: ${problem.error}. ${kept} `;
       element.append(button('Retry', () => queue.retryNow()), button('Discard this edit', () => queue.discard(problem)));
     } else {
-      const retryText = () => {
-        const seconds = Math.max(1, Math.round((problem.nextTry - Date.now()) / 1000));
-        return `Not saved (${count}): ${problem.error}. ${kept} Retrying in ${seconds} s. `;
+      // The seconds sit in a fixed-width box so the button after them stays put as they tick.
+      const seconds = document.createElement('span');
+      seconds.className = 'countdown';
+      const tick = () => {
+        seconds.textContent = String(Math.max(1, Math.round((problem.nextTry - Date.now()) / 1000)));
       };
-      text.textContent = retryText();
+      text.append(`Not saved (${count}): ${problem.error}. ${kept} Retrying in `, seconds, ' s. ');
+      tick();
       element.append(button('Retry now', () => queue.retryNow()));
-      countdown = () => {
-        text.textContent = retryText();
-      };
+      countdown = tick;
       return;
     }
   }

@@ -317,7 +317,17 @@ describe('drawing tools in Chromium', { skip }, () => {
     assert.equal(await overlayIdAt(page, middle), localId, 'the restored ellipse is shown after the reload');
     await screenshot(page, 'tools-save-restored');
 
-    // The server answers again: "Retry now" saves it.
+    // The server answers again once "Retry now" is pressed, and that press saves it. The
+    // outage lasts until the click so that the queue's own backoff retry cannot save it first
+    // and take the button away from under the pointer.
+    await page.evaluate(() => {
+      document.getElementById('save-status').addEventListener('click', (e) => {
+        if (e.target.textContent === 'Retry now') window.retryPressed = true;
+      }, true);
+    });
+    const failUntilPressed = async (route) =>
+      (await page.evaluate(() => window.retryPressed === true)) ? route.continue() : failCreates(route);
+    await page.route('**/api/slides/*/annotations?*', failUntilPressed);
     await page.unroute('**/api/slides/*/annotations?*', failCreates);
     await status.getByRole('button', { name: 'Retry now' }).click();
     await waitSaved(page);
