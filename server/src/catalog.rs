@@ -18,10 +18,11 @@
 //! Knows nothing of HTTP; `http::browse` turns its answers into JSON.
 
 use crate::access::{AssignState, Caller, Directory, Role, SlideAssignment, StatusCounts};
-use crate::annotations::{Status, store};
+use crate::annotations::Status;
+use crate::annotations::store::{self, Reads, StoreResult};
 use crate::store::SlideStore;
-use rusqlite::Connection;
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -86,7 +87,7 @@ fn status_index(s: &str) -> Option<usize> {
 }
 
 struct ActivityCache {
-    conn: Option<Connection>,
+    conn: Option<Box<dyn Deref<Target = dyn Reads> + Send>>,
     data_version: Option<i64>,
     /// slide → (generation, activity)
     slides: HashMap<String, (i64, Arc<Activity>)>,
@@ -237,23 +238,18 @@ impl Catalog {
 
 /// Reads the activity of every slide whose generation moved since the last look; nothing
 /// when SQLite's `data_version` says no other connection committed.
-fn refresh(cache: &mut ActivityCache, dir: &std::path::Path) -> rusqlite::Result<()> {
+fn refresh(cache: &mut ActivityCache, dir: &std::path::Path) -> StoreResult<()> {
     if cache.conn.is_none() {
-        if !dir.join(store::DB_FILE).exists() {
-            return Ok(());
-        }
-        cache.conn = Some(store::open(dir)?);
+        cache.conn = store::open_reader(dir)?;
     }
     let Some(conn) = cache.conn.as_ref() else {
         return Ok(());
     };
-    let version: i64 = conn
-        .prepare_cached("PRAGMA data_version")?
-        .query_row([], |r| r.get(0))?;
+    let version = conn.data_version()?;
     if cache.data_version == Some(version) {
         return Ok(());
     }
-    for (slide, generation) in store::generations(conn)? {
+    for (slide, generation) in conn.generations()? {
         if cache
             .slides
             .get(&slide)
@@ -261,7 +257,7 @@ fn refresh(cache: &mut ActivityCache, dir: &std::path::Path) -> rusqlite::Result
         {
             continue;
         }
-        let (counts, last) = store::activity(conn, &slide)?;
+        let (counts, last) = conn.activity(&slide)?;
         let mut by_author: Vec<(String, StatusCounts)> = Vec::new();
         for (author, status, n) in counts {
             let Some(i) = status_index(&status) else {

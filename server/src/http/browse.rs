@@ -562,9 +562,11 @@ fn throughput(
             .project_of(slide)
             .is_some_and(|p| p.name == project)
     };
-    if dir.join(crate::annotations::store::DB_FILE).exists() {
-        let conn = crate::annotations::store::open(dir).map_err(|e| AnnotationError::db(dir, e))?;
-        let rows = crate::annotations::store::changes_per_day(&conn)
+    let reader =
+        crate::annotations::store::open_reader(dir).map_err(|e| AnnotationError::db(dir, e))?;
+    if let Some(conn) = reader {
+        let rows = conn
+            .changes_per_day()
             .map_err(|e| AnnotationError::db(dir, e))?;
         for c in rows {
             if !in_project(&c.slide) {
@@ -579,8 +581,9 @@ fn throughput(
             }
         }
     }
-    let conn = db::open_for_reading(dir).map_err(|e| AnnotationError::db(dir, e))?;
-    let events = db::assignment_events(&conn, project).map_err(|e| AnnotationError::db(dir, e))?;
+    let conn = db::open_for_reading(dir).map_err(|e| AnnotationError::db(dir, e.into()))?;
+    let events =
+        db::assignment_events(&conn, project).map_err(|e| AnnotationError::db(dir, e.into()))?;
     for e in events {
         if e.event != "done" || me.is_some_and(|me| me != e.user) {
             continue;
