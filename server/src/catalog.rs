@@ -677,29 +677,23 @@ pub fn next_slide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::db;
+    use crate::access::store as access_store;
 
     /// Eight slides `s0`…`s7` with sizes and last changes that tie, five in project `p`
     /// (three of them assigned to `ann`), three in none.
     fn fixture() -> (tempfile::TempDir, Directory, Snapshot) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut conn = db::open(dir.path()).expect("access db");
-        db::add_project(&conn, "p", false).expect("project");
-        db::add_user(&mut conn, "ann", Role::Annotator, "p", "hash").expect("user");
+        let conn = access_store::open(dir.path()).expect("access db");
+        conn.add_project("p", false).expect("project");
+        conn.add_user("ann", Role::Annotator, "p", "hash")
+            .expect("user");
         let ids: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
         for id in &ids[..5] {
-            db::add_slide(&conn, "p", id).expect("slide");
+            conn.add_slide("p", id).expect("slide");
         }
-        db::assign(
-            &mut conn,
-            "p",
-            &ids[1..4],
-            &["ann".to_string()],
-            None,
-            "adm",
-        )
-        .expect("assign");
-        let directory = Directory::read(&conn).expect("directory");
+        conn.assign("p", &ids[1..4], &["ann".to_string()], None, "adm")
+            .expect("assign");
+        let directory = Directory::read(&*conn).expect("directory");
         let sides = [3, 1, 2, 1, 3, 2, 1, 0];
         let files = ids
             .iter()

@@ -40,7 +40,7 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
     )?;
     let access = Arc::new(
         crate::access::Access::open(&config.data)
-            .map_err(|e| crate::annotations::AnnotationError::db(&config.data, e.into()))?,
+            .map_err(|e| crate::annotations::AnnotationError::db(&config.data, e))?,
     );
     crate::access::follow_schemas(&annotations, &access);
     Ok(AppState {
