@@ -1,0 +1,62 @@
+"""Reads level-0 regions of a DICOM WSI series with OpenSlide 4 (or wsidicom when OpenSlide
+cannot open it) and writes each as raw RGB, flattened onto white, for tests/tests/dicom.rs.
+
+Usage: oracle_regions.py SERIES OUTDIR X,Y,W,H...   (SERIES: a directory or one of its files)
+Prints one JSON line: the reader used and the number of levels it sees.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+
+def openslide_reader(series: Path):
+    import openslide
+
+    path = series if series.is_file() else sorted(series.glob("*.dcm"))[0]
+    slide = openslide.OpenSlide(str(path))
+    name = f"openslide {openslide.__library_version__}"
+
+    def read(x, y, w, h):
+        return slide.read_region((x, y), 0, (w, h))
+
+    return name, slide.level_count, read
+
+
+def wsidicom_reader(series: Path):
+    import wsidicom
+
+    folder = series if series.is_dir() else series.parent
+    slide = wsidicom.WsiDicom.open(folder)
+    name = f"wsidicom {wsidicom.__version__}"
+
+    def read(x, y, w, h):
+        return slide.read_region((x, y), 0, (w, h))
+
+    return name, len(slide.levels), read
+
+
+def main() -> None:
+    series, out = Path(sys.argv[1]), Path(sys.argv[2])
+    errors = []
+    for make in (openslide_reader, wsidicom_reader):
+        try:
+            name, levels, read = make(series)
+            break
+        except Exception as e:  # noqa: BLE001 - try the next reader, report both
+            errors.append(f"{make.__name__}: {e}")
+    else:
+        sys.exit("no oracle reads the series: " + "; ".join(errors))
+    for i, spec in enumerate(sys.argv[3:]):
+        x, y, w, h = (int(v) for v in spec.split(","))
+        region = read(x, y, w, h).convert("RGBA")
+        white = Image.new("RGBA", region.size, (255, 255, 255, 255))
+        rgb = Image.alpha_composite(white, region).convert("RGB")
+        (out / f"region-{i}.rgb").write_bytes(rgb.tobytes())
+    print(json.dumps({"reader": name, "levels": levels, "tried": errors}))
+
+
+if __name__ == "__main__":
+    main()
