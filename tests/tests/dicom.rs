@@ -42,16 +42,18 @@ fn python() -> &'static Path {
 }
 
 /// The DICOM series of the shared data: three writers' series as directories, and the
-/// highdicom slide as its file (its directory also holds an annotation object).
-fn series(data: &Path) -> Vec<PathBuf> {
+/// highdicom slide as its file (its directory also holds an annotation object). `true`
+/// marks wsi2dcm's series, labelled RGB with JFIF (YCbCr) frames, which the oracles read
+/// as RGB: their samples are converted from YCbCr before the comparison.
+fn series(data: &Path) -> Vec<(PathBuf, bool)> {
     let slides = data.join("slides");
     let all = vec![
-        slides.join("dicom-boxes"),
-        slides.join("dicom-cmu1-wsi2dcm"),
-        slides.join("dicom-camelyon-j2k"),
-        data.join("dicom-ann/sm_image.dcm"),
+        (slides.join("dicom-boxes"), false),
+        (slides.join("dicom-cmu1-wsi2dcm"), true),
+        (slides.join("dicom-camelyon-j2k"), false),
+        (data.join("dicom-ann/sm_image.dcm"), false),
     ];
-    for s in &all {
+    for (s, _) in &all {
         assert!(
             s.exists(),
             "{} is missing from the shared data",
@@ -59,6 +61,42 @@ fn series(data: &Path) -> Vec<PathBuf> {
         );
     }
     all
+}
+
+/// The oracle's JSON line and its reads of `regions` (raw RGB), its samples converted
+/// from YCbCr when `ycbcr`.
+fn oracle_reads(
+    slide: &Path,
+    ycbcr: bool,
+    regions: &[(u32, u32, u32, u32)],
+) -> (serde_json::Value, Vec<Vec<u8>>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(python());
+    command.arg(repo_root().join("tests/dicom/oracle_regions.py"));
+    if ycbcr {
+        command.arg("--ycbcr");
+    }
+    let run = command
+        .arg(slide)
+        .arg(dir.path())
+        .args(
+            regions
+                .iter()
+                .map(|(x, y, w, h)| format!("{x},{y},{w},{h}")),
+        )
+        .output()
+        .expect("python runs");
+    assert!(
+        run.status.success(),
+        "oracle failed on {}: {}",
+        slide.display(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let line = serde_json::from_slice(&run.stdout).expect("the oracle's JSON line");
+    let reads = (0..regions.len())
+        .map(|i| std::fs::read(dir.path().join(format!("region-{i}.rgb"))).expect("region"))
+        .collect();
+    (line, reads)
 }
 
 fn json(args: &[&dyn AsRef<std::ffi::OsStr>]) -> serde_json::Value {
@@ -84,7 +122,8 @@ fn regions(width: u32, height: u32, tile: u32) -> Vec<(u32, u32, u32, u32)> {
 fn every_dicom_series_tiles_verifies_and_matches_an_oracle() {
     let Some(data) = shared_data() else { return };
     let out = tempfile::tempdir().expect("temp dir");
-    for (n, slide) in series(&data).iter().enumerate() {
+    for (n, (slide, ycbcr)) in series(&data).into_iter().enumerate() {
+        let slide = &slide;
         let info = json(&[&"info", &slide, &"--json"]);
         let (w, h) = (
             info["width"].as_u64().expect("width") as u32,
@@ -104,26 +143,7 @@ fn every_dicom_series_tiles_verifies_and_matches_an_oracle() {
         assert_eq!(cache_info["source"]["reader"], "dicom", "{cache_info}");
 
         let regions = regions(w, h, tile);
-        let oracle_dir = tempfile::tempdir().expect("temp dir");
-        let specs: Vec<String> = regions
-            .iter()
-            .map(|(x, y, rw, rh)| format!("{x},{y},{rw},{rh}"))
-            .collect();
-        let run = Command::new(python())
-            .arg(repo_root().join("tests/dicom/oracle_regions.py"))
-            .arg(slide)
-            .arg(oracle_dir.path())
-            .args(&specs)
-            .output()
-            .expect("python runs");
-        assert!(
-            run.status.success(),
-            "oracle failed on {}: {}",
-            slide.display(),
-            String::from_utf8_lossy(&run.stderr)
-        );
-        let oracle: serde_json::Value =
-            serde_json::from_slice(&run.stdout).expect("the oracle's JSON line");
+        let (oracle, references) = oracle_reads(slide, ycbcr, &regions);
         assert_eq!(
             oracle["levels"].as_u64(),
             Some(levels as u64),
@@ -131,9 +151,13 @@ fn every_dicom_series_tiles_verifies_and_matches_an_oracle() {
             slide.display(),
             oracle["reader"]
         );
+        let as_labelled = if ycbcr {
+            oracle_reads(slide, false, &regions).1
+        } else {
+            Vec::new()
+        };
         for (i, (x, y, rw, rh)) in regions.iter().enumerate() {
-            let reference = std::fs::read(oracle_dir.path().join(format!("region-{i}.rgb")))
-                .expect("oracle region");
+            let reference = &references[i];
             let png = out.path().join(format!("{id}-{i}.png"));
             let (xs, ys, ws, hs) = (x.to_string(), y.to_string(), rw.to_string(), rh.to_string());
             tessera_ok(&[
@@ -154,7 +178,7 @@ fn every_dicom_series_tiles_verifies_and_matches_an_oracle() {
             ]);
             let (pw, ph, pixels) = read_png(&png);
             assert_eq!((pw, ph), (*rw, *rh));
-            let db = psnr(&reference, &pixels);
+            let db = psnr(reference, &pixels);
             let mean = pixels.iter().map(|&p| f64::from(p)).sum::<f64>() / pixels.len() as f64;
             eprintln!(
                 "{}: {levels} levels, {} tiles; region {rw}×{rh} at ({x}, {y}), mean {mean:.0}: {db:.2} dB against {}",
@@ -167,6 +191,15 @@ fn every_dicom_series_tiles_verifies_and_matches_an_oracle() {
                 "{}: region {i}: PSNR {db:.2} < 40 dB",
                 slide.display()
             );
+            if ycbcr {
+                // Read as labelled, the tissue would be the wrong colour: the pixels decided.
+                let labelled = psnr(&as_labelled[i], &pixels);
+                eprintln!("  against the oracle's read as labelled (RGB): {labelled:.2} dB");
+                assert!(
+                    labelled < 30.0,
+                    "{labelled:.2} dB: are the frames YCbCr after all?"
+                );
+            }
         }
     }
 }
