@@ -490,3 +490,216 @@ fn no_identifying_dicom_attribute_reaches_a_cache() {
         "{metadata}"
     );
 }
+
+/// Reads the level-0 region (0, 0, 1500 × 1500) of a slide (3 × 3 frames of wsi2dcm's).
+fn top_left(slide: &Path, png: &Path) -> Vec<u8> {
+    tessera_ok(&[
+        &"region",
+        &slide,
+        &"--x",
+        &"0",
+        &"--y",
+        &"0",
+        &"--width",
+        &"1500",
+        &"--height",
+        &"1500",
+        &"-o",
+        &png,
+    ]);
+    read_png(png).2
+}
+
+/// The 500 × 500 tile (`col`, `row`) of a 1500 × 1500 RGB region.
+fn block(region: &[u8], col: usize, row: usize) -> Vec<u8> {
+    (row * 500..(row + 1) * 500)
+        .flat_map(|y| {
+            let start = (y * 1500 + col * 500) * 3;
+            region[start..start + 1500].iter().copied()
+        })
+        .collect()
+}
+
+/// A sequence element of one item per entry of `items`.
+fn sequence(tag: dicom_core::Tag, items: Vec<InMemDicomObject>) -> dicom_object::mem::InMemElement {
+    DataElement::new(tag, VR::SQ, dicom_core::value::DataSetSequence::from(items))
+}
+
+/// wsi2dcm's level 0 (5 × 6 frames of 500 × 500), its frames, and the original series'
+/// top-left region.
+fn wsi2dcm_level0(
+    data: &Path,
+    dir: &Path,
+) -> (dicom_object::DefaultDicomObject, Vec<Vec<u8>>, Vec<u8>) {
+    let original = data.join("slides/dicom-cmu1-wsi2dcm");
+    let expected = top_left(&original, &dir.join("original.png"));
+    let level0 = dicom_object::open_file(original.join("level-0.dcm")).expect("open");
+    let fragments: Vec<Vec<u8>> = level0
+        .element(tags::PIXEL_DATA)
+        .expect("pixel data")
+        .fragments()
+        .expect("encapsulated")
+        .to_vec();
+    assert_eq!(fragments.len(), 30, "wsi2dcm's level 0: 5 × 6 frames");
+    (level0, fragments, expected)
+}
+
+#[test]
+fn a_sparse_level_reads_its_frames_where_they_lie_and_background_elsewhere() {
+    let Some(data) = shared_data() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (level0, fragments, expected) = wsi2dcm_level0(&data, dir.path());
+    // TILED_SPARSE: the frames stored last to first, each placed by its Plane Position
+    // (Slide), and tiles (1, 1) and (2, 2) left out: they read as background.
+    let sparse = series_copy(&data, &dir.path().join("sparse"), &[]);
+    let left_out = [5 + 1, 2 * 5 + 2];
+    let kept: Vec<usize> = (0..30).rev().filter(|t| !left_out.contains(t)).collect();
+    let mut object = level0.clone();
+    let positions = kept
+        .iter()
+        .map(|&t| {
+            let mut position = InMemDicomObject::new_empty();
+            for (tag, value) in [
+                (
+                    tags::COLUMN_POSITION_IN_TOTAL_IMAGE_PIXEL_MATRIX,
+                    (t % 5) * 500 + 1,
+                ),
+                (
+                    tags::ROW_POSITION_IN_TOTAL_IMAGE_PIXEL_MATRIX,
+                    (t / 5) * 500 + 1,
+                ),
+            ] {
+                position.put(DataElement::new(
+                    tag,
+                    VR::SL,
+                    PrimitiveValue::from(value as i32),
+                ));
+            }
+            let mut group = InMemDicomObject::new_empty();
+            group.put(sequence(
+                tags::PLANE_POSITION_SLIDE_SEQUENCE,
+                vec![position],
+            ));
+            group
+        })
+        .collect();
+    object.put(sequence(
+        tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
+        positions,
+    ));
+    object.put(DataElement::new(
+        tags::DIMENSION_ORGANIZATION_TYPE,
+        VR::CS,
+        PrimitiveValue::from("TILED_SPARSE"),
+    ));
+    object.put(DataElement::new(
+        tags::NUMBER_OF_FRAMES,
+        VR::IS,
+        PrimitiveValue::from(kept.len().to_string()),
+    ));
+    object.put(DataElement::new(
+        tags::PIXEL_DATA,
+        VR::OB,
+        dicom_core::value::PixelFragmentSequence::new_fragments(
+            kept.iter()
+                .map(|&t| fragments[t].clone())
+                .collect::<Vec<_>>(),
+        ),
+    ));
+    object
+        .write_to_file(sparse.join("level-0.dcm"))
+        .expect("write");
+    let read = top_left(&sparse, &dir.path().join("sparse.png"));
+    for (col, row) in (0..3).flat_map(|r| (0..3).map(move |c| (c, r))) {
+        let got = block(&read, col, row);
+        if left_out.contains(&(row * 5 + col)) {
+            assert!(
+                got.iter().all(|&v| v == 255),
+                "tile ({col}, {row}) should be background"
+            );
+        } else {
+            assert!(
+                got == block(&expected, col, row),
+                "tile ({col}, {row}) differs"
+            );
+        }
+    }
+    let out = dir.path().join("out");
+    tessera_ok(&[&"tile", &sparse, &"-o", &out, &"--id", &"sparse"]);
+    tessera_ok(&[&"verify", &out.join("sparse.tess"), &"--decode"]);
+}
+
+#[test]
+fn a_concatenated_level_reads_like_one_instance_and_not_without_a_part() {
+    let Some(data) = shared_data() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (level0, fragments, expected) = wsi2dcm_level0(&data, dir.path());
+    let out = dir.path().join("out");
+    // A concatenation: level 0 split into two instances of 12 and 18 frames.
+    let concatenated = series_copy(&data, &dir.path().join("concatenated"), &["level-0.dcm"]);
+    for (part, frames) in [(1u16, 0..12usize), (2, 12..30)] {
+        let mut object = level0.clone();
+        for (tag, vr, value) in [
+            (
+                tags::CONCATENATION_UID,
+                VR::UI,
+                PrimitiveValue::from("2.25.31415926"),
+            ),
+            (
+                tags::SOP_INSTANCE_UID,
+                VR::UI,
+                PrimitiveValue::from(format!("2.25.2718{part}")),
+            ),
+            (
+                tags::NUMBER_OF_FRAMES,
+                VR::IS,
+                PrimitiveValue::from(frames.len().to_string()),
+            ),
+            (
+                tags::CONCATENATION_FRAME_OFFSET_NUMBER,
+                VR::UL,
+                PrimitiveValue::from(frames.start as u32),
+            ),
+            (
+                tags::IN_CONCATENATION_NUMBER,
+                VR::US,
+                PrimitiveValue::from(part),
+            ),
+            (
+                tags::IN_CONCATENATION_TOTAL_NUMBER,
+                VR::US,
+                PrimitiveValue::from(2u16),
+            ),
+        ] {
+            object.put(DataElement::new(tag, vr, value));
+        }
+        object.put(DataElement::new(
+            tags::PIXEL_DATA,
+            VR::OB,
+            dicom_core::value::PixelFragmentSequence::new_fragments(fragments[frames].to_vec()),
+        ));
+        object
+            .write_to_file(concatenated.join(format!("level-0-part{part}.dcm")))
+            .expect("write");
+    }
+    let read = top_left(&concatenated, &dir.path().join("concatenated.png"));
+    assert!(read == expected, "the concatenated level reads differently");
+    tessera_ok(&[
+        &"tile",
+        &concatenated,
+        &"-o",
+        &out,
+        &"--id",
+        &"concatenated",
+    ]);
+    tessera_ok(&[&"verify", &out.join("concatenated.tess"), &"--decode"]);
+
+    // Without its second part, the concatenation is refused.
+    std::fs::remove_file(concatenated.join("level-0-part2.dcm")).expect("remove");
+    assert_refused(
+        &concatenated,
+        &concatenated.join("level-0-part1.dcm"),
+        "missing a part",
+        &out,
+    );
+}

@@ -77,16 +77,18 @@ fn every_openslide_slide_tiles_verifies_and_matches_openslide() {
 }
 
 #[test]
-fn slides_openslide_cannot_open_are_refused_cleanly() {
+fn slides_openslide_cannot_open_are_read_or_refused_cleanly() {
     let Some(data) = shared_data() else { return };
     let out = tempfile::tempdir().expect("temp dir");
     let mut refused = 0;
+    let mut read_anyway = 0;
     for slide in files_under(&data.join("slides")) {
         if openslide_opens(&slide) {
             continue;
         }
         let result = tessera(&[&"tile", &slide, &"-o", &out.path()]);
         if result.status.success() {
+            read_anyway += 1;
             // Something the pure-Rust or image path reads although OpenSlide 3.4 does not.
             tessera_ok(&[
                 &"verify",
@@ -118,8 +120,9 @@ fn slides_openslide_cannot_open_are_refused_cleanly() {
         dir_listing(out.path())
     );
     assert!(
-        refused >= 1,
-        "the DICOM slide should be refused by OpenSlide 3.4 and by tessera"
+        read_anyway >= 1,
+        "the DICOM series should be read by tessera although OpenSlide 3.4 refuses them \
+         ({refused} refused)"
     );
 }
 

@@ -51,7 +51,12 @@ impl Frames {
             .element(tags::PIXEL_DATA)
             .map_err(|e| TilerError::bad_file(&i.path, format!("DICOM pixel data: {e}")))?;
         if let Some(fragments) = element.fragments() {
-            return Ok(Cow::Borrowed(&fragments[frame as usize]));
+            // One frame may span several fragments; several frames one fragment each.
+            return Ok(if i.frames == 1 && fragments.len() > 1 {
+                Cow::Owned(fragments.concat())
+            } else {
+                Cow::Borrowed(&fragments[frame as usize])
+            });
         }
         let bytes = element
             .to_bytes()
@@ -128,7 +133,7 @@ fn read_whole(i: &Instance) -> Result<DefaultDicomObject, String> {
                 fragments.len()
             ));
         }
-        if fragments.len() > frames {
+        if fragments.len() > frames && frames > 1 {
             return Err(format!(
                 "DICOM pixel data has {} fragments for {frames} frames; frames split over several fragments are not read",
                 fragments.len()

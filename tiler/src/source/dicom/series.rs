@@ -94,13 +94,14 @@ fn check_pixels(i: &Instance) -> Result<()> {
     if i.bits_allocated != 8 {
         return unsupported(format!("{} bits per sample (8 are read)", i.bits_allocated));
     }
-    let colour_ok = match (i.samples_per_pixel, i.photometric.as_str(), i.encoding) {
-        (1, "MONOCHROME2", _) => true,
-        (3, "RGB" | "YBR_FULL" | "YBR_FULL_422", Encoding::Jpeg) => true,
-        (3, "RGB" | "YBR_ICT" | "YBR_RCT" | "YBR_FULL", Encoding::Jpeg2000) => true,
-        (3, "RGB" | "YBR_FULL", Encoding::Native) => i.planar_configuration == 0,
-        _ => false,
-    };
+    let colour = (i.samples_per_pixel, i.photometric.as_str(), i.encoding);
+    let colour_ok = matches!(
+        colour,
+        (1, "MONOCHROME2", _)
+            | (3, "RGB" | "YBR_FULL" | "YBR_FULL_422", Encoding::Jpeg)
+            | (3, "RGB" | "YBR_ICT" | "YBR_RCT", Encoding::Jpeg2000)
+    ) || (matches!(colour, (3, "RGB" | "YBR_FULL", Encoding::Native))
+        && i.planar_configuration == 0);
     if !colour_ok {
         return unsupported(format!(
             "{} samples per pixel, photometric interpretation {:?}, planar configuration {} in transfer syntax {}",
@@ -110,9 +111,9 @@ fn check_pixels(i: &Instance) -> Result<()> {
     Ok(())
 }
 
-/// Builds one level from the instances of one size: a single instance, or the parts of one
-/// concatenation.
-fn level(mut parts: Vec<Instance>) -> Result<Level> {
+/// The instances of one level size in frame order, checked to be one instance or the whole
+/// of one concatenation.
+fn concatenation_in_order(mut parts: Vec<Instance>) -> Result<Vec<Instance>> {
     let first = &parts[0];
     if parts.len() > 1 {
         let uid = first.concatenation.as_ref().map(|c| c.uid.clone());
@@ -159,6 +160,14 @@ fn level(mut parts: Vec<Instance>) -> Result<Level> {
             ),
         ));
     }
+    Ok(parts)
+}
+
+/// Builds one level from the instances of one size: a single instance, or the parts of one
+/// concatenation.
+fn level(parts: Vec<Instance>) -> Result<Level> {
+    let parts = concatenation_in_order(parts)?;
+    let first = &parts[0];
     let (tile_width, tile_height) = (first.tile_width, first.tile_height);
     let tiles_across = first.width.div_ceil(tile_width);
     let tiles_down = first.height.div_ceil(tile_height);
