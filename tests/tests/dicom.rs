@@ -12,32 +12,18 @@ use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use tessera_e2e::{dir_listing, psnr, read_png, repo_root, shared_data, tessera, tessera_ok};
+use tessera_e2e::{
+    dir_listing, psnr, python_venv, region_rgb, repo_root, shared_data, tessera, tessera_ok,
+};
 
 /// The venv's Python, made once per run (pip from PyPI).
 fn python() -> &'static Path {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
-        let venv = repo_root().join("target/dicom-venv");
-        let requirements = repo_root().join("tests/dicom/requirements.txt");
-        let stamp = venv.join("installed-requirements.txt");
-        let wanted = std::fs::read_to_string(&requirements).expect("requirements");
-        if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
-            let ok = Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "python3 -m venv (Debian: python3-venv) failed");
-            let ok = Command::new(venv.join("bin/pip"))
-                .args(["install", "-q", "--disable-pip-version-check", "-r"])
-                .arg(&requirements)
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "pip install -r {}", requirements.display());
-            std::fs::write(&stamp, wanted).expect("stamp");
-        }
-        venv.join("bin/python")
+        python_venv(
+            "dicom-venv",
+            &repo_root().join("tests/dicom/requirements.txt"),
+        )
     })
 }
 
@@ -159,25 +145,8 @@ fn every_dicom_series_tiles_verifies_and_matches_an_oracle() {
         for (i, (x, y, rw, rh)) in regions.iter().enumerate() {
             let reference = &references[i];
             let png = out.path().join(format!("{id}-{i}.png"));
-            let (xs, ys, ws, hs) = (x.to_string(), y.to_string(), rw.to_string(), rh.to_string());
-            tessera_ok(&[
-                &"region",
-                &cache,
-                &"--level",
-                &"0",
-                &"--x",
-                &xs,
-                &"--y",
-                &ys,
-                &"--width",
-                &ws,
-                &"--height",
-                &hs,
-                &"-o",
-                &png,
-            ]);
-            let (pw, ph, pixels) = read_png(&png);
-            assert_eq!((pw, ph), (*rw, *rh));
+            let region = (i64::from(*x), i64::from(*y), *rw, *rh);
+            let pixels = region_rgb(&cache, region, &png);
             let db = psnr(reference, &pixels);
             let mean = pixels.iter().map(|&p| f64::from(p)).sum::<f64>() / pixels.len() as f64;
             eprintln!(
@@ -493,21 +462,7 @@ fn no_identifying_dicom_attribute_reaches_a_cache() {
 
 /// Reads the level-0 region (0, 0, 1500 × 1500) of a slide (3 × 3 frames of wsi2dcm's).
 fn top_left(slide: &Path, png: &Path) -> Vec<u8> {
-    tessera_ok(&[
-        &"region",
-        &slide,
-        &"--x",
-        &"0",
-        &"--y",
-        &"0",
-        &"--width",
-        &"1500",
-        &"--height",
-        &"1500",
-        &"-o",
-        &png,
-    ]);
-    read_png(png).2
+    region_rgb(slide, (0, 0, 1500, 1500), png)
 }
 
 /// The 500 × 500 tile (`col`, `row`) of a 1500 × 1500 RGB region.

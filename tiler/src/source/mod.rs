@@ -233,6 +233,49 @@ fn sniff(path: &Path) -> Result<FileKind> {
     )
 }
 
+/// The levels of a tiled reader, largest first, from (width, height, tile width, tile
+/// height): each level's downsample is the mean of its two ratios to level 0.
+pub(crate) fn tiled_levels(sizes: &[(u32, u32, u32, u32)]) -> Vec<SourceLevel> {
+    let (w0, h0) = sizes.first().map_or((1, 1), |s| (s.0, s.1));
+    sizes
+        .iter()
+        .map(|&(width, height, tile_width, tile_height)| SourceLevel {
+            width,
+            height,
+            downsample: f64::midpoint(
+                f64::from(w0) / f64::from(width),
+                f64::from(h0) / f64::from(height),
+            ),
+            tile_width: Some(tile_width),
+            tile_height: Some(tile_height),
+        })
+        .collect()
+}
+
+/// [`SlideSource::read_region`] for a reader whose levels are grids of tiles (of the
+/// levels' tile sizes in `info`) that `fetch(col, row)` decodes (see [`fill_from_tiles`]).
+pub(crate) fn read_tiled_region<D: std::borrow::Borrow<Vec<u8>>>(
+    info: &SlideInfo,
+    level: u32,
+    (x, y, width, height): (i64, i64, u32, u32),
+    fetch: impl Fn(u32, u32) -> Result<(D, u32)>,
+) -> Result<RgbImage> {
+    let l = info.levels.get(level as usize).ok_or_else(|| {
+        TilerError::Usage(format!(
+            "{}: level {level} does not exist (the slide has {})",
+            info.path.display(),
+            info.levels.len()
+        ))
+    })?;
+    let lx = (x as f64 / l.downsample).floor() as i64;
+    let ly = (y as f64 / l.downsample).floor() as i64;
+    let tile_width = l.tile_width.unwrap_or(l.width).max(1);
+    let tile_height = l.tile_height.unwrap_or(l.height).max(1);
+    clamp_region(l.width, l.height, lx, ly, width, height, &|inside, out| {
+        fill_from_tiles(inside, out, tile_width, tile_height, &fetch)
+    })
+}
+
 /// The part of a requested region that lies inside the level: where to read it (level
 /// pixels) and where it goes in the output image.
 #[derive(Debug, Clone, Copy)]

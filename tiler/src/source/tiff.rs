@@ -8,8 +8,8 @@
 use super::chunk_cache::ChunkCache;
 use super::jpeg_tile::{JpegColour, decode_rgb};
 use super::{
-    AssociatedImage, BACKGROUND, Rect, SlideInfo, SlideSource, SourceKind, SourceLevel,
-    clamp_region, fill_from_tiles,
+    AssociatedImage, BACKGROUND, Rect, SlideInfo, SlideSource, SourceKind, read_tiled_region,
+    tiled_levels,
 };
 use crate::error::{Result, TilePlace, TilerError};
 use crate::pixels;
@@ -146,19 +146,11 @@ impl TiffSource {
             )?);
         }
         let (w0, h0) = (levels[0].width, levels[0].height);
-        let source_levels = levels
+        let sizes: Vec<_> = levels
             .iter()
-            .map(|l| SourceLevel {
-                width: l.width,
-                height: l.height,
-                downsample: f64::midpoint(
-                    f64::from(w0) / f64::from(l.width),
-                    f64::from(h0) / f64::from(l.height),
-                ),
-                tile_width: Some(l.chunk_width),
-                tile_height: Some(l.chunk_height),
-            })
+            .map(|l| (l.width, l.height, l.chunk_width, l.chunk_height))
             .collect();
+        let source_levels = tiled_levels(&sizes);
         let (mpp, objective) = if aperio {
             aperio_fields(&first.description)
         } else {
@@ -333,20 +325,9 @@ impl SlideSource for TiffSource {
 
     fn read_region(&self, level: u32, x: i64, y: i64, width: u32, height: u32) -> Result<RgbImage> {
         let li = level as usize;
-        let l = self.levels.get(li).ok_or_else(|| {
-            TilerError::Usage(format!(
-                "{}: level {level} does not exist (the slide has {})",
-                self.path().display(),
-                self.levels.len()
-            ))
-        })?;
-        let downsample = self.info.levels[li].downsample;
-        let lx = (x as f64 / downsample).floor() as i64;
-        let ly = (y as f64 / downsample).floor() as i64;
-        clamp_region(l.width, l.height, lx, ly, width, height, &|inside, out| {
-            fill_from_tiles(inside, out, l.chunk_width, l.chunk_height, |col, row| {
-                Ok((self.chunk(li, col, row)?, chunk_data_size(l, col, row).0))
-            })
+        read_tiled_region(&self.info, level, (x, y, width, height), |col, row| {
+            let data_width = chunk_data_size(&self.levels[li], col, row).0;
+            Ok((self.chunk(li, col, row)?, data_width))
         })
     }
 }

@@ -17,8 +17,8 @@ pub mod series;
 
 use super::chunk_cache::ChunkCache;
 use super::{
-    AssociatedImage, BACKGROUND, Rect, SlideInfo, SlideSource, SourceKind, SourceLevel,
-    clamp_region, fill_from_tiles,
+    AssociatedImage, BACKGROUND, Rect, SlideInfo, SlideSource, SourceKind, read_tiled_region,
+    tiled_levels,
 };
 use crate::error::{Result, TilePlace, TilerError};
 use image::RgbImage;
@@ -81,18 +81,9 @@ impl DicomSource {
         let (levels, others) = series::levels(path, instances)?;
         let base = levels[0].parts[0].instance();
         let (w0, h0) = (base.width, base.height);
-        let source_levels = levels
+        let sizes: Vec<_> = levels
             .iter()
-            .map(|l| SourceLevel {
-                width: l.width,
-                height: l.height,
-                downsample: f64::midpoint(
-                    f64::from(w0) / f64::from(l.width),
-                    f64::from(h0) / f64::from(l.height),
-                ),
-                tile_width: Some(l.tile_width),
-                tile_height: Some(l.tile_height),
-            })
+            .map(|l| (l.width, l.height, l.tile_width, l.tile_height))
             .collect();
         let associated_images = others
             .iter()
@@ -111,7 +102,7 @@ impl DicomSource {
             path: path.to_path_buf(),
             reader: SourceKind::Dicom,
             vendor: "dicom".into(),
-            levels: source_levels,
+            levels: tiled_levels(&sizes),
             mpp_x: base.mpp.map(|m| m.0),
             mpp_y: base.mpp.map(|m| m.1),
             objective_power: base.objective_power,
@@ -233,20 +224,8 @@ impl SlideSource for DicomSource {
 
     fn read_region(&self, level: u32, x: i64, y: i64, width: u32, height: u32) -> Result<RgbImage> {
         let li = level as usize;
-        let l = self.levels.get(li).ok_or_else(|| {
-            TilerError::Usage(format!(
-                "{}: level {level} does not exist (the slide has {})",
-                self.info.path.display(),
-                self.levels.len()
-            ))
-        })?;
-        let downsample = self.info.levels[li].downsample;
-        let lx = (x as f64 / downsample).floor() as i64;
-        let ly = (y as f64 / downsample).floor() as i64;
-        clamp_region(l.width, l.height, lx, ly, width, height, &|inside, out| {
-            fill_from_tiles(inside, out, l.tile_width, l.tile_height, |col, row| {
-                Ok((self.tile(li, col, row)?, l.tile_width))
-            })
+        read_tiled_region(&self.info, level, (x, y, width, height), |col, row| {
+            Ok((self.tile(li, col, row)?, self.levels[li].tile_width))
         })
     }
 }
