@@ -658,3 +658,106 @@ fn a_concatenated_level_reads_like_one_instance_and_not_without_a_part() {
         &out,
     );
 }
+
+/// The series two independent converters make from CMU-1-Small-Region.svs, in `dir`:
+/// wsidicomizer's (JPEG tiles copied), and Orthanc's with JPEG tiles copied and with
+/// JPEG 2000 tiles, each level cut into 1 MB concatenations.
+fn converted_series(svs: &Path, dir: &Path) -> Vec<(&'static str, PathBuf)> {
+    let dicomizer = python_venv(
+        "dicomizer-venv",
+        &repo_root().join("tests/dicom/converter-requirements.txt"),
+    )
+    .with_file_name("wsidicomizer");
+    let run = |name: &str, command: &mut Command| {
+        let out = command.output().unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            out.status.success(),
+            "{name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let wsidicomizer = dir.join("wsidicomizer");
+    run(
+        "wsidicomizer",
+        Command::new(&dicomizer)
+            .arg("-i")
+            .arg(svs)
+            .arg("-o")
+            .arg(&wsidicomizer)
+            .args(["--add-missing-levels", "-w", "1"]),
+    );
+    let mut series = vec![("wsidicomizer JPEG", wsidicomizer)];
+    for (name, compression) in [("Orthanc JPEG", "jpeg"), ("Orthanc JPEG 2000", "jpeg2000")] {
+        let folder = dir.join(compression);
+        std::fs::create_dir(&folder).expect("mkdir");
+        run(
+            "OrthancWSIDicomizer (Debian orthanc-wsi)",
+            Command::new("OrthancWSIDicomizer")
+                .arg(svs)
+                .arg("--folder")
+                .arg(&folder)
+                .args([
+                    "--pyramid",
+                    "1",
+                    "--max-size",
+                    "1",
+                    "--compression",
+                    compression,
+                ])
+                .args(if compression == "jpeg2000" {
+                    &["--reencode", "1"][..]
+                } else {
+                    &[]
+                }),
+        );
+        series.push((name, folder));
+    }
+    series
+}
+
+#[test]
+fn series_two_converters_make_tile_and_match_the_source_slide() {
+    let Some(svs) = tessera_e2e::slide("CMU-1-Small-Region.svs") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("out");
+    let regions = regions(2220, 2967, 240);
+    // OpenSlide 4 reads the source slide; neither oracle reads Orthanc WSI 1.1's series
+    // (no ImageType), so the source is the reference for all three.
+    let (oracle, references) = oracle_reads(&svs, false, &regions);
+    for (n, (name, series)) in converted_series(&svs, dir.path()).into_iter().enumerate() {
+        let id = format!("converted-{n}");
+        let report = json(&[&"tile", &series, &"-o", &out, &"--id", &id, &"--json"]);
+        let cache = out.join(format!("{id}.tess"));
+        tessera_ok(&[&"verify", &cache, &"--decode"]);
+        let info = json(&[&"info", &series, &"--json"]);
+        let levels = info["levels"].as_array().map_or(0, Vec::len);
+        assert!(levels >= 2, "{name}: {levels} levels");
+        if name.starts_with("wsidicomizer") {
+            // Its label, overview and thumbnail instances are found, and deid-check lists them.
+            let mut names: Vec<&str> = info["associated_images"]
+                .as_array()
+                .expect("associated images")
+                .iter()
+                .filter_map(|a| a["name"].as_str())
+                .collect();
+            names.sort_unstable();
+            assert_eq!(names, ["label", "macro", "thumbnail"], "{info}");
+            let check = tessera(&[&"deid-check", &series]);
+            let text = String::from_utf8_lossy(&check.stdout);
+            assert_eq!(check.status.code(), Some(1), "{text}");
+            assert!(text.contains("label"), "{text}");
+        }
+        for (i, &(x, y, w, h)) in regions.iter().enumerate() {
+            let png = out.join(format!("{id}-{i}.png"));
+            let pixels = region_rgb(&cache, (i64::from(x), i64::from(y), w, h), &png);
+            let db = psnr(&references[i], &pixels);
+            eprintln!(
+                "{name}: {levels} levels, {} tiles; region {w}×{h} at ({x}, {y}): {db:.2} dB against the source slide read by {}",
+                report["tile_count"], oracle["reader"]
+            );
+            assert!(db >= 40.0, "{name}: region {i}: PSNR {db:.2} < 40 dB");
+        }
+    }
+}

@@ -99,7 +99,9 @@ fn check_pixels(i: &Instance) -> Result<()> {
         colour,
         (1, "MONOCHROME2", _)
             | (3, "RGB" | "YBR_FULL" | "YBR_FULL_422", Encoding::Jpeg)
-            | (3, "RGB" | "YBR_ICT" | "YBR_RCT", Encoding::Jpeg2000)
+            // The codestream's own component transform decides; Orthanc labels its JPEG
+            // 2000 frames YBR_FULL_422 as it labels JPEG ones.
+            | (3, "RGB" | "YBR_ICT" | "YBR_RCT" | "YBR_FULL" | "YBR_FULL_422", Encoding::Jpeg2000)
     ) || (matches!(colour, (3, "RGB" | "YBR_FULL", Encoding::Native))
         && i.planar_configuration == 0);
     if !colour_ok {
