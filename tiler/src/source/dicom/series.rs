@@ -7,6 +7,11 @@ use super::instance::{Encoding, Flavour, Instance, Layout};
 use crate::error::{Result, TilerError};
 use std::path::Path;
 
+/// Largest frame side read (a header can declare 65535 × 65535 pixels a frame).
+const MAX_FRAME_SIDE: u32 = 16_384;
+/// Most tiles one level may have.
+const MAX_TILES: u64 = 1 << 24;
+
 /// Where one tile's pixels are: which instance of the level, which frame (0-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameRef {
@@ -85,6 +90,25 @@ pub fn levels(name: &Path, instances: Vec<Instance>) -> Result<(Vec<Level>, Vec<
 /// Refuses pixels this reader does not turn into RGB.
 fn check_pixels(i: &Instance) -> Result<()> {
     let unsupported = |what: String| Err(TilerError::unsupported(&i.path, what));
+    let side = i.tile_width.max(i.tile_height);
+    if side > MAX_FRAME_SIDE {
+        return Err(TilerError::Limit {
+            path: i.path.clone(),
+            what: "DICOM frame side (Rows, Columns)",
+            value: side.into(),
+            limit: MAX_FRAME_SIDE.into(),
+        });
+    }
+    let tiles =
+        u64::from(i.width.div_ceil(i.tile_width)) * u64::from(i.height.div_ceil(i.tile_height));
+    if tiles > MAX_TILES {
+        return Err(TilerError::Limit {
+            path: i.path.clone(),
+            what: "DICOM tiles in one level",
+            value: tiles,
+            limit: MAX_TILES,
+        });
+    }
     if i.optical_paths > 1 {
         return unsupported(format!(
             "{} optical paths (multi-channel fluorescence); only single-path brightfield slides are read",
