@@ -89,6 +89,19 @@ pub struct Rect {
     pub height: u32,
 }
 
+impl Rect {
+    /// The whole of a `width × height` level, from its top-left corner.
+    #[must_use]
+    pub fn whole(width: u32, height: u32) -> Self {
+        Self {
+            x: 0,
+            y: 0,
+            width,
+            height,
+        }
+    }
+}
+
 /// An image a slide file stores beside its pyramid (label, macro, thumbnail).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AssociatedImage {

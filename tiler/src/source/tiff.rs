@@ -180,12 +180,7 @@ impl TiffSource {
             mpp_y: mpp,
             objective_power: objective,
             scanner_model: None,
-            bounds: Rect {
-                x: 0,
-                y: 0,
-                width: w0,
-                height: h0,
-            },
+            bounds: Rect::whole(w0, h0),
             associated_images,
             properties,
         };

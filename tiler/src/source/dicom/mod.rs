@@ -107,12 +107,7 @@ impl DicomSource {
             mpp_y: base.mpp.map(|m| m.1),
             objective_power: base.objective_power,
             scanner_model: base.model.clone(),
-            bounds: Rect {
-                x: 0,
-                y: 0,
-                width: w0,
-                height: h0,
-            },
+            bounds: Rect::whole(w0, h0),
             associated_images,
             properties,
         };
