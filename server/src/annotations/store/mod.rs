@@ -14,6 +14,9 @@
 pub mod postgres;
 pub mod sqlite;
 
+#[cfg(test)]
+mod parity_tests;
+
 use super::audit::{Audit, AuditItem, Outcome};
 use super::error::StorageFault;
 use super::model::{Columns, Status};
