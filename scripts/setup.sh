@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(pkg-config libopenslide-dev libclang-dev clang cmake nasm openslide-tools python3-venv curl chromium
-  orthanc-wsi libturbojpeg0)
+  orthanc-wsi libturbojpeg0 postgresql-15-postgis-3)
 command -v node >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do

@@ -232,6 +232,17 @@ impl Engine {
             background_checkpoint: limits.background_checkpoint,
         };
         let store = store::open(dir, options).map_err(|e| AnnotationError::db(dir, e))?;
+        Self::with_store(dir, store, bounds, limits)
+    }
+
+    /// An engine on `store` (a database beside the data directory `dir`, which holds the
+    /// slides and the annotation snapshots).
+    pub fn with_store(
+        dir: &Path,
+        store: Box<dyn AnnotationStore>,
+        bounds: Box<SlideBounds>,
+        limits: EngineLimits,
+    ) -> Result<Self, AnnotationError> {
         let version = store
             .reader()
             .data_version()

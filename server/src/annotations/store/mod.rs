@@ -8,9 +8,14 @@
 //!   [`Transaction`] that commits everything it wrote or nothing.
 //! - The row types the operations exchange ([`RowView`], [`ChangeRow`], …) live here.
 //!
-//! [`sqlite`] is the embedded implementation (`annotations.db` in the data directory).
+//! [`sqlite`] is the embedded implementation (`annotations.db` in the data directory),
+//! [`postgres`] the one for several servers (a `postgres://…` address).
 
+pub mod postgres;
 pub mod sqlite;
+
+#[cfg(test)]
+mod parity_tests;
 
 use super::audit::{Audit, AuditItem, Outcome};
 use super::error::StorageFault;
@@ -366,6 +371,18 @@ pub struct StoreOptions {
 /// Opens (creating if needed) the annotation store of a data directory.
 pub fn open(dir: &Path, options: StoreOptions) -> StoreResult<Box<dyn AnnotationStore>> {
     Ok(Box::new(sqlite::SqliteStore::open(dir, options)?))
+}
+
+/// Whether `location` names a PostgreSQL database rather than a directory.
+#[must_use]
+pub fn is_database_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
+/// Opens the annotation store in the PostgreSQL database at `url`, creating or updating
+/// its schema.
+pub fn open_database(url: &str) -> StoreResult<Box<dyn AnnotationStore>> {
+    Ok(Box::new(postgres::PostgresStore::open(url)?))
 }
 
 /// A reader of a data directory's store on a connection of its own (for the catalog and
