@@ -9,13 +9,13 @@ use crate::annotations::error::AnnotationError;
 use crate::annotations::import::ImportOptions;
 
 fn database() -> Option<String> {
-    match std::env::var("TESSERA_TEST_POSTGRES") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("TESSERA_TEST_POSTGRES is not set: the test command starts PostgreSQL")
-        }
-        Err(_) => None,
-    }
+    let url = std::env::var("TESSERA_TEST_POSTGRES").ok();
+    let under_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(
+        url.is_some() || !under_ci,
+        "TESSERA_TEST_POSTGRES is not set: the test command starts PostgreSQL"
+    );
+    url
 }
 
 fn polygon(x: u32, class: &str) -> String {
@@ -84,7 +84,7 @@ fn run(store: Box<dyn AnnotationStore>) -> (String, Vec<String>) {
     ));
     steps.push(format!(
         "history of a → {}",
-        e.history(&a.id).map(|h| h.len()).unwrap_or(0)
+        e.history(&a.id).map_or(0, |h| h.len())
     ));
     let file = format!(
         r#"{{"type":"FeatureCollection","features":[{},{}]}}"#,

@@ -97,7 +97,7 @@ CREATE TABLE IF NOT EXISTS tessera.audit_items (
 ";
 
 /// The advisory lock every write transaction takes first.
-const WRITE_LOCK: i64 = 0x7465_7373_6572_61; // "tessera"
+const WRITE_LOCK: i64 = 0x0074_6573_7365_7261; // "tessera"
 
 /// Bits of `seq` that number annotations within a slide (as in SQLite).
 const SEQ_BITS: u32 = 36;
