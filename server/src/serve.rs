@@ -1,6 +1,7 @@
 //! Running the server: bind, serve, shut down gracefully on SIGINT or SIGTERM.
 
 use crate::http::{AppState, router};
+use crate::location::StoreLocation;
 use crate::metrics::Metrics;
 use crate::store::SlideStore;
 use crate::tiles::TileService;
@@ -13,6 +14,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub data: PathBuf,
+    /// Where annotations and access records live.
+    pub store: StoreLocation,
     pub addr: SocketAddr,
     pub cache_mb: u64,
     /// Memory for annotation indexes, in MiB.
@@ -28,8 +31,9 @@ pub struct ServeConfig {
 pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::AnnotationError> {
     let metrics = Arc::new(Metrics::default());
     let store = Arc::new(SlideStore::new(&config.data));
-    let annotations = crate::annotations::Engine::open(
+    let annotations = crate::annotations::Engine::open_at(
         &config.data,
+        &config.store,
         crate::store::slide_bounds(Arc::clone(&store)),
         crate::annotations::EngineLimits {
             background_checkpoint: true,
@@ -38,13 +42,15 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
             ..crate::annotations::EngineLimits::default()
         },
     )?;
-    let access = Arc::new(
-        crate::access::Access::open(&config.data)
-            .map_err(|e| crate::annotations::AnnotationError::db(&config.data, e))?,
-    );
+    let access = Arc::new(crate::access::Access::open_at(&config.store).map_err(|e| {
+        crate::annotations::AnnotationError::db_at(&config.store, crate::access::store::DB_FILE, e)
+    })?);
     crate::access::follow_schemas(&annotations, &access);
     Ok(AppState {
-        catalog: Arc::new(crate::catalog::Catalog::new(Arc::clone(&store))),
+        catalog: Arc::new(crate::catalog::Catalog::new(
+            Arc::clone(&store),
+            config.store.clone(),
+        )),
         store,
         tiles: Arc::new(TileService::new(
             config.cache_mb << 20,
@@ -64,7 +70,14 @@ pub async fn run(
     config: ServeConfig,
     ready: impl FnOnce(SocketAddr, usize),
 ) -> std::io::Result<()> {
-    let state = state(&config).map_err(std::io::Error::other)?;
+    // Opening a database store blocks (and may not run on the runtime's own threads).
+    let state = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || state(&config))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?
+    };
     if !config.addr.ip().is_loopback() && !state.access.directory().has_users() {
         return Err(std::io::Error::other(format!(
             "no user is configured, so the server runs single-user and only listens on \

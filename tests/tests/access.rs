@@ -350,7 +350,7 @@ fn tokens_stay_out_of_urls_and_sessions_are_safe_cookies() {
     );
     assert_eq!(w.call("vie", "GET", "/api/slides/s", "").status, 401);
     // The token itself is stored only hashed.
-    let db = std::fs::read(w.data.join("access.db")).expect("access.db");
+    let db = tessera_e2e::access_store_bytes(&w.data);
     for token in w.tokens.values() {
         assert!(
             !contains(&db, token.as_bytes()),

@@ -23,6 +23,7 @@ pub use assign::{
 use crate::annotations::Engine;
 use crate::annotations::geojson::parse::ClassRule;
 use crate::annotations::store::StoreResult;
+use crate::location::StoreLocation;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -449,7 +450,12 @@ impl Access {
     /// Opens `DIR/access.db` (creating it empty: single-user until a user is added; on a
     /// read-only data directory without one, an empty one in memory).
     pub fn open(dir: &Path) -> StoreResult<Self> {
-        let conn = store::open_for_reading(dir)?;
+        Self::open_at(&StoreLocation::Directory(dir.to_path_buf()))
+    }
+
+    /// Opens the access store at `location` (see [`Access::open`] for a directory).
+    pub fn open_at(location: &StoreLocation) -> StoreResult<Self> {
+        let conn = store::open_for_reading_at(location)?;
         let version = conn.data_version()?;
         let directory = Directory::load(&*conn)?;
         Ok(Self {
@@ -462,6 +468,15 @@ impl Access {
     /// The current snapshot, reloaded first if another process changed the store.
     pub fn directory(&self) -> Arc<Directory> {
         let conn = lock(&self.conn);
+        if conn.is_remote() {
+            crate::annotations::store::postgres::outside_async(|| self.fresh_directory(&**conn))
+        } else {
+            self.fresh_directory(&**conn)
+        }
+    }
+
+    /// The snapshot, reloaded from `conn` if the store moved on.
+    fn fresh_directory(&self, conn: &dyn AccessRows) -> Arc<Directory> {
         let current = conn.data_version().ok();
         let (version, directory) = {
             let d = self
@@ -471,7 +486,7 @@ impl Access {
             (d.0, Arc::clone(&d.1))
         };
         match current {
-            Some(v) if v != version => match Directory::load(&**conn) {
+            Some(v) if v != version => match Directory::load(conn) {
                 Ok(fresh) => {
                     let fresh = Arc::new(fresh);
                     *self
@@ -493,9 +508,21 @@ impl Access {
     /// Runs a change on the store and reloads the snapshot.
     pub fn change<T>(&self, f: impl FnOnce(&dyn AccessRows) -> StoreResult<T>) -> StoreResult<T> {
         let conn = lock(&self.conn);
-        let out = f(&**conn)?;
+        if conn.is_remote() {
+            crate::annotations::store::postgres::outside_async(|| self.change_on(&**conn, f))
+        } else {
+            self.change_on(&**conn, f)
+        }
+    }
+
+    fn change_on<T>(
+        &self,
+        conn: &dyn AccessRows,
+        f: impl FnOnce(&dyn AccessRows) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let out = f(conn)?;
         let version = conn.data_version()?;
-        let fresh = Directory::load(&**conn)?;
+        let fresh = Directory::load(conn)?;
         *self
             .directory
             .write()

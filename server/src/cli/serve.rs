@@ -10,6 +10,8 @@ pub struct ServeArgs {
     /// Directory of `.tess` caches (new and replaced caches are picked up live).
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    store: super::StoreArg,
     /// Address to listen on. Loopback unless told otherwise.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
@@ -135,6 +137,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(index_mb > 0, "--index-mb must be at least 1");
     let config = server::serve::ServeConfig {
         data: args.data.clone(),
+        store: args.store.location(&args.data),
         addr: args.addr,
         cache_mb: args.cache_mb,
         index_mb,
