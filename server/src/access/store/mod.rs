@@ -130,6 +130,27 @@ pub trait AccessRows: Send + std::fmt::Debug {
     fn mark_done(&self, slide: &str, user: &str) -> StoreResult<bool>;
     /// Every assignment event of a project, oldest first.
     fn assignment_events(&self, project: &str) -> StoreResult<Vec<EventRow>>;
+    /// Keeps a browser session (by the hash of its id) for every server on the store,
+    /// and forgets the sessions that expired before `opened_ms`.
+    fn add_session(
+        &self,
+        hash: &str,
+        user: &str,
+        opened_ms: i64,
+        expires_ms: i64,
+    ) -> StoreResult<()>;
+    /// A session's user, opening and expiry (ms since the epoch), if it was not ended.
+    fn session(&self, hash: &str) -> StoreResult<Option<SessionRow>>;
+    /// Ends a session (signing out).
+    fn end_session(&self, hash: &str) -> StoreResult<()>;
+}
+
+/// A browser session as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub user: String,
+    pub opened_ms: i64,
+    pub expires_ms: i64,
 }
 
 /// Opens (creating if needed) the access store of a data directory; on a read-only file

@@ -2,11 +2,14 @@
 //! the tables of [`super::sqlite`] under the same names, with `user_name` and `by_user`
 //! for SQLite's `user` and `by` (reserved words here).
 //!
+//! `tessera.sessions` holds browser sessions for every server; it alone does not raise
+//! the version below (a sign-in changes no one's rights).
+//!
 //! `tessera.access_version` holds one number that a statement trigger on every access
 //! table raises, so [`AccessRows::data_version`] sees every commit, by any server or by
 //! SQL written by hand.
 
-use super::{AccessRows, AssignmentRow, DirectoryRows, EventRow, ProjectRow, UserRow};
+use super::{AccessRows, AssignmentRow, DirectoryRows, EventRow, ProjectRow, SessionRow, UserRow};
 use crate::access::{ClassSpec, Role, Schema};
 use crate::annotations::model::now_ms;
 use crate::annotations::store::StoreResult;
@@ -83,6 +86,12 @@ CREATE TABLE IF NOT EXISTS tessera.assignment_events (
 );
 CREATE INDEX IF NOT EXISTS assignment_events_by_project
     ON tessera.assignment_events (project, at);
+CREATE TABLE IF NOT EXISTS tessera.sessions (
+    hash TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL,
+    opened BIGINT NOT NULL,
+    expires BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tessera.access_version (
     one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
     version BIGINT NOT NULL
@@ -503,5 +512,46 @@ impl AccessRows for PgConn {
                 at: r.get(5),
             })
             .collect())
+    }
+
+    fn add_session(
+        &self,
+        hash: &str,
+        user: &str,
+        opened_ms: i64,
+        expires_ms: i64,
+    ) -> StoreResult<()> {
+        self.in_transaction(|tx| {
+            tx.execute(
+                "DELETE FROM tessera.sessions WHERE expires < $1",
+                &[&opened_ms],
+            )?;
+            tx.execute(
+                "INSERT INTO tessera.sessions (hash, user_name, opened, expires)
+                 VALUES ($1, $2, $3, $4)",
+                &[&hash, &user, &opened_ms, &expires_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, hash: &str) -> StoreResult<Option<SessionRow>> {
+        Ok(self
+            .client()
+            .query_opt(
+                "SELECT user_name, opened, expires FROM tessera.sessions WHERE hash = $1",
+                &[&hash],
+            )?
+            .map(|r| SessionRow {
+                user: r.get(0),
+                opened_ms: r.get(1),
+                expires_ms: r.get(2),
+            }))
+    }
+
+    fn end_session(&self, hash: &str) -> StoreResult<()> {
+        self.client()
+            .execute("DELETE FROM tessera.sessions WHERE hash = $1", &[&hash])?;
+        Ok(())
     }
 }
