@@ -446,6 +446,8 @@ impl Drop for Tmpfs {
 pub struct Server {
     child: std::process::Child,
     pub addr: std::net::SocketAddr,
+    /// Everything the server logged, read as it comes (a full pipe would stall it).
+    log: std::thread::JoinHandle<String>,
 }
 
 impl Server {
@@ -465,7 +467,14 @@ impl Server {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("tessera serve starts");
-        let server = Self { child, addr };
+        let mut child = child;
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let log = std::thread::spawn(move || {
+            let mut log = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut log);
+            log
+        });
+        let server = Self { child, addr, log };
         for _ in 0..200 {
             if server.get("/healthz").status == 200 {
                 return server;
@@ -518,11 +527,8 @@ impl Server {
             .arg(self.child.id().to_string())
             .status();
         let status = self.child.wait().expect("wait");
-        let mut log = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut err, &mut log);
-        }
-        (status, log)
+        let log = std::mem::replace(&mut self.log, std::thread::spawn(String::new));
+        (status, log.join().unwrap_or_default())
     }
 }
 

@@ -44,7 +44,9 @@ pub fn unguarded(_: Option<&Annotation>, _: Option<&Annotation>) -> Result<(), A
     Ok(())
 }
 
-/// How long the engine trusts its indexes before asking SQLite for outside changes.
+/// How long the engine trusts its indexes on SQLite before asking for outside changes
+/// (see [`AnnotationStore::recheck_after`]).
+#[cfg(test)]
 const RECHECK_AFTER: Duration = Duration::from_secs(1);
 
 /// Records a region query of a cold slide reads from its snapshot at most (more: the
@@ -370,7 +372,7 @@ impl Engine {
     /// minutes), else every such race would drop the index and reload it in full.
     fn forget_outside_changes(&self) -> Result<(), AnnotationError> {
         let mut checked = lock(&self.checked);
-        if checked.1.elapsed() < RECHECK_AFTER {
+        if checked.1.elapsed() < self.store.recheck_after() {
             return Ok(());
         }
         let Some(_writer) = self.store.try_writer() else {
@@ -401,7 +403,7 @@ impl Engine {
     /// The slide's index if it is loaded and no look for outside changes is due (see
     /// [`Engine::forget_outside_changes`]); `None` rather than waiting for anything.
     pub(crate) fn loaded_now(&self, slide: &str) -> Option<Arc<LoadedSlide>> {
-        if self.checked.try_lock().ok()?.1.elapsed() >= RECHECK_AFTER {
+        if self.checked.try_lock().ok()?.1.elapsed() >= self.store.recheck_after() {
             return None;
         }
         let loaded = self.slides.get(slide)?;
@@ -645,7 +647,8 @@ impl Engine {
     }
 
     /// Applies committed changes to a loaded index; the slide's opened snapshot no
-    /// longer holds its state.
+    /// longer holds its state. An index more than this change behind (another server or
+    /// process wrote the slide since it was read) is dropped instead, to be read again.
     pub(crate) fn apply(&self, slide: &str, generation: i64, change: impl FnOnce(&mut SlideIndex)) {
         self.snapshots.invalidate(slide);
         if let Some(loaded) = self.loaded(slide)
@@ -654,6 +657,12 @@ impl Engine {
             let mut index = index
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if index.generation + 1 != generation {
+                tracing::info!(slide, "annotations changed outside this server; reloading");
+                drop(index);
+                self.slides.invalidate(slide);
+                return;
+            }
             change(&mut index);
             index.generation = generation;
             let behind = index.texts_behind();

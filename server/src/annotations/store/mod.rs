@@ -356,6 +356,11 @@ pub trait AnnotationStore: Send + Sync {
     /// until `done` says the transaction is about to commit (so the commit finds little
     /// left to sync). Runs on a thread of its own.
     fn flush_until(&self, done: &std::sync::mpsc::Receiver<()>);
+    /// How long an engine may trust its indexes before it asks the store for changes
+    /// made elsewhere: a store shared by several servers is asked more often.
+    fn recheck_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
 }
 
 /// How the store treats a big import's aftermath.

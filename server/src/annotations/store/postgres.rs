@@ -3,8 +3,9 @@
 //! Tables live in the schema `tessera`, shaped as SQLite's (see [`super::sqlite`]), with
 //! two additions for SQL users: `annotations.geom`, each annotation's geometry as a
 //! PostGIS geometry in level-0 pixels with a GiST index, and native `uuid` columns.
-//! A write transaction first takes a transaction-level advisory lock, so writers on every
-//! server follow one another as SQLite's `BEGIN IMMEDIATE` makes them do on one machine.
+//! The writer holds a session-level advisory lock from its first read to its last write,
+//! so writers on every server follow one another as the writer's mutex and SQLite's
+//! `BEGIN IMMEDIATE` make them do on one machine (see [`PgWriter`]).
 //!
 //! Not yet here (see issue 26): COPY for imports, the access store, LISTEN/NOTIFY between
 //! servers, and `tessera migrate`.
@@ -1003,7 +1004,16 @@ impl AnnotationStore for PostgresStore {
     }
 
     fn writer(&self) -> Box<dyn Writer + '_> {
-        Box::new(PgWriter(lock(&self.writer)))
+        let conn = lock(&self.writer);
+        let locked = outside_async(|| {
+            conn.client()
+                .execute("SELECT pg_advisory_lock($1)", &[&WRITE_LOCK])
+        });
+        if let Err(e) = locked {
+            // The writer's statements fail the same way and say so to the caller.
+            tracing::error!("the write lock could not be taken: {e}");
+        }
+        Box::new(PgWriter(conn))
     }
 
     fn try_writer(&self) -> Option<Box<dyn Writer + '_>> {
@@ -1012,7 +1022,14 @@ impl AnnotationStore for PostgresStore {
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return None,
         };
-        Some(Box::new(PgWriter(conn)))
+        let locked = outside_async(|| {
+            conn.client()
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&WRITE_LOCK])
+                .map(|r| r.get::<_, bool>(0))
+        });
+        locked
+            .is_ok_and(|held| held)
+            .then(|| Box::new(PgWriter(conn)) as Box<dyn Writer + '_>)
     }
 
     fn snapshot(&self) -> StoreResult<Box<dyn Snapshot>> {
@@ -1022,13 +1039,36 @@ impl AnnotationStore for PostgresStore {
         Ok(Box::new(PgSnapshot(conn)))
     }
 
+    /// An edit through another server shows here within a quarter of a second (plus
+    /// the slide's reload).
+    fn recheck_after(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(250)
+    }
+
     fn flush_until(&self, done: &std::sync::mpsc::Receiver<()>) {
         // PostgreSQL writes its log itself; nothing to hurry.
         let _ = done.recv();
     }
 }
 
+/// The one writer: this server's writer connection, holding the store-wide write lock
+/// (a session advisory lock) from its reads through its commit, so that a version read
+/// under it is still the current one when the transaction writes, whichever server
+/// writes. A connection that dies releases the lock with it.
 struct PgWriter<'a>(MutexGuard<'a, PgConn>);
+
+impl Drop for PgWriter<'_> {
+    fn drop(&mut self) {
+        let unlocked = outside_async(|| {
+            self.0
+                .client()
+                .execute("SELECT pg_advisory_unlock($1)", &[&WRITE_LOCK])
+        });
+        if let Err(e) = unlocked {
+            tracing::error!("the write lock could not be released: {e}");
+        }
+    }
+}
 
 impl Deref for PgWriter<'_> {
     type Target = dyn Reads;
@@ -1040,14 +1080,10 @@ impl Deref for PgWriter<'_> {
 impl Writer for PgWriter<'_> {
     fn begin(&self) -> StoreResult<Box<dyn Transaction + '_>> {
         self.0.client().batch_execute("BEGIN")?;
-        let tx = PgTransaction {
+        Ok(Box::new(PgTransaction {
             conn: &self.0,
             open: true,
-        };
-        self.0
-            .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
-            .map(|_| ())?;
-        Ok(Box::new(tx))
+        }))
     }
 
     fn bulk_writing(&self, _on: bool) -> StoreResult<()> {
