@@ -29,7 +29,7 @@ pub mod synth;
 
 pub use cache::{
     CacheReader, CacheWriter, ContentHash, Entry, HEADER_LEN, Header, MAGIC, Metadata,
-    ReaderLimits, SourceDigest, Tile, VERSION, VerifySummary, WriteSummary,
+    RangeRead, ReaderLimits, SourceDigest, Tile, VERSION, VerifySummary, WriteSummary,
 };
 pub use codec::{Codec, CodecConfig, decode as decode_payload, decode_jpeg, encode_jpeg};
 pub use downsample::{halve, halve_exact};
