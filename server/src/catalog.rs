@@ -136,10 +136,12 @@ impl Snapshot {
 }
 
 impl Catalog {
+    /// The catalogue of the slides in `store` and the annotations in the store directory
+    /// `dir`.
     #[must_use]
-    pub fn new(store: Arc<SlideStore>) -> Self {
+    pub fn new(store: Arc<SlideStore>, dir: &std::path::Path) -> Self {
         Self {
-            dir: store.dir().to_path_buf(),
+            dir: dir.to_path_buf(),
             store,
             files: RwLock::new(None),
             relisting: AtomicBool::new(false),

@@ -1,5 +1,6 @@
 //! Running the server: bind, serve, shut down gracefully on SIGINT or SIGTERM.
 
+use crate::cache_root::CacheRoot;
 use crate::http::{AppState, router};
 use crate::metrics::Metrics;
 use crate::store::SlideStore;
@@ -12,7 +13,10 @@ use std::sync::Arc;
 /// How to run the server.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
+    /// The directory of the annotation and access stores (`annotations.db`, `access.db`).
     pub data: PathBuf,
+    /// The slide caches: the same directory, another, or a prefix in object storage.
+    pub caches: CacheRoot,
     pub addr: SocketAddr,
     pub cache_mb: u64,
     /// Memory for annotation indexes, in MiB.
@@ -27,7 +31,7 @@ pub struct ServeConfig {
 /// opened.
 pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::AnnotationError> {
     let metrics = Arc::new(Metrics::default());
-    let store = Arc::new(SlideStore::new(&config.data));
+    let store = Arc::new(SlideStore::at(config.caches.clone()));
     let annotations = crate::annotations::Engine::open(
         &config.data,
         crate::store::slide_bounds(Arc::clone(&store)),
@@ -44,12 +48,16 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
     );
     crate::access::follow_schemas(&annotations, &access);
     Ok(AppState {
-        catalog: Arc::new(crate::catalog::Catalog::new(Arc::clone(&store))),
+        catalog: Arc::new(crate::catalog::Catalog::new(
+            Arc::clone(&store),
+            &config.data,
+        )),
         store,
         tiles: Arc::new(TileService::new(
             config.cache_mb << 20,
             config.jpeg_quality,
             Arc::clone(&metrics),
+            tile_workers(&config.caches),
         )),
         metrics,
         limits: config.limits,
@@ -57,6 +65,15 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
         access,
         site: Arc::new(config.site.clone()),
     })
+}
+
+/// Threads that render tiles: one per core when tiles come from a local disk (0); four
+/// per core when each read waits on the network, so the cores stay busy meanwhile.
+fn tile_workers(caches: &CacheRoot) -> usize {
+    match caches {
+        CacheRoot::Dir(_) => 0,
+        CacheRoot::Bucket(_) => std::thread::available_parallelism().map_or(4, |n| n.get() * 4),
+    }
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.

@@ -32,9 +32,10 @@ pub struct TileService {
 }
 
 impl TileService {
-    /// A service whose cache holds at most `cache_bytes` of encoded tiles (0: no cache).
+    /// A service whose cache holds at most `cache_bytes` of encoded tiles (0: no cache),
+    /// rendering on `workers` threads (0: one per core).
     #[must_use]
-    pub fn new(cache_bytes: u64, jpeg_quality: u8, metrics: Arc<Metrics>) -> Self {
+    pub fn new(cache_bytes: u64, jpeg_quality: u8, metrics: Arc<Metrics>, workers: usize) -> Self {
         let cache = (cache_bytes > 0).then(|| {
             moka::future::Cache::builder()
                 .max_capacity(cache_bytes)
@@ -42,6 +43,7 @@ impl TileService {
                 .build()
         });
         let workers = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
             .thread_name(|i| format!("tile-{i}"))
             .build()
             .unwrap_or_else(|_| {

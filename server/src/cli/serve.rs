@@ -1,15 +1,23 @@
-//! `tessera serve --data DIR [--addr 127.0.0.1:8080] [--cache-mb 512] [limits…]`; the
-//! limits and their defaults are in the README's "Limits" table.
+//! `tessera serve --data DIR|s3://BUCKET/PREFIX [--store DIR] [--addr 127.0.0.1:8080]
+//! [--cache-mb 512] [limits…]`; the limits and their defaults are in the README's "Limits"
+//! table.
 
+use server::cache_root::CacheRoot;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Directory of `.tess` caches (new and replaced caches are picked up live).
+    /// Directory of `.tess` caches, or `s3://BUCKET/PREFIX` for caches in S3-compatible
+    /// object storage (credentials and endpoint from the AWS_* environment variables). New
+    /// and replaced caches are picked up live.
     #[arg(long)]
     data: PathBuf,
+    /// Directory of the annotation and access stores (annotations.db, access.db).
+    /// Default: the --data directory; required when --data is in object storage.
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
     /// Address to listen on. Loopback unless told otherwise.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
@@ -96,12 +104,33 @@ fn duration(seconds: f64, flag: &str) -> anyhow::Result<std::time::Duration> {
         .map_err(|_| anyhow::anyhow!("{flag} must be a number of seconds ≥ 0, not {seconds}"))
 }
 
+/// Where the caches are and where the stores are, checked: local directories exist, a
+/// bucket answers a listing.
+fn locations(args: &ServeArgs) -> anyhow::Result<(CacheRoot, PathBuf)> {
+    let caches = CacheRoot::new(&args.data)?;
+    let store = match (&args.store, &caches) {
+        (Some(dir), _) => dir.clone(),
+        (None, CacheRoot::Dir(dir)) => dir.clone(),
+        (None, CacheRoot::Bucket(_)) => anyhow::bail!(
+            "--data {} is in object storage, so annotations and users need a local \
+             directory: add --store DIR",
+            args.data.display()
+        ),
+    };
+    match &caches {
+        CacheRoot::Dir(dir) => {
+            anyhow::ensure!(dir.is_dir(), "{}: not a directory", dir.display());
+        }
+        CacheRoot::Bucket(bucket) => {
+            bucket.list_tess("")?;
+        }
+    }
+    anyhow::ensure!(store.is_dir(), "{}: not a directory", store.display());
+    Ok((caches, store))
+}
+
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.data.is_dir(),
-        "{}: not a directory",
-        args.data.display()
-    );
+    let (caches, store) = locations(args)?;
     anyhow::ensure!(
         (1..=100).contains(&args.jpeg_quality),
         "--jpeg-quality must be 1-100"
@@ -134,7 +163,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let index_mb = args.index_mb.unwrap_or_else(quarter_of_memory_mb);
     anyhow::ensure!(index_mb > 0, "--index-mb must be at least 1");
     let config = server::serve::ServeConfig {
-        data: args.data.clone(),
+        data: store,
+        caches,
         addr: args.addr,
         cache_mb: args.cache_mb,
         index_mb,
