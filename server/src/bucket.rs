@@ -94,14 +94,15 @@ impl Bucket {
                 builder = builder.with_config(key, value);
             }
         }
-        let store = builder
-            .with_bucket_name(name)
-            .build()
-            .map_err(|source| BucketError::Store {
-                url: url.to_string(),
-                action: "configure a client (AWS_* environment variables)".into(),
-                source,
-            })?;
+        let store =
+            builder
+                .with_bucket_name(name)
+                .build()
+                .map_err(|source| BucketError::Store {
+                    url: url.to_string(),
+                    action: "configure a client (AWS_* environment variables)".into(),
+                    source,
+                })?;
         Ok(Self {
             store: Arc::new(store),
             name: name.to_string(),

@@ -35,15 +35,6 @@ impl CacheRoot {
         }
     }
 
-    /// The local directory, if the caches are in one.
-    #[must_use]
-    pub fn dir(&self) -> Option<&Path> {
-        match self {
-            Self::Dir(dir) => Some(dir),
-            Self::Bucket(_) => None,
-        }
-    }
-
     /// The path or URL of `name`, for messages and [`CacheReader::path`].
     #[must_use]
     pub fn location(&self, name: &str) -> PathBuf {

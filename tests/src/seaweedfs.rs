@@ -42,7 +42,10 @@ impl S3Server {
             return Some(server);
         }
         let why = String::from_utf8_lossy(&started.stderr);
-        assert!(!under_ci(), "SeaweedFS did not start (required under CI): {why}");
+        assert!(
+            !under_ci(),
+            "SeaweedFS did not start (required under CI): {why}"
+        );
         eprintln!("SeaweedFS did not start: test not run ({why})");
         None
     }

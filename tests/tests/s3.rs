@@ -65,12 +65,24 @@ fn tiles_uploaded_to_s3_are_served_as_from_a_local_directory() {
     let store = tempfile::tempdir().expect("temp dir");
     let from_s3 = s3_server(&s3, "archive/caches", store.path());
     let from_disk = Server::start(local.path(), &[]);
-    let listed = |server: &Server| {
-        let list: serde_json::Value =
+    // The description without its file size, and the size.
+    let described = |server: &Server| {
+        let mut slide: serde_json::Value =
             serde_json::from_slice(&server.get("/api/slides/cmu").body).expect("json");
-        list
+        let bytes = slide.as_object_mut().and_then(|o| o.remove("bytes"));
+        (slide, bytes)
     };
-    assert_eq!(listed(&from_s3), listed(&from_disk));
+    let (s3_slide, s3_bytes) = described(&from_s3);
+    let (disk_slide, _) = described(&from_disk);
+    assert_eq!(s3_slide, disk_slide);
+    // Two runs of the tiler may lay the file out differently (tiles are written as the
+    // threads finish them); the object is sized as the bytes uploaded.
+    let object = Bucket::configured(&url, s3.env())
+        .expect("client")
+        .head("cmu.tess")
+        .expect("head")
+        .expect("uploaded");
+    assert_eq!(s3_bytes, Some(object.size.into()));
     // CMU is 2220×2967: Deep Zoom levels 10 to 12 are the cache's three finest levels.
     let s3_tiles = dzi_tiles(&from_s3, "cmu", 8..13);
     let disk_tiles = dzi_tiles(&from_disk, "cmu", 8..13);
@@ -181,7 +193,16 @@ fn an_interrupted_tile_run_leaves_no_object() {
     let Some(s3) = S3Server::start() else { return };
     let url = s3.url("cut");
     let mut child = std::process::Command::new(tessera_e2e::tessera_bin())
-        .args(["tile", "--threads", "1", "--codec", "zstd", "--quality", "19", "-o"])
+        .args([
+            "tile",
+            "--threads",
+            "1",
+            "--codec",
+            "zstd",
+            "--quality",
+            "19",
+            "-o",
+        ])
         .arg(&url)
         .arg(&slide)
         .args(["--id", "cut"])
@@ -194,13 +215,11 @@ fn an_interrupted_tile_run_leaves_no_object() {
         .args(["-INT", &child.id().to_string()])
         .status();
     let status = child.wait().expect("wait");
-    let bucket = Bucket::configured(&url, s3.env()).expect("client");
-    let listed = bucket.list_tess("").expect("list");
-    if status.success() {
-        // The run finished before the signal: then the cache is whole.
-        assert_eq!(listed.len(), 1);
-        s3.tessera_ok(&[&"verify", &format!("{url}/cut.tess")]);
-    } else {
-        assert!(listed.is_empty(), "{listed:?}");
-    }
+    // Tiling at zstd level 19 on one thread takes seconds: the signal comes first.
+    assert!(!status.success(), "the run was interrupted");
+    let listed = Bucket::configured(&url, s3.env())
+        .expect("client")
+        .list_tess("")
+        .expect("list");
+    assert!(listed.is_empty(), "{listed:?}");
 }

@@ -28,8 +28,8 @@ mod source;
 pub mod synth;
 
 pub use cache::{
-    CacheReader, CacheWriter, ContentHash, Entry, HEADER_LEN, Header, MAGIC, Metadata,
-    RangeRead, ReaderLimits, SourceDigest, Tile, VERSION, VerifySummary, WriteSummary,
+    CacheReader, CacheWriter, ContentHash, Entry, HEADER_LEN, Header, MAGIC, Metadata, RangeRead,
+    ReaderLimits, SourceDigest, Tile, VERSION, VerifySummary, WriteSummary,
 };
 pub use codec::{Codec, CodecConfig, decode as decode_payload, decode_jpeg, encode_jpeg};
 pub use downsample::{halve, halve_exact};

@@ -109,8 +109,7 @@ fn duration(seconds: f64, flag: &str) -> anyhow::Result<std::time::Duration> {
 fn locations(args: &ServeArgs) -> anyhow::Result<(CacheRoot, PathBuf)> {
     let caches = CacheRoot::new(&args.data)?;
     let store = match (&args.store, &caches) {
-        (Some(dir), _) => dir.clone(),
-        (None, CacheRoot::Dir(dir)) => dir.clone(),
+        (Some(dir), _) | (None, CacheRoot::Dir(dir)) => dir.clone(),
         (None, CacheRoot::Bucket(_)) => anyhow::bail!(
             "--data {} is in object storage, so annotations and users need a local \
              directory: add --store DIR",
