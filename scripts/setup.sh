@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and testing Tessera needs on a fresh Debian machine:
 # OpenSlide and clang for the Rust build, cmake and nasm for libjpeg-turbo, Node.js for the viewer's packages, Debian's
-# Chromium for the browser tests, then the viewer's npm packages from the lockfile.
+# Chromium for the browser tests, Orthanc's WSI dicomizer and libturbojpeg (for wsidicomizer) to make
+# DICOM test series, then the viewer's npm packages from the lockfile.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(pkg-config libopenslide-dev libclang-dev clang cmake nasm openslide-tools python3-venv curl chromium)
+packages=(pkg-config libopenslide-dev libclang-dev clang cmake nasm openslide-tools python3-venv curl chromium
+  orthanc-wsi libturbojpeg0 postgresql-15-postgis-3)
 command -v node >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do

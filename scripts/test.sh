@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, unit, doc and end-to-end tests (Rust), the IIIF
-# validator, and the viewer's browser tests (Chromium driven by playwright-core).
+# validator, and the viewer's browser tests (Chromium driven by playwright-core). The
+# PostgreSQL store's tests get a throwaway PostgreSQL (scripts/postgres.sh).
 # Tests read real slides from ../shared/data and fail under CI=true without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# A throwaway PostgreSQL with PostGIS on loopback for the tests of the PostgreSQL store.
+pg_dir=$(mktemp -d /tmp/tessera-pg.XXXXXX)
+trap 'scripts/postgres.sh stop "$pg_dir"; rm -rf "$pg_dir"' EXIT
+TESSERA_TEST_POSTGRES=$(scripts/postgres.sh start "$pg_dir" "${TESSERA_TEST_PG_PORT:-15432}")
+export TESSERA_TEST_POSTGRES
 cargo test --workspace --locked
 cargo build --locked -p server
 scripts/iiif-validate.sh target/debug/tessera

@@ -18,10 +18,11 @@
 //! Knows nothing of HTTP; `http::browse` turns its answers into JSON.
 
 use crate::access::{AssignState, Caller, Directory, Role, SlideAssignment, StatusCounts};
-use crate::annotations::{Status, store};
+use crate::annotations::Status;
+use crate::annotations::store::{self, Reads, StoreResult};
 use crate::store::SlideStore;
-use rusqlite::Connection;
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -86,7 +87,7 @@ fn status_index(s: &str) -> Option<usize> {
 }
 
 struct ActivityCache {
-    conn: Option<Connection>,
+    conn: Option<Box<dyn Deref<Target = dyn Reads> + Send>>,
     data_version: Option<i64>,
     /// slide → (generation, activity)
     slides: HashMap<String, (i64, Arc<Activity>)>,
@@ -239,23 +240,18 @@ impl Catalog {
 
 /// Reads the activity of every slide whose generation moved since the last look; nothing
 /// when SQLite's `data_version` says no other connection committed.
-fn refresh(cache: &mut ActivityCache, dir: &std::path::Path) -> rusqlite::Result<()> {
+fn refresh(cache: &mut ActivityCache, dir: &std::path::Path) -> StoreResult<()> {
     if cache.conn.is_none() {
-        if !dir.join(store::DB_FILE).exists() {
-            return Ok(());
-        }
-        cache.conn = Some(store::open(dir)?);
+        cache.conn = store::open_reader(dir)?;
     }
     let Some(conn) = cache.conn.as_ref() else {
         return Ok(());
     };
-    let version: i64 = conn
-        .prepare_cached("PRAGMA data_version")?
-        .query_row([], |r| r.get(0))?;
+    let version = conn.data_version()?;
     if cache.data_version == Some(version) {
         return Ok(());
     }
-    for (slide, generation) in store::generations(conn)? {
+    for (slide, generation) in conn.generations()? {
         if cache
             .slides
             .get(&slide)
@@ -263,7 +259,7 @@ fn refresh(cache: &mut ActivityCache, dir: &std::path::Path) -> rusqlite::Result
         {
             continue;
         }
-        let (counts, last) = store::activity(conn, &slide)?;
+        let (counts, last) = conn.activity(&slide)?;
         let mut by_author: Vec<(String, StatusCounts)> = Vec::new();
         for (author, status, n) in counts {
             let Some(i) = status_index(&status) else {
@@ -683,29 +679,23 @@ pub fn next_slide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::db;
+    use crate::access::store as access_store;
 
     /// Eight slides `s0`…`s7` with sizes and last changes that tie, five in project `p`
     /// (three of them assigned to `ann`), three in none.
     fn fixture() -> (tempfile::TempDir, Directory, Snapshot) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut conn = db::open(dir.path()).expect("access db");
-        db::add_project(&conn, "p", false).expect("project");
-        db::add_user(&mut conn, "ann", Role::Annotator, "p", "hash").expect("user");
+        let conn = access_store::open(dir.path()).expect("access db");
+        conn.add_project("p", false).expect("project");
+        conn.add_user("ann", Role::Annotator, "p", "hash")
+            .expect("user");
         let ids: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
         for id in &ids[..5] {
-            db::add_slide(&conn, "p", id).expect("slide");
+            conn.add_slide("p", id).expect("slide");
         }
-        db::assign(
-            &mut conn,
-            "p",
-            &ids[1..4],
-            &["ann".to_string()],
-            None,
-            "adm",
-        )
-        .expect("assign");
-        let directory = Directory::read(&conn).expect("directory");
+        conn.assign("p", &ids[1..4], &["ann".to_string()], None, "adm")
+            .expect("assign");
+        let directory = Directory::read(&*conn).expect("directory");
         let sides = [3, 1, 2, 1, 3, 2, 1, 0];
         let files = ids
             .iter()

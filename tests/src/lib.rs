@@ -100,6 +100,62 @@ pub fn tessera_ok(args: &[&dyn AsRef<std::ffi::OsStr>]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `tessera region PATH` (a cache or a slide) at level 0: `width × height` pixels from
+/// (`x`, `y`), written to `png` and read back as RGB; panics unless it has that size.
+#[must_use]
+pub fn region_rgb(path: &Path, (x, y, width, height): (i64, i64, u32, u32), png: &Path) -> Vec<u8> {
+    let (xs, ys, ws, hs) = (
+        x.to_string(),
+        y.to_string(),
+        width.to_string(),
+        height.to_string(),
+    );
+    tessera_ok(&[
+        &"region",
+        &path,
+        &"--level",
+        &"0",
+        &"--x",
+        &xs,
+        &"--y",
+        &ys,
+        &"--width",
+        &ws,
+        &"--height",
+        &hs,
+        &"-o",
+        &png,
+    ]);
+    let (w, h, rgb) = read_png(png);
+    assert_eq!((w, h), (width, height), "{}: region size", path.display());
+    rgb
+}
+
+/// A Python venv under `target/NAME`, made once per run (and again when `requirements`
+/// changes) with pip from PyPI; returns its Python.
+#[must_use]
+pub fn python_venv(name: &str, requirements: &Path) -> PathBuf {
+    let venv = repo_root().join("target").join(name);
+    let stamp = venv.join("installed-requirements.txt");
+    let wanted = std::fs::read_to_string(requirements).expect("requirements");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "python3 -m venv (Debian: python3-venv) failed");
+        let ok = Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "--disable-pip-version-check", "-r"])
+            .arg(requirements)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "pip install -r {}", requirements.display());
+        std::fs::write(&stamp, wanted).expect("stamp");
+    }
+    venv.join("bin/python")
+}
+
 /// Peak signal-to-noise ratio of two equal-sized RGB buffers, in dB (∞ when equal).
 #[must_use]
 pub fn psnr(a: &[u8], b: &[u8]) -> f64 {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use tessera_e2e::{dir_listing, read_png, tessera, tessera_bin, tessera_ok};
+use tessera_e2e::{dir_listing, read_png, region_rgb, tessera, tessera_bin, tessera_ok};
 
 fn pattern(w: u32, h: u32) -> image::RgbImage {
     image::RgbImage::from_fn(w, h, |x, y| {
@@ -22,22 +22,7 @@ fn assert_round_trip(file: &Path, out: &Path, expected: &image::RgbImage) {
     tessera_ok(&[&"verify", &cache, &"--decode"]);
     let png = out.join("back.png");
     let (w, h) = expected.dimensions();
-    let (ws, hs) = (w.to_string(), h.to_string());
-    tessera_ok(&[
-        &"region",
-        &cache,
-        &"--x",
-        &"0",
-        &"--y",
-        &"0",
-        &"--width",
-        &ws,
-        &"--height",
-        &hs,
-        &"-o",
-        &png,
-    ]);
-    let (_, _, back) = read_png(&png);
+    let back = region_rgb(&cache, (0, 0, w, h), &png);
     assert_eq!(
         &back,
         expected.as_raw(),

@@ -8,32 +8,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use tessera_e2e::{Server, repo_root, tessera, tessera_ok};
+use tessera_e2e::{Server, python_venv, repo_root, tessera, tessera_ok};
 
 /// The venv's Python, made once per run (pip from PyPI).
 fn python() -> &'static Path {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
-        let venv = repo_root().join("target/research-venv");
-        let requirements = repo_root().join("tests/research/requirements.txt");
-        let stamp = venv.join("installed-requirements.txt");
-        let wanted = std::fs::read_to_string(&requirements).expect("requirements");
-        if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
-            let ok = Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "python3 -m venv (Debian: python3-venv) failed");
-            let ok = Command::new(venv.join("bin/pip"))
-                .args(["install", "-q", "--disable-pip-version-check", "-r"])
-                .arg(&requirements)
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "pip install -r {}", requirements.display());
-            std::fs::write(&stamp, wanted).expect("stamp");
-        }
-        venv.join("bin/python")
+        python_venv(
+            "research-venv",
+            &repo_root().join("tests/research/requirements.txt"),
+        )
     })
 }
 

@@ -1,7 +1,7 @@
 //! Every slide OpenSlide 3.4 opens tiles, verifies, and reads back like OpenSlide does.
 
 use tessera_e2e::{
-    dir_listing, files_under, openslide_opens, openslide_region, psnr, read_png, shared_data,
+    dir_listing, files_under, openslide_opens, openslide_region, psnr, region_rgb, shared_data,
     tessera, tessera_ok,
 };
 
@@ -44,25 +44,8 @@ fn every_openslide_slide_tiles_verifies_and_matches_openslide() {
             let cache = out.path().join(format!("{id}.tess"));
             tessera_ok(&[&"verify", &cache, &"--decode"]);
             let png = out.path().join(format!("{id}.png"));
-            let (xs, ys, ws, hs) = (x.to_string(), y.to_string(), rw.to_string(), rh.to_string());
-            tessera_ok(&[
-                &"region",
-                &cache,
-                &"--level",
-                &"0",
-                &"--x",
-                &xs,
-                &"--y",
-                &ys,
-                &"--width",
-                &ws,
-                &"--height",
-                &hs,
-                &"-o",
-                &png,
-            ]);
-            let (pw, ph, pixels) = read_png(&png);
-            assert_eq!((pw, ph), (rw, rh));
+            let region = (i64::from(x), i64::from(y), rw, rh);
+            let pixels = region_rgb(&cache, region, &png);
             let db = psnr(&reference, &pixels);
             eprintln!("{} {codec}: PSNR {db:.2} dB", slide.display());
             assert!(
@@ -77,16 +60,18 @@ fn every_openslide_slide_tiles_verifies_and_matches_openslide() {
 }
 
 #[test]
-fn slides_openslide_cannot_open_are_refused_cleanly() {
+fn slides_openslide_cannot_open_are_read_or_refused_cleanly() {
     let Some(data) = shared_data() else { return };
     let out = tempfile::tempdir().expect("temp dir");
     let mut refused = 0;
+    let mut read_anyway = 0;
     for slide in files_under(&data.join("slides")) {
         if openslide_opens(&slide) {
             continue;
         }
         let result = tessera(&[&"tile", &slide, &"-o", &out.path()]);
         if result.status.success() {
+            read_anyway += 1;
             // Something the pure-Rust or image path reads although OpenSlide 3.4 does not.
             tessera_ok(&[
                 &"verify",
@@ -118,8 +103,9 @@ fn slides_openslide_cannot_open_are_refused_cleanly() {
         dir_listing(out.path())
     );
     assert!(
-        refused >= 1,
-        "the DICOM slide should be refused by OpenSlide 3.4 and by tessera"
+        read_anyway >= 1,
+        "the DICOM series should be read by tessera although OpenSlide 3.4 refuses them \
+         ({refused} refused)"
     );
 }
 

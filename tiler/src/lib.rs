@@ -1,7 +1,7 @@
 //! Tessera's tiler: turns a whole-slide image into one pyramidal, compressed tile cache.
 //!
-//! Data flows one way: a [`SlideSource`] (OpenSlide, the pure-Rust TIFF reader, or a plain
-//! image) → [`build_cache`] (a parallel quadtree walk with a 2×2 box filter and bounded
+//! Data flows one way: a [`SlideSource`] (OpenSlide, the pure-Rust TIFF and DICOM readers,
+//! or a plain image) → [`build_cache`] (a parallel quadtree walk with a 2×2 box filter and bounded
 //! memory) → a [`CacheWriter`] that writes `<id>.tess` under a temporary name and renames
 //! it when complete → a [`CacheReader`] that finds any tile with one positional read.
 //!
@@ -38,6 +38,6 @@ pub use grid::{Grid, LevelSize, TileCoord, level_count};
 pub use pyramid::{BuildHooks, BuildOptions, BuildReport, build_cache, sha256_file};
 pub use region::{DecodedTiles, MAX_REGION_PIXELS, check_region_size, read_cache_region};
 pub use source::{
-    AssociatedImage, BACKGROUND, ImageSource, OpenSlideSource, Rect, SlideInfo, SlideSource,
-    SourceKind, SourceLevel, TiffSource, open_slide,
+    AssociatedImage, BACKGROUND, DicomSource, ImageSource, OpenSlideSource, Rect, SlideInfo,
+    SlideSource, SourceKind, SourceLevel, TiffSource, open_slide,
 };

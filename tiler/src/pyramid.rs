@@ -73,8 +73,8 @@ pub fn build_cache(
     let bounds = info.bounds;
     let grid = Grid::new(bounds.width, bounds.height, options.tile_size)?;
     let writer = CacheWriter::create(out, grid.clone())?;
-    let source_path = info.path.clone();
-    let hasher = std::thread::spawn(move || sha256_file(&source_path));
+    let source_files = source.source_files();
+    let hasher = std::thread::spawn(move || sha256_files(&source_files));
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads.unwrap_or(0))
@@ -284,17 +284,24 @@ fn content_hash(tile: &Pixels) -> ContentHash {
 
 /// sha256 (hex) and length of a file.
 pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
-    let mut file = std::fs::File::open(path).map_err(|e| TilerError::io(path, e))?;
+    sha256_files(&[path.to_path_buf()])
+}
+
+/// sha256 (hex) and total length of files read one after another (a DICOM series).
+fn sha256_files(paths: &[std::path::PathBuf]) -> Result<(String, u64)> {
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
-    loop {
-        let n = file.read(&mut buf).map_err(|e| TilerError::io(path, e))?;
-        if n == 0 {
-            break;
+    for path in paths {
+        let mut file = std::fs::File::open(path).map_err(|e| TilerError::io(path, e))?;
+        loop {
+            let n = file.read(&mut buf).map_err(|e| TilerError::io(path, e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            total += n as u64;
         }
-        hasher.update(&buf[..n]);
-        total += n as u64;
     }
     let digest = hasher.finalize();
     let hex = digest.iter().fold(String::with_capacity(64), |mut s, b| {

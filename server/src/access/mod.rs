@@ -14,7 +14,7 @@
 //!   `access.db`, so a revoked token stops working at the next request.
 
 mod assign;
-pub mod db;
+pub mod store;
 
 pub use assign::{
     Annotator, AssignState, SlideAssignment, StatusCounts, check as check_assignment,
@@ -22,13 +22,14 @@ pub use assign::{
 
 use crate::annotations::Engine;
 use crate::annotations::geojson::parse::ClassRule;
-use rusqlite::Connection;
+use crate::annotations::store::StoreResult;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
+use store::AccessRows;
 
 /// How long a browser session lasts.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
@@ -176,18 +177,10 @@ pub struct Directory {
 }
 
 impl Directory {
-    fn load(conn: &Connection) -> rusqlite::Result<Self> {
+    fn load(conn: &dyn AccessRows) -> StoreResult<Self> {
         let mut d = Self::default();
-        let mut stmt =
-            conn.prepare("SELECT name, revoked IS NOT NULL, sessions_after FROM users")?;
-        for row in stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, bool>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })? {
-            let (name, revoked, sessions_after) = row?;
+        let rows = conn.directory_rows()?;
+        for (name, revoked, sessions_after) in rows.users {
             d.users.insert(
                 name,
                 User {
@@ -197,35 +190,16 @@ impl Directory {
                 },
             );
         }
-        let mut stmt = conn.prepare("SELECT user, project, role FROM grants")?;
-        for row in stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })? {
-            let (user, project, role) = row?;
+        for (user, project, role) in rows.grants {
             if let (Some(u), Some(role)) = (d.users.get_mut(&user), Role::parse(&role)) {
                 u.grants.insert(project, role);
             }
         }
-        let mut stmt = conn.prepare("SELECT hash, user FROM tokens")?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-            let (hash, user) = row?;
-            d.tokens.insert(hash, user);
-        }
-        let mut stmt = conn.prepare("SELECT slide, project FROM project_slides")?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-            let (slide, project) = row?;
-            d.slide_project.insert(slide, project);
-        }
-        let mut stmt = conn.prepare("SELECT name, blind FROM projects")?;
-        let projects = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        d.tokens.extend(rows.tokens);
+        d.slide_project.extend(rows.project_slides);
+        let projects = rows.projects;
         for (name, blind) in projects {
-            let schema = db::schema_history(conn, &name)?.pop().map(Arc::new);
+            let schema = conn.schema_history(&name)?.pop().map(Arc::new);
             d.projects.insert(
                 name.clone(),
                 Project {
@@ -235,7 +209,7 @@ impl Directory {
                 },
             );
         }
-        for row in db::assignments(conn)? {
+        for row in conn.assignments()? {
             // An assignment made in the project a slide has since left is kept, unused.
             if d.slide_project.get(&row.slide) != Some(&row.project) {
                 continue;
@@ -261,7 +235,7 @@ impl Directory {
     }
 
     /// Reads a snapshot from a connection (the CLI checks assignments against it).
-    pub fn read(conn: &Connection) -> rusqlite::Result<Self> {
+    pub fn read(conn: &dyn AccessRows) -> StoreResult<Self> {
         Self::load(conn)
     }
 
@@ -461,7 +435,7 @@ struct Session {
 /// The access service the server holds: the snapshot, kept fresh, and browser sessions.
 #[derive(Debug)]
 pub struct Access {
-    conn: Mutex<Connection>,
+    conn: Mutex<Box<dyn AccessRows>>,
     directory: RwLock<(i64, Arc<Directory>)>,
     /// SHA-256 of a session id → the session.
     sessions: Mutex<HashMap<String, Session>>,
@@ -474,10 +448,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Access {
     /// Opens `DIR/access.db` (creating it empty: single-user until a user is added; on a
     /// read-only data directory without one, an empty one in memory).
-    pub fn open(dir: &Path) -> rusqlite::Result<Self> {
-        let conn = db::open_for_reading(dir)?;
-        let version = db::data_version(&conn)?;
-        let directory = Directory::load(&conn)?;
+    pub fn open(dir: &Path) -> StoreResult<Self> {
+        let conn = store::open_for_reading(dir)?;
+        let version = conn.data_version()?;
+        let directory = Directory::load(&*conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
             directory: RwLock::new((version, Arc::new(directory))),
@@ -488,7 +462,7 @@ impl Access {
     /// The current snapshot, reloaded first if another process changed the store.
     pub fn directory(&self) -> Arc<Directory> {
         let conn = lock(&self.conn);
-        let current = db::data_version(&conn).ok();
+        let current = conn.data_version().ok();
         let (version, directory) = {
             let d = self
                 .directory
@@ -497,7 +471,7 @@ impl Access {
             (d.0, Arc::clone(&d.1))
         };
         match current {
-            Some(v) if v != version => match Directory::load(&conn) {
+            Some(v) if v != version => match Directory::load(&**conn) {
                 Ok(fresh) => {
                     let fresh = Arc::new(fresh);
                     *self
@@ -517,14 +491,11 @@ impl Access {
     }
 
     /// Runs a change on the store and reloads the snapshot.
-    pub fn change<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
-        let mut conn = lock(&self.conn);
-        let out = f(&mut conn)?;
-        let version = db::data_version(&conn)?;
-        let fresh = Directory::load(&conn)?;
+    pub fn change<T>(&self, f: impl FnOnce(&dyn AccessRows) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = lock(&self.conn);
+        let out = f(&**conn)?;
+        let version = conn.data_version()?;
+        let fresh = Directory::load(&**conn)?;
         *self
             .directory
             .write()
@@ -659,20 +630,19 @@ mod tests {
         );
         let token = new_secret("tsr_");
         access
-            .change(|c| db::add_user(c, "ana", Role::Annotator, "", &token_hash(&token)))
+            .change(|c| c.add_user("ana", Role::Annotator, "", &token_hash(&token)))
             .expect("add");
         assert!(auth(None).is_err());
         assert_eq!(
             auth(Some(&token)).map(|c| c.name).ok(),
             Some("ana".to_string())
         );
-        let stored: String = db::open(dir.path())
-            .and_then(|c| c.query_row("SELECT hash FROM tokens", [], |r| r.get(0)))
-            .expect("row");
-        assert_ne!(stored, token);
+        let other = store::open(dir.path()).expect("open");
+        let stored = other.directory_rows().expect("rows").tokens;
+        assert_eq!(stored.len(), 1);
+        assert_ne!(stored[0].0, token);
         // Revoked from another connection, as the CLI does.
-        let mut other = db::open(dir.path()).expect("open");
-        assert!(db::revoke(&mut other, "ana").expect("revoke"));
+        assert!(other.revoke("ana").expect("revoke"));
         assert!(auth(Some(&token)).is_err());
     }
 

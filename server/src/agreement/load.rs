@@ -9,7 +9,8 @@
 use super::error::{AgreementError, rater_parameter};
 use super::{Instance, Rater};
 use crate::annotations::model::Annotation;
-use crate::annotations::{AnnotationError, Engine, store};
+use crate::annotations::store::StoreError;
+use crate::annotations::{AnnotationError, Engine};
 use serde::Serialize;
 
 /// What a rater name refers to.
@@ -107,49 +108,43 @@ pub fn scan(
         })
         .collect();
     let mut in_layer = 0usize;
-    let conn = store::open(engine.dir()).map_err(|e| AnnotationError::db(engine.dir(), e))?;
-    let read = (|| -> rusqlite::Result<Result<(), AnnotationError>> {
-        conn.execute_batch("BEGIN")?;
-        let mut failure = None;
-        let result = store::for_each_view_in_slide(&conn, slide, |row| {
-            if count_layer == Some(row.layer) {
-                in_layer += 1;
-            }
-            let mut geometry = None;
-            for (spec, b) in specs.iter().zip(&mut buckets) {
-                let targets = [
-                    (row.author == spec.name).then_some(&mut b.by_author),
-                    (row.layer == spec.name).then_some(&mut b.by_layer),
-                ];
-                for list in targets.into_iter().flatten().filter_map(Option::as_mut) {
-                    if geometry.is_none() {
-                        match Annotation::decode_geometry_only(row.body) {
-                            Ok(g) => geometry = Some(g),
-                            Err(e) => {
-                                failure =
-                                    Some(AnnotationError::Corrupt(format!("{}: {e}", row.id)));
-                                return Err(rusqlite::Error::ExecuteReturnedResults);
-                            }
+    let view = engine.store_snapshot()?;
+    let mut failure = None;
+    let result = view.for_each_view_in_slide(slide, &mut |row| {
+        if count_layer == Some(row.layer) {
+            in_layer += 1;
+        }
+        let mut geometry = None;
+        for (spec, b) in specs.iter().zip(&mut buckets) {
+            let targets = [
+                (row.author == spec.name).then_some(&mut b.by_author),
+                (row.layer == spec.name).then_some(&mut b.by_layer),
+            ];
+            for list in targets.into_iter().flatten().filter_map(Option::as_mut) {
+                if geometry.is_none() {
+                    match Annotation::decode_geometry_only(row.body) {
+                        Ok(g) => geometry = Some(g),
+                        Err(e) => {
+                            failure = Some(AnnotationError::Corrupt(format!("{}: {e}", row.id)));
+                            return Err(StoreError::stop());
                         }
                     }
-                    if let Some(g) = &geometry {
-                        list.push(Instance {
-                            id: row.id,
-                            class: row.class.to_string(),
-                            geometry: g.clone(),
-                        });
-                    }
+                }
+                if let Some(g) = &geometry {
+                    list.push(Instance {
+                        id: row.id,
+                        class: row.class.to_string(),
+                        geometry: g.clone(),
+                    });
                 }
             }
-            Ok(())
-        });
-        let _ = conn.execute_batch("COMMIT");
-        match (result, failure) {
-            (_, Some(e)) => Ok(Err(e)),
-            (r, None) => r.map(Ok),
         }
-    })();
-    read.map_err(|e| AnnotationError::db(engine.dir(), e))??;
+        Ok(())
+    });
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    result.map_err(|e| engine.db_error(e))?;
     let mut raters = Vec::with_capacity(specs.len());
     for (k, (spec, b)) in specs.iter().zip(buckets).enumerate() {
         let (source, instances) = match (spec.source, b.by_author, b.by_layer) {

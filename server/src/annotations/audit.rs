@@ -15,54 +15,18 @@
 //! later edits do not move them between the summary's groups; `author` is whose work
 //! was audited.
 //!
-//! **Tables** (in `annotations.db`), created on first use by each function here rather
-//! than at `store::open`: a store that never audits carries none, and the store's schema
-//! stays as it was (`CREATE TABLE IF NOT EXISTS` on existing tables only reads the schema):
-//! - `audits(id, slide, fraction, seed, filter, created_by, created_at)`: `seed` holds
-//!   the u64's bits as an i64; `filter` is JSON; `created_at` milliseconds since the epoch.
-//! - `audit_items(audit_id, uuid, position, class, author, outcome, comment, recorded_by,
-//!   recorded_at)`: `position` is the item's rank in the sample; `outcome` is NULL
-//!   (pending), `pass` or `fail`.
+//! **Storage**: the store keeps audits and their items beside the annotations (see
+//! `store::Writes::add_audit`).
 
 use super::engine::Engine;
 use super::error::AnnotationError;
 use super::index::SlideIndex;
 use super::model::now_ms;
 use super::query::{Filter, QueryParams};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use super::store::{Recording, transaction};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use uuid::Uuid;
-
-const TABLES: &str = "
-CREATE TABLE IF NOT EXISTS audits (
-    id INTEGER PRIMARY KEY,
-    slide TEXT NOT NULL,
-    fraction REAL NOT NULL,
-    seed INTEGER NOT NULL,
-    filter TEXT NOT NULL,
-    created_by TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audits_by_slide ON audits (slide, id);
-CREATE TABLE IF NOT EXISTS audit_items (
-    audit_id INTEGER NOT NULL,
-    uuid BLOB NOT NULL,
-    position INTEGER NOT NULL,
-    class TEXT NOT NULL,
-    author TEXT NOT NULL,
-    outcome TEXT CHECK (outcome IN ('pass', 'fail')),
-    comment TEXT,
-    recorded_by TEXT,
-    recorded_at INTEGER,
-    PRIMARY KEY (audit_id, uuid)
-) WITHOUT ROWID;
-";
-
-/// Creates the audit tables if they are missing.
-pub fn create_tables(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(TABLES)
-}
 
 /// Why an audit request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -334,81 +298,25 @@ pub fn sample(
         (n, chosen)
     };
     let created_at = now_ms();
-    let filter_json = serde_json::to_string(filter).unwrap_or_else(|_| "{}".into());
-    let conn = engine.writer();
-    let id = write(engine, &conn, |tx| {
-        // A random id (below 2^53, so JavaScript reads it exactly): audits cannot be
-        // counted or guessed from their numbers.
-        let id = loop {
-            let id = random_id();
-            let taken = tx
-                .prepare_cached("SELECT 1 FROM audits WHERE id = ?1")?
-                .exists([id])?;
-            if !taken {
-                break id;
-            }
-        };
-        tx.execute(
-            "INSERT INTO audits (id, slide, fraction, seed, filter, created_by, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                id,
-                slide,
-                fraction,
-                seed as i64,
-                filter_json,
-                by,
-                created_at
-            ],
-        )?;
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO audit_items (audit_id, uuid, position, class, author)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        for (position, item) in chosen.iter().enumerate() {
-            insert.execute(params![
-                id,
-                item.id.as_bytes(),
-                position as i64,
-                item.class,
-                item.author
-            ])?;
-        }
-        Ok(id)
-    })?;
+    let mut audit = Audit {
+        id: 0,
+        slide: slide.to_string(),
+        fraction,
+        seed,
+        filter: filter.clone(),
+        created_by: by.to_string(),
+        created_at,
+        size: chosen.len(),
+        recorded: 0,
+    };
+    audit.id = transaction(&*engine.writer(), |tx| tx.add_audit(&audit, &chosen))
+        .map_err(|e| engine.db_error(e))?;
     Ok(Sample {
-        audit: Audit {
-            id,
-            slide: slide.to_string(),
-            fraction,
-            seed,
-            filter: filter.clone(),
-            created_by: by.to_string(),
-            created_at,
-            size: chosen.len(),
-            recorded: 0,
-        },
+        audit,
         eligible,
         items: chosen,
     })
 }
-
-/// Runs `f` in one immediate transaction on the writer connection.
-fn write<T>(
-    engine: &Engine,
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-) -> Result<T, AnnotationError> {
-    let run = || {
-        create_tables(conn)?;
-        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
-    };
-    run().map_err(|e| engine.db_error(e))
-}
-
 /// Records `outcome` for annotation `id` of `audit` (replacing an earlier one).
 pub fn record(
     engine: &Engine,
@@ -418,32 +326,16 @@ pub fn record(
     comment: Option<&str>,
     by: &str,
 ) -> Result<Recorded, AuditError> {
-    let conn = engine.writer();
     let at = now_ms();
-    let found = write(engine, &conn, |tx| {
-        if !exists(tx, audit)? {
-            return Ok(None);
-        }
-        let previous: Option<(Option<String>, String, String)> = tx
-            .query_row(
-                "SELECT outcome, class, author FROM audit_items WHERE audit_id = ?1 AND uuid = ?2",
-                params![audit, id.as_bytes()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        if previous.is_some() {
-            tx.execute(
-                "UPDATE audit_items SET outcome = ?3, comment = ?4, recorded_by = ?5,
-                 recorded_at = ?6 WHERE audit_id = ?1 AND uuid = ?2",
-                params![audit, id.as_bytes(), outcome.as_str(), comment, by, at],
-            )?;
-        }
-        Ok(Some(previous))
-    })?;
-    let Some(previous) = found else {
-        return Err(AuditError::UnknownAudit(audit));
+    let found = transaction(&*engine.writer(), |tx| {
+        tx.record_outcome(audit, id, outcome, comment, by, at)
+    })
+    .map_err(|e| engine.db_error(e))?;
+    let (replaced, class, author) = match found {
+        Recording::NoSuchAudit => return Err(AuditError::UnknownAudit(audit)),
+        Recording::NotInAudit => return Err(AuditError::NotInAudit { audit, id: *id }),
+        Recording::Replaced(replaced, class, author) => (replaced, class, author),
     };
-    let (replaced, class, author) = previous.ok_or(AuditError::NotInAudit { audit, id: *id })?;
     Ok(Recorded {
         audit,
         item: AuditItem {
@@ -459,55 +351,15 @@ pub fn record(
     })
 }
 
-fn exists(conn: &Connection, audit: i64) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT 1 FROM audits WHERE id = ?1", params![audit], |_| {
-        Ok(())
-    })
-    .optional()
-    .map(|r| r.is_some())
-}
-
-const SELECT_AUDIT: &str = "SELECT a.id, a.slide, a.fraction, a.seed, a.filter, a.created_by,
-    a.created_at, (SELECT count(*) FROM audit_items i WHERE i.audit_id = a.id),
-    (SELECT count(outcome) FROM audit_items i WHERE i.audit_id = a.id) FROM audits a";
-
-fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Audit> {
-    let filter: String = r.get(4)?;
-    Ok(Audit {
-        id: r.get(0)?,
-        slide: r.get(1)?,
-        fraction: r.get(2)?,
-        seed: r.get::<_, i64>(3)? as u64,
-        filter: serde_json::from_str(&filter).unwrap_or_default(),
-        created_by: r.get(5)?,
-        created_at: r.get(6)?,
-        size: r.get::<_, i64>(7)? as usize,
-        recorded: r.get::<_, i64>(8)? as usize,
-    })
-}
-
-/// Runs a read on the reader connection, the tables made first.
-fn read<T>(
-    engine: &Engine,
-    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-) -> Result<T, AnnotationError> {
-    let conn = engine.reader();
-    create_tables(&conn)
-        .and_then(|()| f(&conn))
-        .map_err(|e| engine.db_error(e))
-}
-
 /// The audits of `slide` (of every slide when `None`), oldest first.
 pub fn list_audits(engine: &Engine, slide: Option<&str>) -> Result<Vec<Audit>, AuditError> {
     if let Some(s) = slide {
         engine.slide_size(s)?;
     }
-    Ok(read(engine, |conn| {
-        let mut stmt = conn.prepare(&format!(
-            "{SELECT_AUDIT} WHERE ?1 IS NULL OR a.slide = ?1 ORDER BY a.created_at, a.rowid"
-        ))?;
-        stmt.query_map(params![slide], audit_row)?.collect()
-    })?)
+    Ok(engine
+        .reader()
+        .audits(slide)
+        .map_err(|e| engine.db_error(e))?)
 }
 
 /// An audit with its items, in sample order, and their summary.
@@ -521,38 +373,10 @@ pub struct AuditReport {
 
 /// One audit, its items and their summary.
 pub fn show(engine: &Engine, audit: i64) -> Result<AuditReport, AuditError> {
-    let found = read(engine, |conn| {
-        let Some(a) = conn
-            .query_row(
-                &format!("{SELECT_AUDIT} WHERE a.id = ?1"),
-                params![audit],
-                audit_row,
-            )
-            .optional()?
-        else {
-            return Ok(None);
-        };
-        let mut stmt = conn.prepare(
-            "SELECT uuid, class, author, outcome, comment, recorded_by, recorded_at
-             FROM audit_items WHERE audit_id = ?1 ORDER BY position",
-        )?;
-        let items = stmt
-            .query_map(params![audit], |r| {
-                let uuid: Vec<u8> = r.get(0)?;
-                let outcome: Option<String> = r.get(3)?;
-                Ok(AuditItem {
-                    id: Uuid::from_slice(&uuid).unwrap_or_default(),
-                    class: r.get(1)?,
-                    author: r.get(2)?,
-                    outcome: outcome.as_deref().and_then(Outcome::parse),
-                    comment: r.get(4)?,
-                    recorded_by: r.get(5)?,
-                    recorded_at: r.get(6)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Some((a, items)))
-    })?;
+    let found = engine
+        .reader()
+        .audit(audit)
+        .map_err(|e| engine.db_error(e))?;
     let (audit_row, items) = found.ok_or(AuditError::UnknownAudit(audit))?;
     Ok(AuditReport {
         audit: audit_row,
@@ -562,7 +386,7 @@ pub fn show(engine: &Engine, audit: i64) -> Result<AuditReport, AuditError> {
 }
 
 /// A random audit id in `1..2^53`.
-fn random_id() -> i64 {
+pub(crate) fn random_id() -> i64 {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("the operating system's random generator");
     (u64::from_le_bytes(bytes) >> 11).max(1) as i64

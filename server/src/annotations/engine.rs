@@ -18,9 +18,9 @@ use super::index::{SlideIndex, Staged, entry_box};
 use super::model::{Annotation, Provenance, Status, now_ms};
 use super::review;
 use super::snapshot::{self, Snapshot};
-use super::store;
-use rusqlite::Connection;
+use super::store::{self, AnnotationStore, Reads, StoreError, StoreOptions, Writer, Writes};
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard};
@@ -42,9 +42,6 @@ pub type Guard<'a> =
 pub fn unguarded(_: Option<&Annotation>, _: Option<&Annotation>) -> Result<(), AnnotationError> {
     Ok(())
 }
-
-/// Write-ahead log size from which an import's checkpoint may run in the background.
-const BIG_WAL_BYTES: u64 = 64 << 20;
 
 /// How long the engine trusts its indexes before asking SQLite for outside changes.
 const RECHECK_AFTER: Duration = Duration::from_secs(1);
@@ -197,8 +194,7 @@ pub struct LoadedSlide {
 /// The annotation engine of one data directory.
 pub struct Engine {
     dir: PathBuf,
-    writer: Mutex<Connection>,
-    reader: Mutex<Connection>,
+    store: Box<dyn AnnotationStore>,
     /// Loaded slides, within the memory budget.
     slides: moka::sync::Cache<String, Arc<LoadedSlide>>,
     /// Opened snapshots of slides (their trees), for region queries of cold slides.
@@ -207,8 +203,6 @@ pub struct Engine {
     bounds: Box<SlideBounds>,
     class_rules: RwLock<Option<Box<ClassRules>>>,
     checked: Mutex<(i64, Instant)>,
-    /// Whether a background checkpoint is running (one at a time).
-    checkpointing: Arc<AtomicBool>,
     pub limits: EngineLimits,
 }
 
@@ -234,14 +228,29 @@ impl Engine {
         bounds: Box<SlideBounds>,
         limits: EngineLimits,
     ) -> Result<Self, AnnotationError> {
-        let writer = store::open(dir).map_err(|e| AnnotationError::db(dir, e))?;
-        let reader = store::open(dir).map_err(|e| AnnotationError::db(dir, e))?;
-        let version = data_version(&reader).map_err(|e| AnnotationError::db(dir, e))?;
+        let options = StoreOptions {
+            background_checkpoint: limits.background_checkpoint,
+        };
+        let store = store::open(dir, options).map_err(|e| AnnotationError::db(dir, e))?;
+        Self::with_store(dir, store, bounds, limits)
+    }
+
+    /// An engine on `store` (a database beside the data directory `dir`, which holds the
+    /// slides and the annotation snapshots).
+    pub fn with_store(
+        dir: &Path,
+        store: Box<dyn AnnotationStore>,
+        bounds: Box<SlideBounds>,
+        limits: EngineLimits,
+    ) -> Result<Self, AnnotationError> {
+        let version = store
+            .reader()
+            .data_version()
+            .map_err(|e| AnnotationError::db(dir, e))?;
         let residency = Arc::new(Counts::default());
         Ok(Self {
             dir: dir.to_path_buf(),
-            writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
+            store,
             slides: resident_slides(limits.index_bytes, Arc::clone(&residency)),
             snapshots: moka::sync::Cache::builder()
                 .max_capacity((limits.index_bytes / 8 / 1024).max(1 << 10))
@@ -251,7 +260,6 @@ impl Engine {
             bounds,
             class_rules: RwLock::new(None),
             checked: Mutex::new((version, Instant::now())),
-            checkpointing: Arc::new(AtomicBool::new(false)),
             limits,
         })
     }
@@ -261,42 +269,31 @@ impl Engine {
         &self.dir
     }
 
-    pub(crate) fn db_error(&self, e: rusqlite::Error) -> AnnotationError {
-        AnnotationError::db(&self.dir, e)
-    }
-
-    /// The writer connection; every change holds it for its whole transaction.
-    pub(crate) fn writer(&self) -> MutexGuard<'_, Connection> {
-        lock(&self.writer)
-    }
-
-    pub(crate) fn reader(&self) -> MutexGuard<'_, Connection> {
-        lock(&self.reader)
-    }
-
-    /// Copies a big write-ahead log into the database file after an import committed
-    /// with automatic checkpoints off: on a thread of its own with
-    /// [`EngineLimits::background_checkpoint`] (the import is answered meanwhile, and
-    /// edits go on), else now. A small log is checkpointed now either way.
-    pub(crate) fn checkpoint_after_import(&self, conn: &Connection) {
-        let now = |conn: &Connection| {
-            if let Err(e) = store::checkpoint(conn) {
-                tracing::warn!(dir = %self.dir.display(), "checkpoint after an import: {e}");
-            }
-        };
-        if !self.limits.background_checkpoint || store::wal_bytes(&self.dir) < BIG_WAL_BYTES {
-            return now(conn);
+    pub(crate) fn db_error(&self, e: StoreError) -> AnnotationError {
+        AnnotationError::Db {
+            path: self.store.location(),
+            source: e,
         }
-        if self.checkpointing.swap(true, Ordering::AcqRel) {
-            return; // the running one copies this import's pages too, or the next commit does
-        }
-        let (dir, running) = (self.dir.clone(), Arc::clone(&self.checkpointing));
-        std::thread::spawn(move || {
-            if let Err(e) = store::checkpoint_apart(&dir) {
-                tracing::warn!(dir = %dir.display(), "background checkpoint: {e}");
-            }
-            running.store(false, Ordering::Release);
-        });
+    }
+
+    /// The store's writer; every change holds it from its transaction through its
+    /// [`Engine::apply`].
+    pub(crate) fn writer(&self) -> Box<dyn Writer + '_> {
+        self.store.writer()
+    }
+
+    pub(crate) fn reader(&self) -> Box<dyn Deref<Target = dyn Reads> + '_> {
+        self.store.reader()
+    }
+
+    /// A consistent view of the store on a connection of its own, for a long read.
+    pub(crate) fn store_snapshot(&self) -> Result<Box<dyn store::Snapshot>, AnnotationError> {
+        self.store.snapshot().map_err(|e| self.db_error(e))
+    }
+
+    /// See [`AnnotationStore::flush_until`].
+    pub(crate) fn flush_store_until(&self, done: &std::sync::mpsc::Receiver<()>) {
+        self.store.flush_until(done);
     }
 
     /// Size of `slide` in pixels, or `UnknownSlide`.
@@ -360,27 +357,23 @@ impl Engine {
         if checked.1.elapsed() < RECHECK_AFTER {
             return Ok(());
         }
-        let _writer = match self.writer.try_lock() {
-            Ok(guard) => guard,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+        let Some(_writer) = self.store.try_writer() else {
+            return Ok(());
         };
         let reader = self.reader();
-        let version = data_version(&reader).map_err(|e| self.db_error(e))?;
+        let version = reader.data_version().map_err(|e| self.db_error(e))?;
         if version != checked.0 {
             for (id, loaded) in &self.slides {
                 if let Some(Ok(index)) = loaded.index.get() {
                     let mine = read(index).generation;
-                    if store::generation(&reader, &id).map_err(|e| self.db_error(e))? != mine {
+                    if reader.generation(&id).map_err(|e| self.db_error(e))? != mine {
                         tracing::info!(slide = %id, "annotations changed outside this server; reloading");
                         self.slides.invalidate(id.as_str());
                     }
                 }
             }
             for (id, opened) in &self.snapshots {
-                if store::generation(&reader, &id).map_err(|e| self.db_error(e))?
-                    != opened.generation()
-                {
+                if reader.generation(&id).map_err(|e| self.db_error(e))? != opened.generation() {
                     self.snapshots.invalidate(id.as_str());
                 }
             }
@@ -491,7 +484,10 @@ impl Engine {
     fn snapshot(&self, slide: &str) -> Result<Option<Arc<Snapshot>>, AnnotationError> {
         // One lookup by key: a change by this server, or by another process (a `tessera
         // import` beside it), leaves an opened snapshot behind the store.
-        let generation = store::generation(&self.reader(), slide).map_err(|e| self.db_error(e))?;
+        let generation = self
+            .reader()
+            .generation(slide)
+            .map_err(|e| self.db_error(e))?;
         if let Some(opened) = self.snapshots.get(slide) {
             if opened.generation() == generation {
                 return Ok(Some(opened));
@@ -604,21 +600,22 @@ impl Engine {
             }
         }
         let reader = self.reader();
-        let generation = store::generation(&reader, slide).map_err(|e| self.db_error(e))?;
+        let generation = reader.generation(slide).map_err(|e| self.db_error(e))?;
         let mut index = SlideIndex::default();
         index.generation = generation;
-        let rows = store::row_bound(&reader, slide).map_err(|e| self.db_error(e))?;
+        let rows = reader.row_bound(slide).map_err(|e| self.db_error(e))?;
         index.reserve(rows);
         let mut entries = Vec::with_capacity(rows);
-        store::for_each_view_in_slide(&reader, slide, |row| {
-            let geometry = Annotation::decode_geometry_only(row.body)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-            if let Some(bbox) = geometry.bbox() {
-                entries.push(index.push_view(&row, bbox));
-            }
-            Ok(())
-        })
-        .map_err(|e| self.db_error(e))?;
+        reader
+            .for_each_view_in_slide(slide, &mut |row| {
+                let geometry = Annotation::decode_geometry_only(row.body)
+                    .map_err(|e| StoreError::new(format!("a damaged record: {e}"), None))?;
+                if let Some(bbox) = geometry.bbox() {
+                    entries.push(index.push_view(&row, bbox));
+                }
+                Ok(())
+            })
+            .map_err(|e| self.db_error(e))?;
         index.finish_load(entries);
         crate::memory::release_freed();
         tracing::info!(
@@ -659,14 +656,10 @@ impl Engine {
     /// for a load): slides without one are loaded, one at a time, and theirs written.
     pub fn preload(&self) {
         let slides: Vec<String> = {
-            let reader = self.reader();
-            let listed = reader
-                .prepare("SELECT slide FROM slides ORDER BY number")
-                .and_then(|mut stmt| {
-                    stmt.query_map([], |r| r.get::<_, String>(0))?
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                });
-            listed.unwrap_or_default()
+            let listed = self.reader().generations();
+            listed
+                .map(|slides| slides.into_iter().map(|(slide, _)| slide).collect())
+                .unwrap_or_default()
         };
         for slide in slides {
             if (self.bounds)(&slide).is_none() || matches!(self.snapshot(&slide), Ok(Some(_))) {
@@ -768,13 +761,13 @@ impl Engine {
             Staged::of(&a).ok_or_else(|| AnnotationError::Corrupt("empty geometry".into()))?;
         let conn = self.writer();
         guard(None, Some(&a))?;
-        let generation = transaction(&conn, |tx| {
-            let change = store::add_change(tx, slide, caller, "create", 1, None)?;
-            if !store::insert(tx, slide, &staged.columns, &staged.body, change)? {
+        let generation = transaction(&*conn, |tx| {
+            let change = tx.add_change(None, slide, caller, "create", 1, None)?;
+            if !tx.insert(slide, &staged.columns, &staged.body, change)? {
                 return Err(Abort::Duplicate(a.id));
             }
-            store::add_history(tx, change, &a.id, None, Some(&a.encode_full()))?;
-            Ok(store::bump_generation(tx, slide)?)
+            tx.add_history(change, &a.id, None, Some(&a.encode_full()))?;
+            Ok(tx.bump_generation(slide)?)
         })
         .map_err(|e| e.into_error(self))?;
         self.apply(slide, generation, |index| index.put(&staged));
@@ -783,7 +776,7 @@ impl Engine {
 
     /// The current annotation and its slide.
     pub fn get(&self, id: &Uuid) -> Result<(String, Annotation), AnnotationError> {
-        let row = store::get(&self.reader(), id).map_err(|e| self.db_error(e))?;
+        let row = self.reader().get(id).map_err(|e| self.db_error(e))?;
         let (slide, columns, body) = row.ok_or(AnnotationError::NotFound(*id))?;
         let a = Annotation::decode(columns, &body)
             .map_err(|e| AnnotationError::Corrupt(e.to_string()))?;
@@ -793,23 +786,18 @@ impl Engine {
     /// The slide an annotation was on, from its history (it may be deleted since).
     #[must_use]
     pub fn slide_of_history(&self, id: &Uuid) -> Option<String> {
-        self.reader()
-            .query_row(
-                "SELECT c.slide FROM history h JOIN changes c ON c.id = h.change_id
-                 WHERE h.uuid = ?1 LIMIT 1",
-                [id.as_bytes().as_slice()],
-                |r| r.get(0),
-            )
-            .ok()
+        self.reader().slide_of_history(id).ok().flatten()
     }
 
     /// The slide an audit samples.
     pub fn audit_slide(&self, audit: &str) -> Result<String, AnnotationError> {
-        self.reader()
-            .query_row("SELECT slide FROM audits WHERE id = ?1", [audit], |r| {
-                r.get(0)
-            })
-            .map_err(|_| AnnotationError::Missing(format!("no audit {audit:?}")))
+        let missing = || AnnotationError::Missing(format!("no audit {audit:?}"));
+        let id: i64 = audit.parse().map_err(|_| missing())?;
+        let slide = self
+            .reader()
+            .audit_slide(id)
+            .map_err(|e| self.db_error(e))?;
+        slide.ok_or_else(missing)
     }
 
     /// Replaces an annotation's geometry and properties if `if_match` is its version.
@@ -825,7 +813,7 @@ impl Engine {
         guard: Guard<'_>,
     ) -> Result<Annotation, AnnotationError> {
         let conn = self.writer();
-        let (slide, current) = current(self, &conn, id)?;
+        let (slide, current) = current(self, &**conn, id)?;
         if current.version != if_match {
             return Err(AnnotationError::Conflict {
                 current: current.version,
@@ -844,7 +832,7 @@ impl Engine {
         a.status = status.unwrap_or(current.status);
         check_step(&current, a.status)?;
         server_owned(&mut a, Some(&current));
-        self.rewrite(&conn, &slide, &current, a, caller, "update", None, guard)
+        self.rewrite(&*conn, &slide, &current, a, caller, "update", None, guard)
     }
 
     /// Moves an annotation along the review workflow (`comment` is kept in history).
@@ -858,7 +846,7 @@ impl Engine {
         guard: Guard<'_>,
     ) -> Result<Annotation, AnnotationError> {
         let conn = self.writer();
-        let (slide, current) = current(self, &conn, id)?;
+        let (slide, current) = current(self, &**conn, id)?;
         if if_match.is_some_and(|v| v != current.version) {
             return Err(AnnotationError::Conflict {
                 current: current.version,
@@ -875,7 +863,7 @@ impl Engine {
         a.status = to;
         let detail = review_detail(current.status, to, comment);
         self.rewrite(
-            &conn,
+            &*conn,
             &slide,
             &current,
             a,
@@ -906,13 +894,13 @@ impl Engine {
             )));
         }
         let conn = self.writer();
-        let (slide, current) = current(self, &conn, id)?;
+        let (slide, current) = current(self, &**conn, id)?;
         may(&current)?;
         let detail = serde_json::json!({ "comment": text }).to_string();
         let full = current.encode_full();
-        let change = transaction(&conn, |tx| {
-            let change = store::add_change(tx, &slide, caller, "comment", 1, Some(&detail))?;
-            store::add_history(tx, change, id, Some(&full), Some(&full))?;
+        let change = transaction(&*conn, |tx| {
+            let change = tx.add_change(None, &slide, caller, "comment", 1, Some(&detail))?;
+            tx.add_history(change, id, Some(&full), Some(&full))?;
             Ok(change)
         })
         .map_err(|e| e.into_error(self))?;
@@ -932,7 +920,7 @@ impl Engine {
     #[expect(clippy::too_many_arguments, reason = "one change's parts")]
     fn rewrite(
         &self,
-        conn: &Connection,
+        conn: &dyn Writer,
         slide: &str,
         current: &Annotation,
         mut next: Annotation,
@@ -947,16 +935,15 @@ impl Engine {
         let staged =
             Staged::of(&next).ok_or_else(|| AnnotationError::Corrupt("empty geometry".into()))?;
         let generation = transaction(conn, |tx| {
-            let change = store::add_change(tx, slide, caller, kind, 1, detail)?;
-            store::replace(tx, &next)?;
-            store::add_history(
-                tx,
+            let change = tx.add_change(None, slide, caller, kind, 1, detail)?;
+            tx.replace(&next)?;
+            tx.add_history(
                 change,
                 &next.id,
                 Some(&current.encode_full()),
                 Some(&next.encode_full()),
             )?;
-            Ok(store::bump_generation(tx, slide)?)
+            Ok(tx.bump_generation(slide)?)
         })
         .map_err(|e| e.into_error(self))?;
         self.apply(slide, generation, |index| index.put(&staged));
@@ -1095,23 +1082,25 @@ impl Engine {
             })
             .collect();
         let detail = review_detail(from, to, comment);
-        let generation = transaction(&conn, |tx| {
+        let generation = transaction(&*conn, |tx| {
             let change =
-                store::add_change(tx, slide, caller, "review", decided.len(), Some(&detail))?;
+                tx.add_change(None, slide, caller, "review", decided.len(), Some(&detail))?;
             for (before, after) in chosen.iter().zip(&decided) {
-                if store::get(tx, &before.id)?.is_none_or(|(_, c, _)| c.version != before.version) {
+                if tx
+                    .get(&before.id)?
+                    .is_none_or(|(_, c, _)| c.version != before.version)
+                {
                     return Err(Abort::EditedSince(before.id));
                 }
-                store::replace(tx, after)?;
-                store::add_history(
-                    tx,
+                tx.replace(after)?;
+                tx.add_history(
                     change,
                     &after.id,
                     Some(&before.encode_full()),
                     Some(&after.encode_full()),
                 )?;
             }
-            Ok(store::bump_generation(tx, slide)?)
+            Ok(tx.bump_generation(slide)?)
         })
         .map_err(|e| e.into_error(self))?;
         self.apply(slide, generation, |index| {
@@ -1133,18 +1122,18 @@ impl Engine {
         guard: Guard<'_>,
     ) -> Result<Annotation, AnnotationError> {
         let conn = self.writer();
-        let (slide, current) = current(self, &conn, id)?;
+        let (slide, current) = current(self, &**conn, id)?;
         if if_match.is_some_and(|v| v != current.version) {
             return Err(AnnotationError::Conflict {
                 current: current.version,
             });
         }
         guard(Some(&current), None)?;
-        let generation = transaction(&conn, |tx| {
-            let change = store::add_change(tx, &slide, caller, "delete", 1, None)?;
-            store::delete(tx, id)?;
-            store::add_history(tx, change, id, Some(&current.encode_full()), None)?;
-            Ok(store::bump_generation(tx, &slide)?)
+        let generation = transaction(&*conn, |tx| {
+            let change = tx.add_change(None, &slide, caller, "delete", 1, None)?;
+            tx.delete(id)?;
+            tx.add_history(change, id, Some(&current.encode_full()), None)?;
+            Ok(tx.bump_generation(&slide)?)
         })
         .map_err(|e| e.into_error(self))?;
         self.apply(&slide, generation, |index| {
@@ -1157,14 +1146,14 @@ impl Engine {
     pub fn history(&self, id: &Uuid) -> Result<Vec<HistoryEntry>, AnnotationError> {
         let reader = self.reader();
         let mut out = Vec::new();
-        if let Some(import) = store::creating_import(&reader, id).map_err(|e| self.db_error(e))? {
+        if let Some(import) = reader.creating_import(id).map_err(|e| self.db_error(e))? {
             out.push(HistoryEntry {
                 change: import,
                 before: None,
                 after: None,
             });
         }
-        for row in store::history(&reader, id).map_err(|e| self.db_error(e))? {
+        for row in reader.history(id).map_err(|e| self.db_error(e))? {
             let decode = |b: &Option<Vec<u8>>| {
                 b.as_deref()
                     .map(|b| Annotation::decode_full(*id, b))
@@ -1188,24 +1177,26 @@ impl Engine {
     pub fn undo(&self, slide: &str, caller: &str) -> Result<UndoReport, AnnotationError> {
         self.slide_size(slide)?;
         let conn = self.writer();
-        let last = store::last_undoable(&conn, slide, caller).map_err(|e| self.db_error(e))?;
+        let last = conn
+            .last_undoable(slide, caller)
+            .map_err(|e| self.db_error(e))?;
         let (change_id, kind) =
             last.ok_or_else(|| AnnotationError::NothingToUndo(caller.to_string()))?;
         let mut removed: Vec<Uuid> = Vec::new();
         let mut restored: Vec<Annotation> = Vec::new();
-        let generation = transaction(&conn, |tx| {
+        let generation = transaction(&*conn, |tx| {
             let undo =
-                store::add_change(tx, slide, caller, "undo", 0, Some(&change_id.to_string()))?;
+                tx.add_change(None, slide, caller, "undo", 0, Some(&change_id.to_string()))?;
             if kind == "import" {
-                let created = store::created_by(tx, slide, change_id)?;
+                let created = tx.created_by(slide, change_id)?;
                 if let Some((id, _)) = created.iter().find(|(_, v)| *v != 1) {
                     return Err(Abort::EditedSince(*id));
                 }
-                store::delete_created_by(tx, slide, change_id)?;
+                tx.delete_created_by(slide, change_id)?;
                 removed.extend(created.into_iter().map(|(id, _)| id));
             } else {
-                for (id, before, after) in store::change_history(tx, change_id)? {
-                    let now = store::get(tx, &id)?;
+                for (id, before, after) in tx.change_history(change_id)? {
+                    let now = tx.get(&id)?;
                     let now_version = now.as_ref().map(|(_, c, _)| c.version);
                     let now_full = now
                         .map(|(_, c, b)| Annotation::decode(c, &b).map(|a| a.encode_full()))
@@ -1218,7 +1209,7 @@ impl Engine {
                     }
                     match before {
                         None => {
-                            store::delete(tx, &id)?;
+                            tx.delete(&id)?;
                             removed.push(id);
                         }
                         Some(b) => {
@@ -1227,24 +1218,18 @@ impl Engine {
                             a.version = now_version.unwrap_or(a.version).max(a.version) + 1;
                             a.updated_ms = now_ms();
                             if now_version.is_some() {
-                                store::replace(tx, &a)?;
+                                tx.replace(&a)?;
                             } else {
-                                store::insert(tx, slide, &a.columns(), &a.encode_body(), undo)?;
+                                tx.insert(slide, &a.columns(), &a.encode_body(), undo)?;
                             }
-                            store::add_history(
-                                tx,
-                                undo,
-                                &id,
-                                now_full.as_deref(),
-                                Some(&a.encode_full()),
-                            )?;
+                            tx.add_history(undo, &id, now_full.as_deref(), Some(&a.encode_full()))?;
                             restored.push(a);
                         }
                     }
                 }
             }
-            store::mark_undone(tx, change_id)?;
-            Ok(store::bump_generation(tx, slide)?)
+            tx.mark_undone(change_id)?;
+            Ok(tx.bump_generation(slide)?)
         })
         .map_err(|e| e.into_error(self))?;
         let report = UndoReport {
@@ -1393,16 +1378,12 @@ impl LoadedSlide {
     }
 }
 
-fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("PRAGMA data_version", [], |r| r.get(0))
-}
-
 fn current(
     engine: &Engine,
-    conn: &Connection,
+    conn: &dyn Reads,
     id: &Uuid,
 ) -> Result<(String, Annotation), AnnotationError> {
-    let row = store::get(conn, id).map_err(|e| engine.db_error(e))?;
+    let row = conn.get(id).map_err(|e| engine.db_error(e))?;
     let (slide, columns, body) = row.ok_or(AnnotationError::NotFound(*id))?;
     let a =
         Annotation::decode(columns, &body).map_err(|e| AnnotationError::Corrupt(e.to_string()))?;
@@ -1482,7 +1463,7 @@ fn server_owned(a: &mut Annotation, current: Option<&Annotation>) {
 /// Why a transaction was rolled back.
 #[derive(Debug)]
 pub(crate) enum Abort {
-    Db(rusqlite::Error),
+    Db(StoreError),
     Duplicate(Uuid),
     EditedSince(Uuid),
     Corrupt(String),
@@ -1490,8 +1471,8 @@ pub(crate) enum Abort {
     Refused(Box<AnnotationError>),
 }
 
-impl From<rusqlite::Error> for Abort {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<StoreError> for Abort {
+    fn from(e: StoreError) -> Self {
         Self::Db(e)
     }
 }
@@ -1508,25 +1489,12 @@ impl Abort {
     }
 }
 
-/// Runs `f` in one immediate transaction; commits only if it succeeds.
+/// Runs `f` in one transaction of the writer (see [`store::transaction`]).
 pub(crate) fn transaction<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, Abort>,
+    writer: &dyn Writer,
+    f: impl FnOnce(&dyn Writes) -> Result<T, Abort>,
 ) -> Result<T, Abort> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    match f(conn) {
-        Ok(v) => {
-            if let Err(e) = conn.execute_batch("COMMIT") {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e.into());
-            }
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+    store::transaction(writer, f)
 }
 
 #[cfg(test)]
@@ -1548,6 +1516,13 @@ mod tests {
         e
     }
 
+    /// Bumps slide `s`'s generation in a transaction of `writer`.
+    fn bump(writer: &dyn Writer) {
+        let tx = writer.begin().expect("begin");
+        tx.bump_generation("s").expect("bump");
+        tx.commit().expect("commit");
+    }
+
     #[test]
     fn a_change_of_ours_between_commit_and_apply_is_not_taken_for_an_outside_one() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -1557,7 +1532,7 @@ mod tests {
             // Our own change, committed (the writer's connection bumped the generation)
             // and not yet applied to the index: the writer is still held.
             let writer = e.writer();
-            store::bump_generation(&writer, "s").expect("bump");
+            bump(&*writer);
             std::thread::sleep(RECHECK_AFTER + Duration::from_millis(100));
             let during = std::thread::scope(|s| s.spawn(|| e.index("s")).join())
                 .expect("no panic")
@@ -1568,8 +1543,8 @@ mod tests {
             );
         }
         // Another process's change (its own connection, our writer free) is noticed.
-        let other = store::open(dir.path()).expect("a second connection");
-        store::bump_generation(&other, "s").expect("bump");
+        let other = store::open(dir.path(), StoreOptions::default()).expect("a second store");
+        bump(&*other.writer());
         std::thread::sleep(RECHECK_AFTER + Duration::from_millis(100));
         let after = e.index("s").expect("index");
         assert!(

@@ -51,11 +51,11 @@ pub enum AnnotationError {
     /// A query or summary searched for longer than the server's limit (in seconds).
     #[error("the query was abandoned after the time limit of {0} s")]
     TimedOut(f64),
-    #[error("annotation store {path}: {}", crate::sqlite::describe(source))]
+    #[error("annotation store {path}: {source}")]
     Db {
         path: String,
         #[source]
-        source: rusqlite::Error,
+        source: super::store::StoreError,
     },
     #[error("reading the input: {0}")]
     Io(#[from] std::io::Error),
@@ -92,17 +92,12 @@ impl AnnotationError {
     #[must_use]
     pub fn storage_fault(&self) -> Option<StorageFault> {
         match self {
-            Self::Db { source, .. } if crate::sqlite::is_disk_full(source) => {
-                Some(StorageFault::Full)
-            }
-            Self::Db { source, .. } if crate::sqlite::is_read_only(source) => {
-                Some(StorageFault::ReadOnly)
-            }
+            Self::Db { source, .. } => source.fault(),
             _ => None,
         }
     }
 
-    pub(crate) fn db(dir: &Path, source: rusqlite::Error) -> Self {
+    pub(crate) fn db(dir: &Path, source: super::store::StoreError) -> Self {
         Self::Db {
             path: dir.join(super::store::DB_FILE).display().to_string(),
             source,

@@ -12,7 +12,7 @@ use super::geojson::write::{
 use super::geometry::Rect;
 use super::model::{Annotation, Columns, Provenance};
 use super::review::visible_blind;
-use super::store;
+use super::store::{StoreError, StoreResult};
 use rayon::prelude::*;
 use std::io::Write;
 use std::sync::mpsc::sync_channel;
@@ -87,7 +87,7 @@ impl Engine {
         out: impl Write,
     ) -> Result<ExportReport, AnnotationError> {
         self.slide_size(slide)?;
-        let conn = store::open(self.dir()).map_err(|e| self.db_error(e))?;
+        let view = self.store_snapshot()?;
         let mut out = Counting {
             inner: out,
             bytes: 0,
@@ -95,16 +95,15 @@ impl Engine {
         let mut features = 0u64;
         std::thread::scope(|scope| -> Result<(), AnnotationError> {
             let (tx, rx) = sync_channel::<Vec<(Columns, Vec<u8>)>>(2);
-            let reading = scope.spawn(move || -> rusqlite::Result<()> {
-                conn.execute_batch("BEGIN")?;
+            let reading = scope.spawn(move || -> StoreResult<()> {
                 let mut chunk = Vec::with_capacity(CHUNK_ROWS);
-                let result = store::for_each_in_slide(&conn, slide, |c, body| {
+                let result = view.for_each_in_slide(slide, &mut |c, body| {
                     chunk.push((c, body));
                     if chunk.len() == CHUNK_ROWS {
                         let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS));
                         if tx.send(full).is_err() {
                             // The writer stopped (a client went away): stop reading.
-                            return Err(rusqlite::Error::ExecuteReturnedResults);
+                            return Err(StoreError::stop());
                         }
                     }
                     Ok(())
@@ -112,9 +111,8 @@ impl Engine {
                 if !chunk.is_empty() {
                     let _ = tx.send(chunk);
                 }
-                let _ = conn.execute_batch("COMMIT");
                 match result {
-                    Err(rusqlite::Error::ExecuteReturnedResults) => Ok(()),
+                    Err(e) if e.is_stop() => Ok(()),
                     other => other,
                 }
             });

@@ -13,7 +13,7 @@ use super::geojson::parse::{ParseContext, Problem, parse_item};
 use super::geojson::split::{Batch, ItemPlace, Splitter};
 use super::index::{SlideIndex, Staged};
 use super::model::{Provenance, now_ms};
-use super::store;
+use super::store::{self, StoreResult, Writes};
 use std::io::{BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -351,7 +351,7 @@ fn row_number(n: usize) -> u32 {
 /// ([`file_ids`]). With `keep`, the rows also go into a fresh in-memory index fragment that
 /// joins the slide's index once committed.
 fn store_stage(
-    tx: &rusqlite::Connection,
+    tx: &dyn Writes,
     slide: &str,
     opts: &ImportOptions,
     parsed: &Receiver<Vec<(usize, Staged)>>,
@@ -359,8 +359,8 @@ fn store_stage(
     expected: &AtomicUsize,
 ) -> Result<Stored, Abort> {
     // The change and the slide are recorded last (see `store::next_seq`).
-    let change = store::next_change_id(tx)?;
-    let base = store::next_seq(tx, slide)?;
+    let change = tx.next_change_id()?;
+    let base = tx.next_seq(slide)?;
     let mut out = Stored {
         change,
         first_seq: base,
@@ -393,16 +393,18 @@ fn store_stage(
             if ids.capacity() == 0 {
                 ids.reserve(expected.load(Ordering::Relaxed).max(batch.len()));
             }
+            let mut rows = Vec::with_capacity(store::ROWS_PER_STATEMENT);
             for chunk in batch.chunks(store::ROWS_PER_STATEMENT) {
                 let seq = base + out.imported as i64;
                 if chunk.len() == store::ROWS_PER_STATEMENT
                     && chunk.iter().all(|(_, s)| shared.fit(&s.columns))
                 {
-                    let rows = chunk.iter().map(|(_, s)| (&s.columns, s.body.as_slice()));
-                    store::insert_rows(tx, seq, &shared, rows)?;
+                    rows.clear();
+                    rows.extend(chunk.iter().map(|(_, s)| (&s.columns, s.body.as_slice())));
+                    tx.insert_rows(seq, &shared, &rows)?;
                 } else {
                     for (n, (_, s)) in chunk.iter().enumerate() {
-                        store::insert_row(tx, seq + n as i64, slide, &s.columns, &s.body, change)?;
+                        tx.insert_row(seq + n as i64, slide, &s.columns, &s.body, change)?;
                     }
                 }
                 for (n, (index, s)) in chunk.iter().enumerate() {
@@ -414,6 +416,7 @@ fn store_stage(
                 }
                 out.imported += chunk.len();
             }
+            drop(rows);
             if keep && index_tx.send(batch).is_err() {
                 break;
             }
@@ -442,7 +445,7 @@ fn store_stage(
 /// gets a fresh id with `new_ids` (see [`rename_rows`]) and is otherwise a problem. Returns
 /// the renamed rows (their number among the import's rows and their new id).
 fn file_ids(
-    tx: &rusqlite::Connection,
+    tx: &dyn Writes,
     ids: &mut [IdToIndex],
     base: i64,
     new_ids: bool,
@@ -460,14 +463,14 @@ fn file_ids(
         if end - start == store::IDS_PER_STATEMENT && !(start..end).any(repeated) {
             chunk.clear();
             chunk.extend(ids[start..end].iter().map(|i| (i.id, seq(i))));
-            if store::add_ids(tx, &chunk)? {
+            if tx.add_ids(&chunk)? {
                 start = end;
                 continue;
             }
         }
         for (i, taken) in ids.iter().enumerate().take(end).skip(start) {
             let (id, seq) = (taken.id, seq(taken));
-            if !repeated(i) && store::add_id(tx, &id, seq)? {
+            if !repeated(i) && tx.add_id(&id, seq)? {
                 continue;
             }
             if new_ids {
@@ -495,16 +498,13 @@ fn file_ids(
 /// fresh id before their rows are written, and returns how many. (Renaming them after the
 /// rows were written rewrote every row of a file imported again onto another slide.)
 /// Duplicates within the file are left to [`file_ids`].
-fn renew_stored_ids(
-    tx: &rusqlite::Connection,
-    batch: &mut [(usize, Staged)],
-) -> rusqlite::Result<usize> {
+fn renew_stored_ids(tx: &dyn Writes, batch: &mut [(usize, Staged)]) -> StoreResult<usize> {
     let mut renamed = 0;
     let mut ids = Vec::with_capacity(store::IDS_PER_STATEMENT);
     for chunk in batch.chunks_mut(store::IDS_PER_STATEMENT) {
         ids.clear();
         ids.extend(chunk.iter().map(|(_, s)| s.columns.id));
-        let taken = store::taken_ids(tx, &ids)?;
+        let taken = tx.taken_ids(&ids)?;
         for (_, s) in chunk
             .iter_mut()
             .filter(|(_, s)| taken.contains(&s.columns.id))
@@ -520,10 +520,7 @@ fn renew_stored_ids(
 /// ids are time-ordered (UUIDv7), so they sort beside each other in the id index and go
 /// in as one sequential run, like an import's own ids, instead of as a million random
 /// insertions all over an index that grows with the store.
-fn rename_rows(
-    tx: &rusqlite::Connection,
-    rows: Vec<(u32, i64)>,
-) -> rusqlite::Result<Vec<(u32, Uuid)>> {
+fn rename_rows(tx: &dyn Writes, rows: Vec<(u32, i64)>) -> StoreResult<Vec<(u32, Uuid)>> {
     let mut fresh: Vec<(Uuid, i64, u32)> = rows
         .into_iter()
         .map(|(row, seq)| (Uuid::now_v7(), seq, row))
@@ -533,13 +530,13 @@ fn rename_rows(
     for chunk in fresh.chunks_mut(store::IDS_PER_STATEMENT) {
         pairs.clear();
         pairs.extend(chunk.iter().map(|f| (f.0, f.1)));
-        if chunk.len() == store::IDS_PER_STATEMENT && store::add_ids(tx, &pairs)? {
+        if chunk.len() == store::IDS_PER_STATEMENT && tx.add_ids(&pairs)? {
             continue;
         }
         for f in chunk {
             // A fresh id that is taken would need another process minting the same
             // time-ordered id: try the next one.
-            while !store::add_id(tx, &f.0, f.1)? {
+            while !tx.add_id(&f.0, f.1)? {
                 f.0 = Uuid::now_v7();
             }
         }
@@ -547,7 +544,7 @@ fn rename_rows(
     // The rows get their ids in store order: one pass over the slide's new range.
     fresh.sort_unstable_by_key(|f| f.1);
     for (id, seq, _) in &fresh {
-        store::set_row_id(tx, *seq, id)?;
+        tx.set_row_id(*seq, id)?;
     }
     Ok(fresh.into_iter().map(|(id, _, row)| (row, id)).collect())
 }
@@ -613,8 +610,7 @@ impl Engine {
         let input = opened(input, opts.max_input_bytes, progress)?;
         let mut splitter = Splitter::new(input, self.limits.max_feature_bytes);
         let conn = self.writer();
-        // The log is copied into the database file after the commit, not inside it.
-        store::set_auto_checkpoint(&conn, false).map_err(|e| self.db_error(e))?;
+        conn.bulk_writing(true).map_err(|e| self.db_error(e))?;
         // Features the input holds, once the first batch tells (0 until then or unknown).
         let expected = AtomicUsize::new(0);
         let result = std::thread::scope(|scope| {
@@ -644,8 +640,8 @@ impl Engine {
                 .spawn(move || parse_stage(&batch_rx, &spare_tx, &parsed_tx, ctx, opts, expected));
             // The log goes to disk while rows go in; dropping `stored_tx` stops it.
             let (stored_tx, stored_rx) = sync_channel::<()>(0);
-            scope.spawn(move || store::flush_wal_until(self.dir(), &stored_rx));
-            transaction(&conn, |tx| {
+            scope.spawn(move || self.flush_store_until(&stored_rx));
+            transaction(&*conn, |tx| {
                 let stored = store_stage(tx, slide, opts, &parsed_rx, keep, expected);
                 drop(stored_tx);
                 let mut stored = stored?;
@@ -662,8 +658,7 @@ impl Engine {
                 if let Some(e) = refusal(&mut parsed, &mut stored) {
                     return Err(Abort::Refused(Box::new(e)));
                 }
-                store::add_change_as(
-                    tx,
+                tx.add_change(
                     Some(stored.change),
                     slide,
                     opts.changed_by.as_deref().unwrap_or(&opts.author),
@@ -671,8 +666,8 @@ impl Engine {
                     stored.imported,
                     Some(&opts.layer),
                 )?;
-                let generation = store::bump_generation(tx, slide)?;
-                if !store::owns_seq(tx, slide, stored.first_seq)? {
+                let generation = tx.bump_generation(slide)?;
+                if !tx.owns_seq(slide, stored.first_seq)? {
                     return Err(Abort::Corrupt(format!(
                         "slide {slide} was registered under another number during its import"
                     )));
@@ -680,11 +675,10 @@ impl Engine {
                 Ok((stored, parsed, generation))
             })
         });
-        let restored = store::set_auto_checkpoint(&conn, true);
+        let restored = conn.bulk_writing(false);
         // A refusal inside the transaction rolled it back.
         let (stored, parsed, generation) = result.map_err(|e| e.into_error(self))?;
         restored.map_err(|e| self.db_error(e))?;
-        self.checkpoint_after_import(&conn);
         let (imported, change, renamed) = (stored.imported, stored.change, stored.problems.renamed);
         if let Some(fragment) = stored.fragment {
             self.apply(slide, generation, |index| index.absorb(fragment));

@@ -154,7 +154,7 @@ fn wait_for_snapshot(dir: &Path, slide: &str, generation: i64) -> Snapshot {
 }
 
 fn generation(e: &Engine, slide: &str) -> i64 {
-    crate::annotations::store::generation(&e.reader(), slide).expect("generation")
+    e.reader().generation(slide).expect("generation")
 }
 
 #[test]

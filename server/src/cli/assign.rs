@@ -2,7 +2,7 @@
 //! a project to annotators and a reviewer (the same as `PUT
 //! /api/projects/{p}/assignments`).
 
-use server::access::{Directory, check_assignment, db};
+use server::access::{Directory, check_assignment};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,7 +28,7 @@ pub struct AssignArgs {
 }
 
 pub fn run(args: &AssignArgs) -> anyhow::Result<ExitCode> {
-    let mut conn = super::open_access(&args.data)?;
+    let conn = super::open_access(&args.data)?;
     let missing: Vec<&String> = args
         .slides
         .iter()
@@ -47,7 +47,7 @@ pub fn run(args: &AssignArgs) -> anyhow::Result<ExitCode> {
             }
         );
     }
-    let directory = Directory::read(&conn)?;
+    let directory = Directory::read(&*conn)?;
     check_assignment(
         &directory,
         &args.project,
@@ -57,8 +57,7 @@ pub fn run(args: &AssignArgs) -> anyhow::Result<ExitCode> {
     )
     .map_err(|m| anyhow::anyhow!(m))?;
     let by = super::import::local_user(args.by.as_ref());
-    let added = db::assign(
-        &mut conn,
+    let added = conn.assign(
         &args.project,
         &args.slides,
         &args.annotators,

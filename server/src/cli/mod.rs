@@ -22,10 +22,12 @@ pub mod user;
 pub mod verify;
 
 /// The access store (`access.db`) of a data directory, created if needed.
-pub fn open_access(data: &std::path::Path) -> anyhow::Result<rusqlite::Connection> {
-    use server::access::db;
+pub fn open_access(
+    data: &std::path::Path,
+) -> anyhow::Result<Box<dyn server::access::store::AccessRows>> {
+    use server::access::store;
     anyhow::ensure!(data.is_dir(), "{}: not a directory", data.display());
-    db::open(data).map_err(|e| anyhow::anyhow!("{}: {e}", data.join(db::DB_FILE).display()))
+    store::open(data).map_err(|e| anyhow::anyhow!("{}: {e}", data.join(store::DB_FILE).display()))
 }
 
 /// Writes a command's output to standard output at once; a reader that stops early

@@ -1,7 +1,8 @@
 //! `tessera project create|add-slide|schema|blind|show`: projects group slides under one
 //! versioned label schema.
 
-use server::access::{db, parse_schema};
+use server::access::parse_schema;
+use server::access::store::{AccessRows, ProjectRow};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -43,10 +44,10 @@ enum ProjectCommand {
 }
 
 pub fn run(args: &ProjectArgs) -> anyhow::Result<ExitCode> {
-    let mut conn = super::open_access(&args.data)?;
-    let exists = |conn: &rusqlite::Connection, p: &str| -> anyhow::Result<()> {
+    let conn = super::open_access(&args.data)?;
+    let exists = |conn: &dyn AccessRows, p: &str| -> anyhow::Result<()> {
         anyhow::ensure!(
-            db::project_exists(conn, p)?,
+            conn.project_exists(p)?,
             "no project {p:?} (create it with `tessera project create {p}`)"
         );
         Ok(())
@@ -55,17 +56,14 @@ pub fn run(args: &ProjectArgs) -> anyhow::Result<ExitCode> {
         ProjectCommand::Create { name, blind } => {
             server::slide_id::validate(name)
                 .map_err(|e| anyhow::anyhow!("project name {name:?}: {e}"))?;
-            anyhow::ensure!(
-                db::add_project(&conn, name, *blind)?,
-                "project {name:?} exists"
-            );
+            anyhow::ensure!(conn.add_project(name, *blind)?, "project {name:?} exists");
             println!(
                 "created project {name}{}",
                 if *blind { " (blind)" } else { "" }
             );
         }
         ProjectCommand::AddSlide { project, slides } => {
-            exists(&conn, project)?;
+            exists(&*conn, project)?;
             for slide in slides {
                 server::slide_id::validate(slide)
                     .map_err(|e| anyhow::anyhow!("slide id {slide:?}: {e}"))?;
@@ -74,43 +72,36 @@ pub fn run(args: &ProjectArgs) -> anyhow::Result<ExitCode> {
                     "no slide {slide:?} in {}",
                     args.data.display()
                 );
-                db::add_slide(&conn, project, slide)?;
+                conn.add_slide(project, slide)?;
                 println!("{slide} is in project {project}");
             }
         }
         ProjectCommand::Schema { project, file } => {
-            exists(&conn, project)?;
+            exists(&*conn, project)?;
             let name = file.display().to_string();
             let text = std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
             let classes = parse_schema(&text, &name).map_err(|e| anyhow::anyhow!(e))?;
             let author = super::import::local_user(None);
-            let version = db::set_schema(&mut conn, project, &classes, &author)?;
+            let version = conn.set_schema(project, &classes, &author)?;
             println!(
                 "project {project}: schema version {version} with {} classes",
                 classes.len()
             );
         }
         ProjectCommand::Blind { project, on } => {
-            exists(&conn, project)?;
-            db::set_blind(&conn, project, *on)?;
+            exists(&*conn, project)?;
+            conn.set_blind(project, *on)?;
             println!(
                 "project {project}: blind mode {}",
                 if *on { "on" } else { "off" }
             );
         }
         ProjectCommand::Show { project } => {
-            exists(&conn, project)?;
-            let schemas = db::schema_history(&conn, project)?;
-            let blind: bool = conn.query_row(
-                "SELECT blind FROM projects WHERE name = ?1",
-                [project],
-                |r| r.get(0),
-            )?;
-            let mut stmt =
-                conn.prepare("SELECT slide FROM project_slides WHERE project = ?1 ORDER BY 1")?;
-            let slides = stmt
-                .query_map([project], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            exists(&*conn, project)?;
+            let schemas = conn.schema_history(project)?;
+            let Some(ProjectRow { blind, slides }) = conn.project(project)? else {
+                anyhow::bail!("no project {project:?}");
+            };
             println!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 use server::bucket::{self, Bucket};
 use server::slide_id;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -18,7 +18,8 @@ use tiler::{BuildHooks, BuildOptions, Codec, CodecConfig, SourceKind};
 
 #[derive(clap::Args)]
 pub struct TileArgs {
-    /// Slide files (SVS, NDPI, MRXS, TIFF, PNG, JPEG…).
+    /// Slide files (SVS, NDPI, MRXS, TIFF, PNG, JPEG…), or DICOM series (a directory, or
+    /// one of its files; several files of one series make one slide).
     #[arg(required = true)]
     slides: Vec<PathBuf>,
     /// Directory the caches are written to (created if missing), or `s3://BUCKET/PREFIX`
@@ -93,26 +94,46 @@ pub fn run(args: &TileArgs) -> anyhow::Result<ExitCode> {
     };
     let cancel = progress::interrupted();
     let mut ids = HashSet::new();
+    // Files already tiled as part of a DICOM series, and the id they went into: several
+    // files of one series make one slide.
+    let mut tiled_files: HashMap<PathBuf, String> = HashMap::new();
     let mut failures = 0;
     for slide in &args.slides {
+        if let Some(id) = std::fs::canonicalize(slide)
+            .ok()
+            .and_then(|f| tiled_files.get(&f))
+        {
+            eprintln!(
+                "note: {}: part of the DICOM series already tiled as {id}",
+                slide.display()
+            );
+            continue;
+        }
         let started = Instant::now();
         let result = tile_one(slide, args, &output, &options, &mut ids);
         let seconds = started.elapsed().as_secs_f64();
         let outcome = match result {
-            Ok((id, path, report)) => Outcome {
-                slide: slide.clone(),
-                id: Some(id),
-                cache: Some(path),
-                error: None,
-                seconds,
-                tile_count: Some(report.written.tile_count),
-                unique_tile_count: Some(report.written.unique_tile_count),
-                bytes: Some(report.written.file_bytes),
-                raw_rgb_bytes: Some(report.raw_bytes),
-                compression_ratio: Some(
-                    report.raw_bytes as f64 / report.written.payload_bytes.max(1) as f64,
-                ),
-            },
+            Ok((id, path, report, files)) => {
+                for file in files {
+                    if let Ok(file) = std::fs::canonicalize(file) {
+                        tiled_files.insert(file, id.clone());
+                    }
+                }
+                Outcome {
+                    slide: slide.clone(),
+                    id: Some(id),
+                    cache: Some(path),
+                    error: None,
+                    seconds,
+                    tile_count: Some(report.written.tile_count),
+                    unique_tile_count: Some(report.written.unique_tile_count),
+                    bytes: Some(report.written.file_bytes),
+                    raw_rgb_bytes: Some(report.raw_bytes),
+                    compression_ratio: Some(
+                        report.raw_bytes as f64 / report.written.payload_bytes.max(1) as f64,
+                    ),
+                }
+            }
             Err(e) => {
                 failures += 1;
                 Outcome {
@@ -142,14 +163,15 @@ pub fn run(args: &TileArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Opens `slide`, chooses its id (see [`slide_id`]) and builds its cache.
+/// Opens `slide`, chooses its id (see [`slide_id`]) and builds its cache. Returns the id,
+/// the cache, what was written and the files the slide was read from.
 fn tile_one(
     slide: &Path,
     args: &TileArgs,
     output: &Output,
     options: &BuildOptions,
     ids: &mut HashSet<String>,
-) -> anyhow::Result<(String, PathBuf, tiler::BuildReport)> {
+) -> anyhow::Result<(String, PathBuf, tiler::BuildReport, Vec<PathBuf>)> {
     let source = tiler::open_slide(slide, args.source)?;
     let info = source.info();
     let id = if let Some(id) = &args.id {
@@ -195,7 +217,7 @@ fn tile_one(
         Err(e) => return Err(e.into()),
     };
     let written = output.publish(&out, &name)?;
-    Ok((id, written, report))
+    Ok((id, written, report, source.source_files()))
 }
 
 /// Where caches go: a local directory, or a bucket through a local staging directory.

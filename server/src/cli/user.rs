@@ -1,6 +1,7 @@
 //! `tessera user add|grant|token|list|revoke`: accounts and their roles in `DIR/access.db`.
 
-use server::access::{Role, db, new_secret, token_hash};
+use server::access::store::AccessRows;
+use server::access::{Role, new_secret, token_hash};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -66,11 +67,11 @@ struct GrantArgs {
     data: DataArg,
 }
 
-fn open(data: &DataArg) -> anyhow::Result<rusqlite::Connection> {
+fn open(data: &DataArg) -> anyhow::Result<Box<dyn AccessRows>> {
     super::open_access(&data.data)
 }
 
-fn role_and_project(g: &GrantArgs, conn: &rusqlite::Connection) -> anyhow::Result<(Role, String)> {
+fn role_and_project(g: &GrantArgs, conn: &dyn AccessRows) -> anyhow::Result<(Role, String)> {
     let role = Role::parse(&g.role).ok_or_else(|| {
         anyhow::anyhow!(
             "--role {:?}: expected viewer, annotator, reviewer or admin",
@@ -78,7 +79,7 @@ fn role_and_project(g: &GrantArgs, conn: &rusqlite::Connection) -> anyhow::Resul
         )
     })?;
     let project = g.project.clone().unwrap_or_default();
-    if !project.is_empty() && !db::project_exists(conn, &project)? {
+    if !project.is_empty() && !conn.project_exists(&project)? {
         anyhow::bail!("no project {project:?} (create it with `tessera project create {project}`)");
     }
     Ok((role, project))
@@ -97,16 +98,16 @@ pub fn run(args: &UserArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
         UserCommand::Add { name, grant } => {
             valid_name(name)?;
-            let mut conn = open(&grant.data)?;
-            let (role, project) = role_and_project(grant, &conn)?;
-            if db::user_exists(&conn, name)? {
+            let conn = open(&grant.data)?;
+            let (role, project) = role_and_project(grant, &*conn)?;
+            if conn.user_exists(name)? {
                 anyhow::bail!(
                     "user {name:?} exists: `tessera user grant {name} --role …` changes a role, \
                      `tessera user token {name}` issues a token"
                 );
             }
             let token = new_secret("tsr_");
-            db::add_user(&mut conn, name, role, &project, &token_hash(&token))?;
+            conn.add_user(name, role, &project, &token_hash(&token))?;
             eprintln!(
                 "added {name} as {}{}; the token below is shown only now:",
                 role.as_str(),
@@ -116,21 +117,21 @@ pub fn run(args: &UserArgs) -> anyhow::Result<ExitCode> {
         }
         UserCommand::Grant { name, grant } => {
             let conn = open(&grant.data)?;
-            let (role, project) = role_and_project(grant, &conn)?;
-            anyhow::ensure!(db::user_exists(&conn, name)?, "no user {name:?}");
-            db::grant(&conn, name, role, &project)?;
+            let (role, project) = role_and_project(grant, &*conn)?;
+            anyhow::ensure!(conn.user_exists(name)?, "no user {name:?}");
+            conn.grant(name, role, &project)?;
             println!("{name} is {}{}", role.as_str(), scope(&project));
         }
         UserCommand::Token { name, data } => {
             let conn = open(data)?;
-            anyhow::ensure!(db::user_exists(&conn, name)?, "no user {name:?}");
+            anyhow::ensure!(conn.user_exists(name)?, "no user {name:?}");
             let token = new_secret("tsr_");
-            db::add_token(&conn, name, &token_hash(&token))?;
+            conn.add_token(name, &token_hash(&token))?;
             eprintln!("a new token for {name}, shown only now:");
             println!("{token}");
         }
         UserCommand::List { data, json } => {
-            let users = db::users(&open(data)?)?;
+            let users = open(data)?.users()?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&users)?);
             } else if users.is_empty() {
@@ -153,8 +154,8 @@ pub fn run(args: &UserArgs) -> anyhow::Result<ExitCode> {
             }
         }
         UserCommand::Revoke { name, data } => {
-            let mut conn = open(data)?;
-            anyhow::ensure!(db::revoke(&mut conn, name)?, "no user {name:?}");
+            let conn = open(data)?;
+            anyhow::ensure!(conn.revoke(name)?, "no user {name:?}");
             println!("revoked {name}: their tokens and sessions no longer work");
         }
     }

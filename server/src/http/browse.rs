@@ -6,7 +6,10 @@
 use super::access::SlideRole;
 use super::annotations::blocking;
 use super::{AppError, AppState};
-use crate::access::{AssignState, Caller, Directory, Role, StatusCounts, db};
+use crate::access::store;
+use crate::access::{AssignState, Caller, Directory, Role, StatusCounts};
+use crate::annotations::error::StorageFault;
+use crate::annotations::store::StoreError;
 use crate::annotations::{AnnotationError, Status};
 use crate::catalog::{self, Assignee, ListQuery, SortKey, StateFilter};
 use axum::extract::{Path, State};
@@ -187,8 +190,8 @@ pub async fn list_page(
     Ok(Json(body).into_response())
 }
 
-fn store_failed(e: &rusqlite::Error) -> AppError {
-    if crate::sqlite::is_read_only(e) {
+fn store_failed(e: &StoreError) -> AppError {
+    if e.fault() == Some(StorageFault::ReadOnly) {
         return AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the access store is read-only; nothing was changed",
@@ -244,7 +247,7 @@ pub async fn assign(
     let (p, by) = (project.clone(), who.name.clone());
     let slides = a.slides.clone();
     let added = tokio::task::spawn_blocking(move || {
-        access.change(|c| db::assign(c, &p, &slides, &a.annotators, a.reviewer.as_deref(), &by))
+        access.change(|c| c.assign(&p, &slides, &a.annotators, a.reviewer.as_deref(), &by))
     })
     .await
     .map_err(|_| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "assigning failed"))?
@@ -411,7 +414,7 @@ pub async fn mark_done(
     let comment = d.comment.unwrap_or_else(|| "marked done".to_string());
     let submitted = blocking(move || engine.submit_drafts(&s2, &me, Some(&comment))).await?;
     let (access, s3, me) = (Arc::clone(&state.access), slide.clone(), who.name.clone());
-    tokio::task::spawn_blocking(move || access.change(|c| db::mark_done(c, &s3, &me)))
+    tokio::task::spawn_blocking(move || access.change(|c| c.mark_done(&s3, &me)))
         .await
         .map_err(|_| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "marking done failed"))?
         .map_err(|e| store_failed(&e))?;
@@ -562,9 +565,11 @@ fn throughput(
             .project_of(slide)
             .is_some_and(|p| p.name == project)
     };
-    if dir.join(crate::annotations::store::DB_FILE).exists() {
-        let conn = crate::annotations::store::open(dir).map_err(|e| AnnotationError::db(dir, e))?;
-        let rows = crate::annotations::store::changes_per_day(&conn)
+    let reader =
+        crate::annotations::store::open_reader(dir).map_err(|e| AnnotationError::db(dir, e))?;
+    if let Some(conn) = reader {
+        let rows = conn
+            .changes_per_day()
             .map_err(|e| AnnotationError::db(dir, e))?;
         for c in rows {
             if !in_project(&c.slide) {
@@ -579,8 +584,10 @@ fn throughput(
             }
         }
     }
-    let conn = db::open_for_reading(dir).map_err(|e| AnnotationError::db(dir, e))?;
-    let events = db::assignment_events(&conn, project).map_err(|e| AnnotationError::db(dir, e))?;
+    let conn = store::open_for_reading(dir).map_err(|e| AnnotationError::db(dir, e))?;
+    let events = conn
+        .assignment_events(project)
+        .map_err(|e| AnnotationError::db(dir, e))?;
     for e in events {
         if e.event != "done" || me.is_some_and(|me| me != e.user) {
             continue;

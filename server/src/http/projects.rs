@@ -2,7 +2,9 @@
 //! caller may see.
 
 use super::{AppError, AppState};
-use crate::access::{Caller, Project, Role, db, parse_schema};
+use crate::access::store;
+use crate::access::{Caller, Project, Role, parse_schema};
+use crate::annotations::store::StoreError;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,7 +20,7 @@ fn project_json(p: &Project, slides: &[String]) -> Value {
     })
 }
 
-fn store_failed(e: &rusqlite::Error) -> AppError {
+fn store_failed(e: &StoreError) -> AppError {
     tracing::error!("access.db: {e}");
     AppError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -72,7 +74,7 @@ pub async fn create(
     crate::slide_id::validate(&p.name).map_err(|e| unprocessable(format!("project name: {e}")))?;
     let created = state
         .access
-        .change(|c| db::add_project(c, &p.name, p.blind))
+        .change(|c| c.add_project(&p.name, p.blind))
         .map_err(|e| store_failed(&e))?;
     if !created {
         return Err(AppError::new(
@@ -104,7 +106,7 @@ pub async fn update(
     exists(&state, &project)?;
     state
         .access
-        .change(|c| db::set_blind(c, &project, s.blind))
+        .change(|c| c.set_blind(&project, s.blind))
         .map_err(|e| store_failed(&e))?;
     Ok(Json(json!({"name": project, "blind": s.blind})).into_response())
 }
@@ -128,7 +130,7 @@ pub async fn set_schema(
     let classes = parse_schema(text, "the request body").map_err(unprocessable)?;
     let version = state
         .access
-        .change(|c| db::set_schema(c, &project, &classes, &who.name))
+        .change(|c| c.set_schema(&project, &classes, &who.name))
         .map_err(|e| store_failed(&e))?;
     Ok((
         StatusCode::CREATED,
@@ -143,8 +145,10 @@ pub async fn schema_history(
     Path(project): Path<String>,
 ) -> Result<Response, AppError> {
     exists(&state, &project)?;
-    let conn = db::open(state.annotations.dir()).map_err(|e| store_failed(&e))?;
-    let history = db::schema_history(&conn, &project).map_err(|e| store_failed(&e))?;
+    let conn = store::open(state.annotations.dir()).map_err(|e| store_failed(&e))?;
+    let history = conn
+        .schema_history(&project)
+        .map_err(|e| store_failed(&e))?;
     Ok(Json(json!({"project": project, "versions": history})).into_response())
 }
 
@@ -171,7 +175,7 @@ pub async fn add_slide(
     state.store.get(&slide)?;
     state
         .access
-        .change(|c| db::add_slide(c, &project, &slide))
+        .change(|c| c.add_slide(&project, &slide))
         .map_err(|e| store_failed(&e))?;
     Ok(Json(json!({"project": project, "slide": slide})).into_response())
 }

@@ -14,8 +14,12 @@ const HEAD_BYTES: u64 = 1 << 20;
 
 /// `slide-` and the first 12 hex digits of SHA-256 over the file's first MiB (the whole
 /// file when smaller) followed by its size in bytes as a little-endian `u64`. The same
-/// file gives the same id wherever it lies and whatever it is called.
+/// file gives the same id wherever it lies and whatever it is called. A directory (a DICOM
+/// series) is named by its largest file, which holds the series' largest level.
 pub fn pseudonymous_id(path: &Path) -> Result<String> {
+    if path.is_dir() {
+        return pseudonymous_id(&largest_file(path)?);
+    }
     let file = std::fs::File::open(path).map_err(|e| TilerError::io(path, e))?;
     let size = file.metadata().map_err(|e| TilerError::io(path, e))?.len();
     let mut head = Vec::with_capacity(HEAD_BYTES.min(size) as usize);
@@ -32,6 +36,23 @@ pub fn pseudonymous_id(path: &Path) -> Result<String> {
         let _ = write!(id, "{b:02x}");
     }
     Ok(id)
+}
+
+fn largest_file(dir: &Path) -> Result<std::path::PathBuf> {
+    let mut largest: Option<(u64, std::path::PathBuf)> = None;
+    for entry in std::fs::read_dir(dir).map_err(|e| TilerError::io(dir, e))? {
+        let entry = entry.map_err(|e| TilerError::io(dir, e))?;
+        let meta = entry
+            .metadata()
+            .map_err(|e| TilerError::io(&entry.path(), e))?;
+        let candidate = (meta.len(), entry.path());
+        if meta.is_file() && largest.as_ref().is_none_or(|l| candidate > *l) {
+            largest = Some(candidate);
+        }
+    }
+    largest
+        .map(|(_, path)| path)
+        .ok_or_else(|| TilerError::bad_file(dir, "an empty directory"))
 }
 
 /// True for ids [`pseudonymous_id`] makes: `slide-` and 12 lowercase hex digits.

@@ -70,12 +70,7 @@ impl ImageSource {
             mpp_y: None,
             objective_power: None,
             scanner_model: None,
-            bounds: Rect {
-                x: 0,
-                y: 0,
-                width: w,
-                height: h,
-            },
+            bounds: Rect::whole(w, h),
             associated_images: Vec::new(),
             // PNG text chunks and JPEG EXIF are not read, so nothing of them can leak.
             properties: std::collections::BTreeMap::new(),

@@ -5,13 +5,18 @@
 //! - [`OpenSlideSource`]: every format OpenSlide reads (NDPI, MRXS, SCN, BIF, Aperio JPEG
 //!   2000, …), with true per-level downsamples and MRXS bounds.
 //! - [`ImageSource`]: plain PNG and JPEG images, decoded whole.
+//! - [`DicomSource`]: DICOM whole-slide series (dicom-rs), given as a directory or a file.
 //!
 //! Every reader returns opaque RGB: transparent pixels are flattened onto white.
 
+mod chunk_cache;
+pub mod dicom;
 mod image_file;
+mod jpeg_tile;
 mod openslide;
 mod tiff;
 
+pub use dicom::DicomSource;
 pub use image_file::ImageSource;
 pub use openslide::OpenSlideSource;
 pub use tiff::TiffSource;
@@ -33,6 +38,7 @@ pub enum SourceKind {
     Tiff,
     OpenSlide,
     Image,
+    Dicom,
 }
 
 impl SourceKind {
@@ -42,6 +48,7 @@ impl SourceKind {
             Self::Tiff => "tiff",
             Self::OpenSlide => "openslide",
             Self::Image => "image",
+            Self::Dicom => "dicom",
         }
     }
 }
@@ -53,8 +60,9 @@ impl std::str::FromStr for SourceKind {
             "tiff" => Ok(Self::Tiff),
             "openslide" => Ok(Self::OpenSlide),
             "image" => Ok(Self::Image),
+            "dicom" => Ok(Self::Dicom),
             other => Err(format!(
-                "unknown source {other:?} (openslide, tiff or image)"
+                "unknown source {other:?} (openslide, tiff, image or dicom)"
             )),
         }
     }
@@ -79,6 +87,19 @@ pub struct Rect {
     pub y: i64,
     pub width: u32,
     pub height: u32,
+}
+
+impl Rect {
+    /// The whole of a `width × height` level, from its top-left corner.
+    #[must_use]
+    pub fn whole(width: u32, height: u32) -> Self {
+        Self {
+            x: 0,
+            y: 0,
+            width,
+            height,
+        }
+    }
 }
 
 /// An image a slide file stores beside its pyramid (label, macro, thumbnail).
@@ -129,27 +150,41 @@ pub trait SlideSource: Send + Sync + std::fmt::Debug {
     /// level-0 coordinates (OpenSlide's `read_region` convention). Pixels outside the
     /// level are [`BACKGROUND`].
     fn read_region(&self, level: u32, x: i64, y: i64, width: u32, height: u32) -> Result<RgbImage>;
+
+    /// Every file the slide is read from, in a fixed order (its source digest covers
+    /// them all): the slide file, or a DICOM series' instances.
+    fn source_files(&self) -> Vec<PathBuf> {
+        vec![self.info().path.clone()]
+    }
 }
 
 /// Opens a slide, choosing the reader from the file's content unless `forced`.
 ///
-/// Aperio and generic TIFFs go to the pure-Rust reader when it supports their compression
-/// (not JPEG 2000), other formats OpenSlide recognises go to OpenSlide, and PNG and JPEG
-/// files are decoded whole.
+/// DICOM files (by their preamble) and directories go to the DICOM reader; Aperio and
+/// generic TIFFs go to the pure-Rust reader when it supports their compression (not JPEG
+/// 2000), other formats OpenSlide recognises go to OpenSlide, and PNG and JPEG files are
+/// decoded whole.
 pub fn open_slide(path: &Path, forced: Option<SourceKind>) -> Result<Box<dyn SlideSource>> {
     let meta = std::fs::metadata(path).map_err(|e| TilerError::io(path, e))?;
     if meta.is_dir() {
-        return Err(TilerError::bad_file(
-            path,
-            "is a directory, not a slide file",
-        ));
+        return match forced {
+            None | Some(SourceKind::Dicom) => Ok(Box::new(DicomSource::open(path)?)),
+            Some(_) => Err(TilerError::bad_file(
+                path,
+                "is a directory, not a slide file (only a DICOM series is given as a directory)",
+            )),
+        };
     }
     let kind = sniff(path)?;
     match forced {
         Some(SourceKind::Tiff) => return Ok(Box::new(TiffSource::open(path)?)),
         Some(SourceKind::OpenSlide) => return Ok(Box::new(OpenSlideSource::open(path)?)),
         Some(SourceKind::Image) => return Ok(Box::new(ImageSource::open(path)?)),
+        Some(SourceKind::Dicom) => return Ok(Box::new(DicomSource::open(path)?)),
         None => {}
+    }
+    if kind == FileKind::Dicom {
+        return Ok(Box::new(DicomSource::open(path)?));
     }
     let vendor = OpenSlideSource::detect_vendor(path);
     let tiff_path_fits = matches!(vendor.as_deref(), Some("aperio" | "generic-tiff") | None);
@@ -171,7 +206,7 @@ pub fn open_slide(path: &Path, forced: Option<SourceKind>) -> Result<Box<dyn Sli
             path,
             "TIFF file that no reader could open",
         )),
-        FileKind::Unknown => Err(TilerError::unsupported(
+        FileKind::Dicom | FileKind::Unknown => Err(TilerError::unsupported(
             path,
             "unknown format (not a slide OpenSlide recognises, nor a TIFF, PNG or JPEG image)",
         )),
@@ -183,11 +218,12 @@ enum FileKind {
     Tiff,
     Png,
     Jpeg,
+    Dicom,
     Unknown,
 }
 
 fn sniff(path: &Path) -> Result<FileKind> {
-    let mut head = [0u8; 8];
+    let mut head = [0u8; 132];
     let mut file = std::fs::File::open(path).map_err(|e| TilerError::io(path, e))?;
     let n = file.read(&mut head).map_err(|e| TilerError::io(path, e))?;
     let head = &head[..n];
@@ -202,10 +238,55 @@ fn sniff(path: &Path) -> Result<FileKind> {
             FileKind::Png
         } else if head.starts_with(&[0xff, 0xd8, 0xff]) {
             FileKind::Jpeg
+        } else if dicom::instance::has_preamble(head) {
+            FileKind::Dicom
         } else {
             FileKind::Unknown
         },
     )
+}
+
+/// The levels of a tiled reader, largest first, from (width, height, tile width, tile
+/// height): each level's downsample is the mean of its two ratios to level 0.
+pub(crate) fn tiled_levels(sizes: &[(u32, u32, u32, u32)]) -> Vec<SourceLevel> {
+    let (w0, h0) = sizes.first().map_or((1, 1), |s| (s.0, s.1));
+    sizes
+        .iter()
+        .map(|&(width, height, tile_width, tile_height)| SourceLevel {
+            width,
+            height,
+            downsample: f64::midpoint(
+                f64::from(w0) / f64::from(width),
+                f64::from(h0) / f64::from(height),
+            ),
+            tile_width: Some(tile_width),
+            tile_height: Some(tile_height),
+        })
+        .collect()
+}
+
+/// [`SlideSource::read_region`] for a reader whose levels are grids of tiles (of the
+/// levels' tile sizes in `info`) that `fetch(col, row)` decodes (see [`fill_from_tiles`]).
+pub(crate) fn read_tiled_region<D: std::borrow::Borrow<Vec<u8>>>(
+    info: &SlideInfo,
+    level: u32,
+    (x, y, width, height): (i64, i64, u32, u32),
+    fetch: impl Fn(u32, u32) -> Result<(D, u32)>,
+) -> Result<RgbImage> {
+    let l = info.levels.get(level as usize).ok_or_else(|| {
+        TilerError::Usage(format!(
+            "{}: level {level} does not exist (the slide has {})",
+            info.path.display(),
+            info.levels.len()
+        ))
+    })?;
+    let lx = (x as f64 / l.downsample).floor() as i64;
+    let ly = (y as f64 / l.downsample).floor() as i64;
+    let tile_width = l.tile_width.unwrap_or(l.width).max(1);
+    let tile_height = l.tile_height.unwrap_or(l.height).max(1);
+    clamp_region(l.width, l.height, lx, ly, width, height, &|inside, out| {
+        fill_from_tiles(inside, out, tile_width, tile_height, &fetch)
+    })
 }
 
 /// The part of a requested region that lies inside the level: where to read it (level

@@ -5,18 +5,20 @@
 //! tiles decode in parallel; decoded tiles sit in a small FIFO cache because output tiles
 //! rarely align with source tiles (Aperio uses 240, the cache 256).
 
+use super::chunk_cache::ChunkCache;
+use super::jpeg_tile::{JpegColour, decode_rgb};
 use super::{
-    AssociatedImage, BACKGROUND, Rect, SlideInfo, SlideSource, SourceKind, SourceLevel,
-    clamp_region, fill_from_tiles,
+    AssociatedImage, BACKGROUND, Rect, SlideInfo, SlideSource, SourceKind, read_tiled_region,
+    tiled_levels,
 };
 use crate::error::{Result, TilePlace, TilerError};
 use crate::pixels;
 use image::RgbImage;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use tiff::ColorType;
 use tiff::decoder::{Decoder, DecodingResult, Limits};
 use tiff::tags::Tag;
@@ -144,19 +146,11 @@ impl TiffSource {
             )?);
         }
         let (w0, h0) = (levels[0].width, levels[0].height);
-        let source_levels = levels
+        let sizes: Vec<_> = levels
             .iter()
-            .map(|l| SourceLevel {
-                width: l.width,
-                height: l.height,
-                downsample: f64::midpoint(
-                    f64::from(w0) / f64::from(l.width),
-                    f64::from(h0) / f64::from(l.height),
-                ),
-                tile_width: Some(l.chunk_width),
-                tile_height: Some(l.chunk_height),
-            })
+            .map(|l| (l.width, l.height, l.chunk_width, l.chunk_height))
             .collect();
+        let source_levels = tiled_levels(&sizes);
         let (mpp, objective) = if aperio {
             aperio_fields(&first.description)
         } else {
@@ -186,12 +180,7 @@ impl TiffSource {
             mpp_y: mpp,
             objective_power: objective,
             scanner_model: None,
-            bounds: Rect {
-                x: 0,
-                y: 0,
-                width: w0,
-                height: h0,
-            },
+            bounds: Rect::whole(w0, h0),
             associated_images,
             properties,
         };
@@ -281,8 +270,7 @@ impl TiffSource {
 }
 
 impl TiffSource {
-    /// Reads a JPEG tile's bytes with one positional read and decodes it with zune-jpeg,
-    /// whose SIMD colour conversion does the YCbCr → RGB step.
+    /// Reads a JPEG tile's bytes with one positional read and decodes it.
     fn decode_jpeg_chunk(
         &self,
         l: &TiffLevel,
@@ -292,7 +280,6 @@ impl TiffSource {
         place: TilePlace,
     ) -> Result<Vec<u8>> {
         use std::os::unix::fs::FileExt;
-        use zune_core::{bytestream::ZCursor, colorspace::ColorSpace, options::DecoderOptions};
         let bad = |reason: String| TilerError::bad_tile(self.path(), place, reason);
         let len = l.byte_counts[index as usize] as usize;
         let mut raw = vec![0u8; len];
@@ -310,50 +297,12 @@ impl TiffSource {
             }
             _ => raw,
         };
-        let mut decoder = zune_jpeg::JpegDecoder::new(ZCursor::new(&stream));
-        decoder
-            .decode_headers()
-            .map_err(|e| bad(format!("JPEG header: {e:?}")))?;
-        // A tile's JPEG is the TIFF tile's size; refuse a larger one before decoding it
-        // (a few bytes can declare 16384 × 16384 pixels and take seconds to decode).
-        let (jw, jh) = decoder.dimensions().unwrap_or((0, 0));
-        if jw > l.chunk_width as usize || jh > l.chunk_height as usize {
-            return Err(bad(format!(
-                "JPEG is {jw}×{jh}, larger than the {}×{} TIFF tile",
-                l.chunk_width, l.chunk_height
-            )));
-        }
-        let input = decoder.input_colorspace().unwrap_or(ColorSpace::YCbCr);
-        let out = match input {
-            ColorSpace::Luma => ColorSpace::Luma,
-            _ if jpeg.ycbcr => ColorSpace::RGB,
-            other => other,
+        let colour = if jpeg.ycbcr {
+            JpegColour::YCbCr
+        } else {
+            JpegColour::AsStored
         };
-        decoder.set_options(DecoderOptions::default().jpeg_set_out_colorspace(out));
-        let pixels = decoder
-            .decode()
-            .map_err(|e| bad(format!("JPEG data: {e:?}")))?;
-        let (jw, jh) = decoder.dimensions().unwrap_or((0, 0));
-        let channels = if out == ColorSpace::Luma { 1 } else { 3 };
-        if jw < cw as usize || jh < ch as usize || pixels.len() != jw * jh * channels {
-            return Err(bad(format!("JPEG is {jw}×{jh}, the tile needs {cw}×{ch}")));
-        }
-        if channels == 3 && jw == cw as usize {
-            let mut pixels = pixels;
-            pixels.truncate(cw as usize * ch as usize * 3);
-            return Ok(pixels);
-        }
-        // TIFF tiles are stored at full size; keep the part inside the image.
-        let mut rgb = Vec::with_capacity(cw as usize * ch as usize * 3);
-        for row in pixels.chunks_exact(jw * channels).take(ch as usize) {
-            let row = &row[..cw as usize * channels];
-            if channels == 1 {
-                rgb.extend(row.iter().flat_map(|&g| [g, g, g]));
-            } else {
-                rgb.extend_from_slice(row);
-            }
-        }
-        Ok(rgb)
+        decode_rgb(&stream, colour, (l.chunk_width, l.chunk_height), (cw, ch)).map_err(bad)
     }
 }
 
@@ -371,20 +320,9 @@ impl SlideSource for TiffSource {
 
     fn read_region(&self, level: u32, x: i64, y: i64, width: u32, height: u32) -> Result<RgbImage> {
         let li = level as usize;
-        let l = self.levels.get(li).ok_or_else(|| {
-            TilerError::Usage(format!(
-                "{}: level {level} does not exist (the slide has {})",
-                self.path().display(),
-                self.levels.len()
-            ))
-        })?;
-        let downsample = self.info.levels[li].downsample;
-        let lx = (x as f64 / downsample).floor() as i64;
-        let ly = (y as f64 / downsample).floor() as i64;
-        clamp_region(l.width, l.height, lx, ly, width, height, &|inside, out| {
-            fill_from_tiles(inside, out, l.chunk_width, l.chunk_height, |col, row| {
-                Ok((self.chunk(li, col, row)?, chunk_data_size(l, col, row).0))
-            })
+        read_tiled_region(&self.info, level, (x, y, width, height), |col, row| {
+            let data_width = chunk_data_size(&self.levels[li], col, row).0;
+            Ok((self.chunk(li, col, row)?, data_width))
         })
     }
 }
@@ -634,77 +572,6 @@ fn resolution_mpp(decoder: &mut TiffDecoder) -> Option<f64> {
     let res = decoder.get_tag_f64(Tag::XResolution).ok()?;
     let mpp = 10_000.0 / res;
     (mpp.is_finite() && (0.01..100.0).contains(&mpp)).then_some(mpp)
-}
-
-type ChunkKey = (u32, u32);
-type ChunkCell = Arc<OnceLock<Result<Arc<Vec<u8>>, String>>>;
-
-/// Decoded source tiles, first in first out within a byte budget. Concurrent requests for
-/// one tile wait for a single decode.
-#[derive(Debug)]
-struct ChunkCache {
-    budget: usize,
-    inner: Mutex<ChunkCacheInner>,
-}
-
-#[derive(Debug, Default)]
-struct ChunkCacheInner {
-    map: HashMap<ChunkKey, (ChunkCell, usize)>,
-    order: VecDeque<ChunkKey>,
-    bytes: usize,
-}
-
-impl ChunkCache {
-    fn new(budget: usize) -> Self {
-        Self {
-            budget,
-            inner: Mutex::new(ChunkCacheInner::default()),
-        }
-    }
-
-    fn get_or_decode(
-        &self,
-        key: ChunkKey,
-        size: usize,
-        decode: impl FnOnce() -> Result<Vec<u8>>,
-    ) -> Result<Arc<Vec<u8>>> {
-        let cell = {
-            let mut inner = self
-                .inner
-                .lock()
-                .map_err(|_| TilerError::Usage("tile cache poisoned".into()))?;
-            if let Some((cell, _)) = inner.map.get(&key) {
-                Arc::clone(cell)
-            } else {
-                let cell: ChunkCell = Arc::default();
-                inner.map.insert(key, (Arc::clone(&cell), size));
-                inner.order.push_back(key);
-                inner.bytes += size;
-                while inner.bytes > self.budget && inner.order.len() > 1 {
-                    if let Some(old) = inner.order.pop_front()
-                        && let Some((_, old_size)) = inner.map.remove(&old)
-                    {
-                        inner.bytes -= old_size;
-                    }
-                }
-                cell
-            }
-        };
-        let mut error = None;
-        let result = cell.get_or_init(|| match decode() {
-            Ok(v) => Ok(Arc::new(v)),
-            Err(e) => {
-                let text = e.to_string();
-                error = Some(e);
-                Err(text)
-            }
-        });
-        match (result, error) {
-            (Ok(v), _) => Ok(Arc::clone(v)),
-            (Err(_), Some(e)) => Err(e),
-            (Err(text), None) => Err(TilerError::Usage(text.clone())),
-        }
-    }
 }
 
 #[cfg(test)]

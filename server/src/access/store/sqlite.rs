@@ -1,4 +1,4 @@
-//! `DIR/access.db`: users, their hashed tokens and roles, projects, which slides each
+//! The embedded access store, `DIR/access.db`: users, their hashed tokens and roles, projects, which slides each
 //! project groups, and each project's versioned label schema. SQLite in WAL mode with
 //! `synchronous=FULL`, like the annotation store.
 //!
@@ -15,7 +15,9 @@
 //!   project, who assigned it and when, and the annotator's "done" mark (when, by whom).
 //! - `assignment_events`: every assignment, done mark and reopening: who, when, what.
 
-use super::{ClassSpec, Role, Schema};
+use super::{AccessRows, AssignmentRow, DirectoryRows, EventRow, ProjectRow, UserRow};
+use crate::access::{ClassSpec, Role, Schema};
+use crate::annotations::store::StoreResult;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::time::Duration;
@@ -127,7 +129,7 @@ pub fn open_for_reading(dir: &Path) -> rusqlite::Result<Connection> {
 
 /// SQLite's count of commits by other connections, to notice outside changes. Asked on
 /// every request, so its statement is prepared once (from the connection's cache).
-pub fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.prepare_cached("PRAGMA data_version")?
         .query_row([], |r| r.get(0))
 }
@@ -137,21 +139,21 @@ fn now_ms() -> i64 {
 }
 
 /// Whether a user of that name exists (revoked or not).
-pub fn user_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+fn user_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     conn.query_row("SELECT 1 FROM users WHERE name = ?1", [name], |_| Ok(()))
         .optional()
         .map(|r| r.is_some())
 }
 
 /// Adds a user with one grant and one token (given as its hash).
-pub fn add_user(
-    conn: &mut Connection,
+fn add_user(
+    conn: &Connection,
     name: &str,
     role: Role,
     project: &str,
     token_hash: &str,
 ) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+    let tx = conn.unchecked_transaction()?;
     tx.execute(
         "INSERT INTO users (name, created) VALUES (?1, ?2)",
         params![name, now_ms()],
@@ -168,7 +170,7 @@ pub fn add_user(
 }
 
 /// Gives a user a role in a project (`''` = every project), replacing the one it had there.
-pub fn grant(conn: &Connection, name: &str, role: Role, project: &str) -> rusqlite::Result<()> {
+fn grant(conn: &Connection, name: &str, role: Role, project: &str) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO grants (user, project, role) VALUES (?1, ?2, ?3)
          ON CONFLICT (user, project) DO UPDATE SET role = excluded.role",
@@ -178,7 +180,7 @@ pub fn grant(conn: &Connection, name: &str, role: Role, project: &str) -> rusqli
 }
 
 /// A new token for an existing user; earlier tokens keep working.
-pub fn add_token(conn: &Connection, name: &str, token_hash: &str) -> rusqlite::Result<()> {
+fn add_token(conn: &Connection, name: &str, token_hash: &str) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE users SET revoked = NULL WHERE name = ?1",
         params![name],
@@ -193,8 +195,8 @@ pub fn add_token(conn: &Connection, name: &str, token_hash: &str) -> rusqlite::R
 /// Revokes a user: every token stops working and every browser session opened so far
 /// ends for good (a new token later does not bring them back). Returns false if there
 /// is no such user.
-pub fn revoke(conn: &mut Connection, name: &str) -> rusqlite::Result<bool> {
-    let tx = conn.transaction()?;
+fn revoke(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    let tx = conn.unchecked_transaction()?;
     let n = tx.execute(
         "UPDATE users SET revoked = ?2, sessions_after = ?2 WHERE name = ?1",
         params![name, now_ms()],
@@ -204,19 +206,8 @@ pub fn revoke(conn: &mut Connection, name: &str) -> rusqlite::Result<bool> {
     Ok(n > 0)
 }
 
-/// One user as `tessera user list` shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct UserRow {
-    pub name: String,
-    pub created_ms: i64,
-    pub revoked: bool,
-    pub tokens: i64,
-    /// (project, role); an empty project means every project.
-    pub grants: Vec<(String, String)>,
-}
-
 /// Every user, by name.
-pub fn users(conn: &Connection) -> rusqlite::Result<Vec<UserRow>> {
+fn users(conn: &Connection) -> rusqlite::Result<Vec<UserRow>> {
     let mut stmt = conn.prepare(
         "SELECT name, created, revoked IS NOT NULL,
                 (SELECT count(*) FROM tokens t WHERE t.user = u.name)
@@ -243,7 +234,7 @@ pub fn users(conn: &Connection) -> rusqlite::Result<Vec<UserRow>> {
 }
 
 /// Creates a project. Returns false if it already exists.
-pub fn add_project(conn: &Connection, name: &str, blind: bool) -> rusqlite::Result<bool> {
+fn add_project(conn: &Connection, name: &str, blind: bool) -> rusqlite::Result<bool> {
     let n = conn.execute(
         "INSERT INTO projects (name, blind, created) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         params![name, blind, now_ms()],
@@ -252,14 +243,14 @@ pub fn add_project(conn: &Connection, name: &str, blind: bool) -> rusqlite::Resu
 }
 
 /// Whether the project exists.
-pub fn project_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+fn project_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     conn.query_row("SELECT 1 FROM projects WHERE name = ?1", [name], |_| Ok(()))
         .optional()
         .map(|r| r.is_some())
 }
 
 /// Switches a project's blind mode.
-pub fn set_blind(conn: &Connection, name: &str, blind: bool) -> rusqlite::Result<()> {
+fn set_blind(conn: &Connection, name: &str, blind: bool) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE projects SET blind = ?2 WHERE name = ?1",
         params![name, blind],
@@ -268,7 +259,7 @@ pub fn set_blind(conn: &Connection, name: &str, blind: bool) -> rusqlite::Result
 }
 
 /// Puts a slide in a project (moving it out of any other).
-pub fn add_slide(conn: &Connection, project: &str, slide: &str) -> rusqlite::Result<()> {
+fn add_slide(conn: &Connection, project: &str, slide: &str) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO project_slides (slide, project) VALUES (?1, ?2)
          ON CONFLICT (slide) DO UPDATE SET project = excluded.project",
@@ -278,13 +269,13 @@ pub fn add_slide(conn: &Connection, project: &str, slide: &str) -> rusqlite::Res
 }
 
 /// Stores a new version of a project's schema and returns its number.
-pub fn set_schema(
-    conn: &mut Connection,
+fn set_schema(
+    conn: &Connection,
     project: &str,
     classes: &[ClassSpec],
     author: &str,
 ) -> rusqlite::Result<u32> {
-    let tx = conn.transaction()?;
+    let tx = conn.unchecked_transaction()?;
     let version: u32 = tx.query_row(
         "SELECT coalesce(max(version), 0) + 1 FROM schemas WHERE project = ?1",
         [project],
@@ -300,7 +291,7 @@ pub fn set_schema(
 }
 
 /// Every version of a project's schema, oldest first.
-pub fn schema_history(conn: &Connection, project: &str) -> rusqlite::Result<Vec<Schema>> {
+fn schema_history(conn: &Connection, project: &str) -> rusqlite::Result<Vec<Schema>> {
     let mut stmt = conn.prepare(
         "SELECT version, body, author, at FROM schemas WHERE project = ?1 ORDER BY version",
     )?;
@@ -317,21 +308,8 @@ pub fn schema_history(conn: &Connection, project: &str) -> rusqlite::Result<Vec<
     .collect()
 }
 
-/// One row of `assignments`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AssignmentRow {
-    pub slide: String,
-    pub user: String,
-    /// `annotator` or `reviewer`.
-    pub role: String,
-    pub project: String,
-    pub assigned_by: String,
-    pub assigned_at: i64,
-    pub done_at: Option<i64>,
-}
-
 /// Every assignment.
-pub fn assignments(conn: &Connection) -> rusqlite::Result<Vec<AssignmentRow>> {
+fn assignments(conn: &Connection) -> rusqlite::Result<Vec<AssignmentRow>> {
     let mut stmt = conn.prepare(
         "SELECT slide, user, role, project, assigned_by, assigned_at, done_at
          FROM assignments ORDER BY slide, role, user",
@@ -365,15 +343,15 @@ fn event(tx: &Connection, e: [&str; 6], at: i64) -> rusqlite::Result<()> {
 /// `reviewer` (replacing the slide's reviewer), as one transaction recorded under `by`.
 /// The caller has checked names, roles and that the slides are in the project.
 /// Returns how many assignments are new.
-pub fn assign(
-    conn: &mut Connection,
+fn assign(
+    conn: &Connection,
     project: &str,
     slides: &[String],
     annotators: &[String],
     reviewer: Option<&str>,
     by: &str,
 ) -> rusqlite::Result<usize> {
-    let tx = conn.transaction()?;
+    let tx = conn.unchecked_transaction()?;
     let at = now_ms();
     let mut added = 0;
     for slide in slides {
@@ -427,8 +405,8 @@ pub fn assign(
 
 /// Marks `user`'s assignment to annotate `slide` done (again: the time moves on).
 /// Returns false if there is no such assignment.
-pub fn mark_done(conn: &mut Connection, slide: &str, user: &str) -> rusqlite::Result<bool> {
-    let tx = conn.transaction()?;
+fn mark_done(conn: &Connection, slide: &str, user: &str) -> rusqlite::Result<bool> {
+    let tx = conn.unchecked_transaction()?;
     let at = now_ms();
     let project: Option<String> = tx
         .query_row(
@@ -446,19 +424,8 @@ pub fn mark_done(conn: &mut Connection, slide: &str, user: &str) -> rusqlite::Re
     Ok(true)
 }
 
-/// One recorded assignment event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventRow {
-    pub slide: String,
-    pub user: String,
-    pub role: String,
-    pub event: String,
-    pub by: String,
-    pub at: i64,
-}
-
 /// Every assignment event of a project, oldest first.
-pub fn assignment_events(conn: &Connection, project: &str) -> rusqlite::Result<Vec<EventRow>> {
+fn assignment_events(conn: &Connection, project: &str) -> rusqlite::Result<Vec<EventRow>> {
     let mut stmt = conn.prepare(
         "SELECT slide, user, role, event, by, at FROM assignment_events
          WHERE project = ?1 ORDER BY at, id",
@@ -474,4 +441,118 @@ pub fn assignment_events(conn: &Connection, project: &str) -> rusqlite::Result<V
         })
     })?
     .collect()
+}
+
+/// The rows [`crate::access::Directory`] is built from (see [`DirectoryRows`]).
+fn directory_rows(conn: &Connection) -> rusqlite::Result<DirectoryRows> {
+    fn all<T>(
+        conn: &Connection,
+        sql: &str,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Vec<T>> {
+        conn.prepare(sql)?.query_map([], row)?.collect()
+    }
+    Ok(DirectoryRows {
+        users: all(
+            conn,
+            "SELECT name, revoked IS NOT NULL, sessions_after FROM users",
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?,
+        grants: all(conn, "SELECT user, project, role FROM grants", |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?,
+        tokens: all(conn, "SELECT hash, user FROM tokens", |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?,
+        project_slides: all(conn, "SELECT slide, project FROM project_slides", |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?,
+        projects: all(conn, "SELECT name, blind FROM projects", |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?,
+    })
+}
+
+/// A project's blind mode and its slides, sorted.
+fn project(conn: &Connection, name: &str) -> rusqlite::Result<Option<ProjectRow>> {
+    let blind: Option<bool> = conn
+        .query_row("SELECT blind FROM projects WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(blind) = blind else {
+        return Ok(None);
+    };
+    let slides = conn
+        .prepare("SELECT slide FROM project_slides WHERE project = ?1 ORDER BY 1")?
+        .query_map([name], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(Some(ProjectRow { blind, slides }))
+}
+
+impl AccessRows for Connection {
+    fn data_version(&self) -> StoreResult<i64> {
+        Ok(data_version(self)?)
+    }
+    fn directory_rows(&self) -> StoreResult<DirectoryRows> {
+        Ok(directory_rows(self)?)
+    }
+    fn user_exists(&self, name: &str) -> StoreResult<bool> {
+        Ok(user_exists(self, name)?)
+    }
+    fn add_user(&self, name: &str, role: Role, project: &str, token_hash: &str) -> StoreResult<()> {
+        Ok(add_user(self, name, role, project, token_hash)?)
+    }
+    fn grant(&self, name: &str, role: Role, project: &str) -> StoreResult<()> {
+        Ok(grant(self, name, role, project)?)
+    }
+    fn add_token(&self, name: &str, token_hash: &str) -> StoreResult<()> {
+        Ok(add_token(self, name, token_hash)?)
+    }
+    fn revoke(&self, name: &str) -> StoreResult<bool> {
+        Ok(revoke(self, name)?)
+    }
+    fn users(&self) -> StoreResult<Vec<UserRow>> {
+        Ok(users(self)?)
+    }
+    fn add_project(&self, name: &str, blind: bool) -> StoreResult<bool> {
+        Ok(add_project(self, name, blind)?)
+    }
+    fn project_exists(&self, name: &str) -> StoreResult<bool> {
+        Ok(project_exists(self, name)?)
+    }
+    fn project(&self, name: &str) -> StoreResult<Option<ProjectRow>> {
+        Ok(project(self, name)?)
+    }
+    fn set_blind(&self, name: &str, blind: bool) -> StoreResult<()> {
+        Ok(set_blind(self, name, blind)?)
+    }
+    fn add_slide(&self, project: &str, slide: &str) -> StoreResult<()> {
+        Ok(add_slide(self, project, slide)?)
+    }
+    fn set_schema(&self, project: &str, classes: &[ClassSpec], author: &str) -> StoreResult<u32> {
+        Ok(set_schema(self, project, classes, author)?)
+    }
+    fn schema_history(&self, project: &str) -> StoreResult<Vec<Schema>> {
+        Ok(schema_history(self, project)?)
+    }
+    fn assignments(&self) -> StoreResult<Vec<AssignmentRow>> {
+        Ok(assignments(self)?)
+    }
+    fn assign(
+        &self,
+        project: &str,
+        slides: &[String],
+        annotators: &[String],
+        reviewer: Option<&str>,
+        by: &str,
+    ) -> StoreResult<usize> {
+        Ok(assign(self, project, slides, annotators, reviewer, by)?)
+    }
+    fn mark_done(&self, slide: &str, user: &str) -> StoreResult<bool> {
+        Ok(mark_done(self, slide, user)?)
+    }
+    fn assignment_events(&self, project: &str) -> StoreResult<Vec<EventRow>> {
+        Ok(assignment_events(self, project)?)
+    }
 }

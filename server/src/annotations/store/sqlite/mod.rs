@@ -1,5 +1,7 @@
-//! The durable store: `annotations.db`, SQLite in WAL mode with `synchronous=FULL`, so a
-//! change is on disk before it is acknowledged.
+//! The embedded annotation store: `annotations.db`, SQLite in WAL mode with
+//! `synchronous=FULL`, so a change is on disk before it is acknowledged. [`SqliteStore`]
+//! is the [`AnnotationStore`]; [`Reads`] and [`Writes`] are implemented on a connection,
+//! each method by the function of the same name below (the audit tables' in [`audit`]).
 //!
 //! Tables:
 //! - `annotations`: one row per live annotation; the fields queries filter on are columns,
@@ -20,9 +22,20 @@
 //! SQLite's `user_version` holds [`SCHEMA_VERSION`]: a store from a newer Tessera, or from
 //! the one development build before versions were recorded, is refused with the reason.
 
-use super::model::{Annotation, Columns, Status};
+mod audit;
+
+use super::{
+    Activity, AnnotationStore, BeforeAfter, ChangeRow, DayChanges, IDS_PER_STATEMENT, NewRow,
+    ROWS_PER_STATEMENT, Reads, RowView, SharedColumns, Snapshot, StoreError, StoreOptions,
+    StoreResult, Transaction, Writer, Writes,
+};
+use crate::annotations::error::StorageFault;
+use crate::annotations::model::{Annotation, Columns, Status};
 use rusqlite::{Connection, OptionalExtension, params};
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -121,7 +134,7 @@ const SEQ_BITS: u32 = 36;
 
 /// Opens (creating if needed) the store in `dir`; on a read-only file system, an existing
 /// store read-only (see [`crate::sqlite`]).
-pub fn open(dir: &Path) -> rusqlite::Result<Connection> {
+pub(crate) fn connect(dir: &Path) -> rusqlite::Result<Connection> {
     let path: PathBuf = dir.join(DB_FILE);
     let (conn, mode) = crate::sqlite::open(&path, |conn| {
         conn.busy_timeout(Duration::from_secs(30))?;
@@ -163,11 +176,11 @@ const SELECT_ROW: &str =
     "SELECT uuid, layer, class, author, status, version, record FROM annotations";
 
 /// Every annotation of a slide in storage order, streamed to `f`.
-pub fn for_each_in_slide(
+fn for_each_in_slide(
     conn: &Connection,
     slide: &str,
-    mut f: impl FnMut(Columns, Vec<u8>) -> rusqlite::Result<()>,
-) -> rusqlite::Result<()> {
+    f: &mut dyn FnMut(Columns, Vec<u8>) -> StoreResult<()>,
+) -> StoreResult<()> {
     let Some((lo, hi)) = seq_range(conn, slide)? else {
         return Ok(());
     };
@@ -182,24 +195,12 @@ pub fn for_each_in_slide(
     Ok(())
 }
 
-/// A stored row, borrowed from SQLite's buffers (no allocation per row).
-#[derive(Debug)]
-pub struct RowView<'r> {
-    pub id: Uuid,
-    pub layer: &'r str,
-    pub class: &'r str,
-    pub author: &'r str,
-    pub status: Status,
-    pub version: u32,
-    pub body: &'r [u8],
-}
-
 /// Like [`for_each_in_slide`], lending each row instead of copying it.
-pub fn for_each_view_in_slide(
+fn for_each_view_in_slide(
     conn: &Connection,
     slide: &str,
-    mut f: impl FnMut(RowView<'_>) -> rusqlite::Result<()>,
-) -> rusqlite::Result<()> {
+    f: &mut dyn FnMut(RowView<'_>) -> StoreResult<()>,
+) -> StoreResult<()> {
     let Some((lo, hi)) = seq_range(conn, slide)? else {
         return Ok(());
     };
@@ -226,7 +227,7 @@ pub fn for_each_view_in_slide(
 }
 
 /// One annotation by id, with its slide.
-pub fn get(conn: &Connection, id: &Uuid) -> rusqlite::Result<Option<(String, Columns, Vec<u8>)>> {
+fn get(conn: &Connection, id: &Uuid) -> rusqlite::Result<Option<(String, Columns, Vec<u8>)>> {
     conn.query_row(
         "SELECT a.uuid, a.layer, a.class, a.author, a.status, a.version, a.record, a.slide
          FROM ids JOIN annotations a ON a.seq = ids.seq WHERE ids.uuid = ?1",
@@ -240,7 +241,7 @@ pub fn get(conn: &Connection, id: &Uuid) -> rusqlite::Result<Option<(String, Col
 }
 
 /// The slide's generation (0 if it never changed).
-pub fn generation(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
+fn generation(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
     conn.query_row(
         "SELECT generation FROM slides WHERE slide = ?1",
         params![slide],
@@ -256,7 +257,7 @@ const AUTO_CHECKPOINT_PAGES: i64 = 1000;
 
 /// Turns SQLite's automatic checkpoint at commit off (for a big import, whose log is
 /// checkpointed after it is answered) or back on.
-pub fn set_auto_checkpoint(conn: &Connection, on: bool) -> rusqlite::Result<()> {
+fn set_auto_checkpoint(conn: &Connection, on: bool) -> rusqlite::Result<()> {
     let pages = if on { AUTO_CHECKPOINT_PAGES } else { 0 };
     conn.pragma_update(None, "wal_autocheckpoint", pages)
 }
@@ -268,7 +269,7 @@ fn wal_path(dir: &Path) -> PathBuf {
 
 /// Bytes in the store's write-ahead log (0 when there is none).
 #[must_use]
-pub fn wal_bytes(dir: &Path) -> u64 {
+fn wal_bytes(dir: &Path) -> u64 {
     std::fs::metadata(wal_path(dir)).map_or(0, |m| m.len())
 }
 
@@ -280,7 +281,7 @@ const WAL_FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// own sync then finds little left: after a 1M-cell import it waited 0.3 s for the
 /// whole log, all of it written at once. Durability is unchanged (the commit still syncs);
 /// the disk just works while the import computes.
-pub fn flush_wal_until(dir: &Path, done: &std::sync::mpsc::Receiver<()>) {
+fn flush_wal_until(dir: &Path, done: &std::sync::mpsc::Receiver<()>) {
     let mut log = None;
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done.recv_timeout(WAL_FLUSH_EVERY) {
         if log.is_none() {
@@ -295,19 +296,19 @@ pub fn flush_wal_until(dir: &Path, done: &std::sync::mpsc::Receiver<()>) {
 
 /// Copies what it can of the write-ahead log into the database file without waiting
 /// for readers or blocking writers (a passive checkpoint).
-pub fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 
 /// [`checkpoint`] on a connection of its own (for a thread of its own).
-pub fn checkpoint_apart(dir: &Path) -> rusqlite::Result<()> {
+fn checkpoint_apart(dir: &Path) -> rusqlite::Result<()> {
     let conn = Connection::open(dir.join(DB_FILE))?;
     conn.busy_timeout(Duration::from_secs(30))?;
     checkpoint(&conn)
 }
 
 /// Bumps the slide's generation; returns the new one.
-pub fn bump_generation(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
+fn bump_generation(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
     slide_number(conn, slide)?;
     conn.query_row(
         "UPDATE slides SET generation = generation + 1 WHERE slide = ?1 RETURNING generation",
@@ -316,20 +317,8 @@ pub fn bump_generation(conn: &Connection, slide: &str) -> rusqlite::Result<i64> 
     )
 }
 
-/// Records a change; returns its id.
-pub fn add_change(
-    conn: &Connection,
-    slide: &str,
-    author: &str,
-    kind: &str,
-    count: usize,
-    detail: Option<&str>,
-) -> rusqlite::Result<i64> {
-    add_change_as(conn, None, slide, author, kind, count, detail)
-}
-
-/// [`add_change`] under the id [`next_change_id`] gave, if any.
-pub fn add_change_as(
+/// Records a change under `id` if given; returns its id.
+fn add_change(
     conn: &Connection,
     id: Option<i64>,
     slide: &str,
@@ -340,7 +329,7 @@ pub fn add_change_as(
 ) -> rusqlite::Result<i64> {
     conn.execute(
         "INSERT INTO changes (id, slide, author, at, kind, count, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![id, slide, author, super::model::now_ms(), kind, count as i64, detail],
+        params![id, slide, author, crate::annotations::model::now_ms(), kind, count as i64, detail],
     )?;
     Ok(conn.last_insert_rowid())
 }
@@ -348,14 +337,14 @@ pub fn add_change_as(
 /// The id the next change recorded will get; inside a write transaction nothing else
 /// takes it. A big import names its change in every row but records the change itself
 /// last (see [`next_seq`] for why).
-pub fn next_change_id(conn: &Connection) -> rusqlite::Result<i64> {
+fn next_change_id(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM changes", [], |r| {
         r.get(0)
     })
 }
 
 /// The slide's number, registering the slide on first use.
-pub fn slide_number(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
+fn slide_number(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
     let number = number_for(conn, slide)?;
     conn.execute(
         "INSERT INTO slides (slide, number, generation) VALUES (?1, ?2, 0)
@@ -388,18 +377,14 @@ fn seq_range(conn: &Connection, slide: &str) -> rusqlite::Result<Option<(i64, i6
 }
 
 /// Every slide the store ever wrote, with its generation (bumped by each change).
-pub fn generations(conn: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
-    let mut stmt = conn.prepare_cached("SELECT slide, generation FROM slides")?;
+fn generations(conn: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached("SELECT slide, generation FROM slides ORDER BY number")?;
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect()
 }
 
-/// What a slide holds and when it last changed: (author, status, count) of its live
-/// annotations, and the time (ms) of its last change that was not undone.
-pub type Activity = (Vec<(String, String, u64)>, Option<i64>);
-
 /// A slide's [`Activity`]: one range scan of its rows and one index lookup.
-pub fn activity(conn: &Connection, slide: &str) -> rusqlite::Result<Activity> {
+fn activity(conn: &Connection, slide: &str) -> rusqlite::Result<Activity> {
     let Some((lo, hi)) = seq_range(conn, slide)? else {
         return Ok((Vec::new(), None));
     };
@@ -418,21 +403,9 @@ pub fn activity(conn: &Connection, slide: &str) -> rusqlite::Result<Activity> {
     Ok((counts, last))
 }
 
-/// How many changes of one kind an author made on a slide in one day.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DayChanges {
-    pub slide: String,
-    pub author: String,
-    /// `create` or `review`.
-    pub kind: String,
-    /// Days since the epoch, in UTC.
-    pub day: i64,
-    pub count: u64,
-}
-
 /// Changes per slide, author, kind and day: annotations created and review steps taken,
 /// for throughput figures; undone changes are left out.
-pub fn changes_per_day(conn: &Connection) -> rusqlite::Result<Vec<DayChanges>> {
+fn changes_per_day(conn: &Connection) -> rusqlite::Result<Vec<DayChanges>> {
     let mut stmt = conn.prepare(
         "SELECT slide, author, kind, at / 86400000, sum(count) FROM changes
          WHERE undone = 0 AND kind IN ('create', 'review') GROUP BY 1, 2, 3, 4",
@@ -450,12 +423,12 @@ pub fn changes_per_day(conn: &Connection) -> rusqlite::Result<Vec<DayChanges>> {
 }
 
 /// Whether `seq` is in the slide's range (`false` for a slide not registered).
-pub fn owns_seq(conn: &Connection, slide: &str, seq: i64) -> rusqlite::Result<bool> {
+fn owns_seq(conn: &Connection, slide: &str, seq: i64) -> rusqlite::Result<bool> {
     Ok(seq_range(conn, slide)?.is_some_and(|(lo, hi)| (lo..=hi).contains(&seq)))
 }
 
 /// At least as many rows as the slide has (its `seq` span; deletions leave gaps).
-pub fn row_bound(conn: &Connection, slide: &str) -> rusqlite::Result<usize> {
+fn row_bound(conn: &Connection, slide: &str) -> rusqlite::Result<usize> {
     let Some((lo, hi)) = seq_range(conn, slide)? else {
         return Ok(0);
     };
@@ -475,7 +448,7 @@ pub fn row_bound(conn: &Connection, slide: &str) -> rusqlite::Result<usize> {
 /// it ends: a page written to the log early in a transaction and again later makes SQLite
 /// re-read and re-checksum every log frame after it at commit, which took 0.34 s of a
 /// 1M-cell import.
-pub fn next_seq(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
+fn next_seq(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
     let number = number_for(conn, slide)?;
     let (lo, hi) = (number << SEQ_BITS, ((number + 1) << SEQ_BITS) - 1);
     let last: Option<i64> = conn.query_row(
@@ -487,7 +460,7 @@ pub fn next_seq(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
 }
 
 /// Appends an annotation row at `seq` without touching the id index (see [`add_id`]).
-pub fn insert_row(
+fn insert_row(
     conn: &Connection,
     seq: i64,
     slide: &str,
@@ -519,37 +492,16 @@ fn placeholders(width: usize, n: usize) -> String {
     vec![format!("({})", vec!["?"; width].join(", ")); n].join(", ")
 }
 
-/// Rows that [`insert_rows`] appends with one statement.
-pub const ROWS_PER_STATEMENT: usize = 32;
-
-/// The columns that every row [`insert_rows`] appends with one statement has the same:
-/// bound once, as parameters 1 to 4, not once per row (each bind copies its value).
-#[derive(Debug)]
-pub struct SharedColumns<'a> {
-    pub slide: &'a str,
-    pub layer: &'a str,
-    pub author: &'a str,
-    pub change_id: i64,
-}
-
-impl SharedColumns<'_> {
-    /// Whether `columns` agrees with these.
-    #[must_use]
-    pub fn fit(&self, columns: &Columns) -> bool {
-        columns.layer == self.layer && columns.author == self.author
-    }
-}
-
 /// Appends [`ROWS_PER_STATEMENT`] rows at `seq`, `seq + 1`, … with one statement, as
 /// [`insert_row`] does one; each row's columns must [fit](SharedColumns::fit) `shared`.
 /// `OR ROLLBACK`: a row that cannot be stored ends the whole transaction (as it ends an
 /// import anyway), which spares SQLite the statement journal it keeps to undo half of a
 /// statement (4% of the store stage's instructions).
-pub fn insert_rows<'r>(
+fn insert_rows(
     conn: &Connection,
     seq: i64,
     shared: &SharedColumns<'_>,
-    rows: impl ExactSizeIterator<Item = (&'r Columns, &'r [u8])>,
+    rows: &[NewRow<'_>],
 ) -> rusqlite::Result<()> {
     const SHARED: usize = 4;
     const OWN: usize = 6;
@@ -578,7 +530,7 @@ pub fn insert_rows<'r>(
     stmt.raw_bind_parameter(2, shared.layer)?;
     stmt.raw_bind_parameter(3, shared.author)?;
     stmt.raw_bind_parameter(4, shared.change_id)?;
-    for (i, (columns, body)) in rows.enumerate() {
+    for (i, &(columns, body)) in rows.iter().enumerate() {
         assert!(shared.fit(columns), "insert_rows takes rows that fit");
         let first = SHARED + OWN * i + 1;
         stmt.raw_bind_parameter(first, seq + i as i64)?;
@@ -593,7 +545,7 @@ pub fn insert_rows<'r>(
 }
 
 /// Indexes an id; `Ok(false)` if it is taken.
-pub fn add_id(conn: &Connection, id: &Uuid, seq: i64) -> rusqlite::Result<bool> {
+fn add_id(conn: &Connection, id: &Uuid, seq: i64) -> rusqlite::Result<bool> {
     let n = conn
         .prepare_cached(
             "INSERT INTO ids (uuid, seq) VALUES (?1, ?2) ON CONFLICT (uuid) DO NOTHING",
@@ -604,10 +556,7 @@ pub fn add_id(conn: &Connection, id: &Uuid, seq: i64) -> rusqlite::Result<bool> 
 
 /// Which of `ids` (at most [`IDS_PER_STATEMENT`]) the store holds, looked up with one
 /// statement.
-pub fn taken_ids(
-    conn: &Connection,
-    ids: &[Uuid],
-) -> rusqlite::Result<std::collections::HashSet<Uuid>> {
+fn taken_ids(conn: &Connection, ids: &[Uuid]) -> rusqlite::Result<std::collections::HashSet<Uuid>> {
     assert!(
         ids.len() <= IDS_PER_STATEMENT,
         "taken_ids takes at most a chunk"
@@ -624,12 +573,9 @@ pub fn taken_ids(
     rows.collect()
 }
 
-/// Ids that [`add_ids`] inserts with one statement.
-pub const IDS_PER_STATEMENT: usize = 128;
-
 /// Indexes [`IDS_PER_STATEMENT`] distinct ids with one statement, all or none:
 /// `Ok(false)` if one of them is taken, and then none is added.
-pub fn add_ids(conn: &Connection, ids: &[(Uuid, i64)]) -> rusqlite::Result<bool> {
+fn add_ids(conn: &Connection, ids: &[(Uuid, i64)]) -> rusqlite::Result<bool> {
     assert_eq!(ids.len(), IDS_PER_STATEMENT, "add_ids takes a full chunk");
     thread_local! {
         static SQL: String = format!(
@@ -654,14 +600,14 @@ pub fn add_ids(conn: &Connection, ids: &[(Uuid, i64)]) -> rusqlite::Result<bool>
 }
 
 /// Gives the row at `seq` another id (before it is indexed).
-pub fn set_row_id(conn: &Connection, seq: i64, id: &Uuid) -> rusqlite::Result<()> {
+fn set_row_id(conn: &Connection, seq: i64, id: &Uuid) -> rusqlite::Result<()> {
     conn.prepare_cached("UPDATE annotations SET uuid = ?2 WHERE seq = ?1")?
         .execute(params![seq, id.as_bytes()])?;
     Ok(())
 }
 
 /// Inserts one annotation; `Ok(false)` if its id is taken.
-pub fn insert(
+fn insert(
     conn: &Connection,
     slide: &str,
     columns: &Columns,
@@ -678,7 +624,7 @@ pub fn insert(
 }
 
 /// Replaces a stored annotation's row (its creating change stays).
-pub fn replace(conn: &Connection, a: &Annotation) -> rusqlite::Result<()> {
+fn replace(conn: &Connection, a: &Annotation) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE annotations SET layer = ?2, class = ?3, author = ?4, status = ?5, version = ?6,
          record = ?7 WHERE seq = (SELECT seq FROM ids WHERE uuid = ?1)",
@@ -695,7 +641,7 @@ pub fn replace(conn: &Connection, a: &Annotation) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn delete(conn: &Connection, id: &Uuid) -> rusqlite::Result<()> {
+fn delete(conn: &Connection, id: &Uuid) -> rusqlite::Result<()> {
     conn.execute(
         "DELETE FROM annotations WHERE seq = (SELECT seq FROM ids WHERE uuid = ?1)",
         params![id.as_bytes()],
@@ -706,7 +652,7 @@ pub fn delete(conn: &Connection, id: &Uuid) -> rusqlite::Result<()> {
 
 /// Keeps the before and after of a change to one annotation
 /// ([`Annotation::encode_full`] blobs).
-pub fn add_history(
+fn add_history(
     conn: &Connection,
     change_id: i64,
     id: &Uuid,
@@ -720,25 +666,8 @@ pub fn add_history(
     Ok(())
 }
 
-/// A change as the history endpoint shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ChangeRow {
-    pub change: i64,
-    pub kind: String,
-    pub author: String,
-    /// Milliseconds since the Unix epoch.
-    pub at: i64,
-    pub undone: bool,
-    /// What the change said about itself (a review step: `{"from", "to", "comment"}`).
-    pub detail: Option<String>,
-    #[serde(skip)]
-    pub before: Option<Vec<u8>>,
-    #[serde(skip)]
-    pub after: Option<Vec<u8>>,
-}
-
 /// Every recorded change of one annotation, oldest first.
-pub fn history(conn: &Connection, id: &Uuid) -> rusqlite::Result<Vec<ChangeRow>> {
+fn history(conn: &Connection, id: &Uuid) -> rusqlite::Result<Vec<ChangeRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT c.id, c.kind, c.author, c.at, c.undone, h.before, h.after, c.detail FROM history h
          JOIN changes c ON c.id = h.change_id WHERE h.uuid = ?1 ORDER BY h.id",
@@ -759,7 +688,7 @@ pub fn history(conn: &Connection, id: &Uuid) -> rusqlite::Result<Vec<ChangeRow>>
 }
 
 /// The import that created an annotation, if it came from one.
-pub fn creating_import(conn: &Connection, id: &Uuid) -> rusqlite::Result<Option<ChangeRow>> {
+fn creating_import(conn: &Connection, id: &Uuid) -> rusqlite::Result<Option<ChangeRow>> {
     conn.query_row(
         "SELECT c.id, c.kind, c.author, c.at, c.undone FROM changes c
          JOIN annotations a ON a.change_id = c.id JOIN ids ON ids.seq = a.seq
@@ -783,7 +712,7 @@ pub fn creating_import(conn: &Connection, id: &Uuid) -> rusqlite::Result<Option<
 
 /// The caller's latest change on a slide that can still be undone (comments change
 /// nothing and undos are undone by redoing, so neither counts).
-pub fn last_undoable(
+fn last_undoable(
     conn: &Connection,
     slide: &str,
     author: &str,
@@ -797,11 +726,7 @@ pub fn last_undoable(
     .optional()
 }
 
-/// The before/after pairs of a non-import change.
-/// Before/after blobs of one annotation change.
-pub type BeforeAfter = (Uuid, Option<Vec<u8>>, Option<Vec<u8>>);
-
-pub fn change_history(conn: &Connection, change_id: i64) -> rusqlite::Result<Vec<BeforeAfter>> {
+fn change_history(conn: &Connection, change_id: i64) -> rusqlite::Result<Vec<BeforeAfter>> {
     let mut stmt = conn.prepare_cached(
         "SELECT uuid, before, after FROM history WHERE change_id = ?1 ORDER BY id",
     )?;
@@ -816,7 +741,7 @@ pub fn change_history(conn: &Connection, change_id: i64) -> rusqlite::Result<Vec
     rows.collect()
 }
 
-pub fn mark_undone(conn: &Connection, change_id: i64) -> rusqlite::Result<()> {
+fn mark_undone(conn: &Connection, change_id: i64) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE changes SET undone = 1 WHERE id = ?1",
         params![change_id],
@@ -825,7 +750,7 @@ pub fn mark_undone(conn: &Connection, change_id: i64) -> rusqlite::Result<()> {
 }
 
 /// Ids of the annotations a change created on a slide that still exist.
-pub fn created_by(
+fn created_by(
     conn: &Connection,
     slide: &str,
     change_id: i64,
@@ -844,11 +769,7 @@ pub fn created_by(
 }
 
 /// Deletes every annotation a change created on a slide.
-pub fn delete_created_by(
-    conn: &Connection,
-    slide: &str,
-    change_id: i64,
-) -> rusqlite::Result<usize> {
+fn delete_created_by(conn: &Connection, slide: &str, change_id: i64) -> rusqlite::Result<usize> {
     let Some((lo, hi)) = seq_range(conn, slide)? else {
         return Ok(0);
     };
@@ -862,6 +783,421 @@ pub fn delete_created_by(
     )
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        let message = crate::sqlite::describe(&e);
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+            return StoreError::constraint(message);
+        }
+        let fault = if crate::sqlite::is_disk_full(&e) {
+            Some(StorageFault::Full)
+        } else if crate::sqlite::is_read_only(&e) {
+            Some(StorageFault::ReadOnly)
+        } else {
+            None
+        };
+        StoreError::new(message, fault)
+    }
+}
+
+impl From<rusqlite::types::FromSqlError> for StoreError {
+    fn from(e: rusqlite::types::FromSqlError) -> Self {
+        StoreError::new(format!("a stored value of an unexpected type: {e}"), None)
+    }
+}
+
+impl Reads for Connection {
+    fn data_version(&self) -> StoreResult<i64> {
+        Ok(self
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?)
+    }
+    fn generation(&self, slide: &str) -> StoreResult<i64> {
+        Ok(generation(self, slide)?)
+    }
+    fn generations(&self) -> StoreResult<Vec<(String, i64)>> {
+        Ok(generations(self)?)
+    }
+    fn get(&self, id: &Uuid) -> StoreResult<Option<(String, Columns, Vec<u8>)>> {
+        Ok(get(self, id)?)
+    }
+    fn row_bound(&self, slide: &str) -> StoreResult<usize> {
+        Ok(row_bound(self, slide)?)
+    }
+    fn for_each_in_slide(
+        &self,
+        slide: &str,
+        f: &mut dyn FnMut(Columns, Vec<u8>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        for_each_in_slide(self, slide, f)
+    }
+    fn for_each_view_in_slide(
+        &self,
+        slide: &str,
+        f: &mut dyn FnMut(RowView<'_>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        for_each_view_in_slide(self, slide, f)
+    }
+    fn activity(&self, slide: &str) -> StoreResult<Activity> {
+        Ok(activity(self, slide)?)
+    }
+    fn changes_per_day(&self) -> StoreResult<Vec<DayChanges>> {
+        Ok(changes_per_day(self)?)
+    }
+    fn history(&self, id: &Uuid) -> StoreResult<Vec<ChangeRow>> {
+        Ok(history(self, id)?)
+    }
+    fn creating_import(&self, id: &Uuid) -> StoreResult<Option<ChangeRow>> {
+        Ok(creating_import(self, id)?)
+    }
+    fn last_undoable(&self, slide: &str, author: &str) -> StoreResult<Option<(i64, String)>> {
+        Ok(last_undoable(self, slide, author)?)
+    }
+    fn change_history(&self, change_id: i64) -> StoreResult<Vec<BeforeAfter>> {
+        Ok(change_history(self, change_id)?)
+    }
+    fn created_by(&self, slide: &str, change_id: i64) -> StoreResult<Vec<(Uuid, u32)>> {
+        Ok(created_by(self, slide, change_id)?)
+    }
+    fn taken_ids(&self, ids: &[Uuid]) -> StoreResult<std::collections::HashSet<Uuid>> {
+        Ok(taken_ids(self, ids)?)
+    }
+    fn owns_seq(&self, slide: &str, seq: i64) -> StoreResult<bool> {
+        Ok(owns_seq(self, slide, seq)?)
+    }
+    fn audits(&self, slide: Option<&str>) -> StoreResult<Vec<crate::annotations::audit::Audit>> {
+        Ok(audit::audits(self, slide)?)
+    }
+    fn audit(
+        &self,
+        id: i64,
+    ) -> StoreResult<
+        Option<(
+            crate::annotations::audit::Audit,
+            Vec<crate::annotations::audit::AuditItem>,
+        )>,
+    > {
+        Ok(audit::audit(self, id)?)
+    }
+    fn audit_slide(&self, id: i64) -> StoreResult<Option<String>> {
+        Ok(audit::audit_slide(self, id)?)
+    }
+    fn slide_of_history(&self, id: &Uuid) -> StoreResult<Option<String>> {
+        Ok(self
+            .query_row(
+                "SELECT c.slide FROM history h JOIN changes c ON c.id = h.change_id
+                 WHERE h.uuid = ?1 LIMIT 1",
+                [id.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+}
+
+impl Writes for Connection {
+    fn next_change_id(&self) -> StoreResult<i64> {
+        Ok(next_change_id(self)?)
+    }
+    fn add_change(
+        &self,
+        id: Option<i64>,
+        slide: &str,
+        author: &str,
+        kind: &str,
+        count: usize,
+        detail: Option<&str>,
+    ) -> StoreResult<i64> {
+        Ok(add_change(self, id, slide, author, kind, count, detail)?)
+    }
+    fn bump_generation(&self, slide: &str) -> StoreResult<i64> {
+        Ok(bump_generation(self, slide)?)
+    }
+    fn next_seq(&self, slide: &str) -> StoreResult<i64> {
+        Ok(next_seq(self, slide)?)
+    }
+    fn insert_row(
+        &self,
+        seq: i64,
+        slide: &str,
+        columns: &Columns,
+        body: &[u8],
+        change_id: i64,
+    ) -> StoreResult<()> {
+        Ok(insert_row(self, seq, slide, columns, body, change_id)?)
+    }
+    fn insert_rows(
+        &self,
+        seq: i64,
+        shared: &SharedColumns<'_>,
+        rows: &[NewRow<'_>],
+    ) -> StoreResult<()> {
+        Ok(insert_rows(self, seq, shared, rows)?)
+    }
+    fn add_id(&self, id: &Uuid, seq: i64) -> StoreResult<bool> {
+        Ok(add_id(self, id, seq)?)
+    }
+    fn add_ids(&self, ids: &[(Uuid, i64)]) -> StoreResult<bool> {
+        Ok(add_ids(self, ids)?)
+    }
+    fn set_row_id(&self, seq: i64, id: &Uuid) -> StoreResult<()> {
+        Ok(set_row_id(self, seq, id)?)
+    }
+    fn insert(
+        &self,
+        slide: &str,
+        columns: &Columns,
+        body: &[u8],
+        change_id: i64,
+    ) -> StoreResult<bool> {
+        Ok(insert(self, slide, columns, body, change_id)?)
+    }
+    fn replace(&self, a: &Annotation) -> StoreResult<()> {
+        Ok(replace(self, a)?)
+    }
+    fn delete(&self, id: &Uuid) -> StoreResult<()> {
+        Ok(delete(self, id)?)
+    }
+    fn add_history(
+        &self,
+        change_id: i64,
+        id: &Uuid,
+        before: Option<&[u8]>,
+        after: Option<&[u8]>,
+    ) -> StoreResult<()> {
+        Ok(add_history(self, change_id, id, before, after)?)
+    }
+    fn mark_undone(&self, change_id: i64) -> StoreResult<()> {
+        Ok(mark_undone(self, change_id)?)
+    }
+    fn delete_created_by(&self, slide: &str, change_id: i64) -> StoreResult<usize> {
+        Ok(delete_created_by(self, slide, change_id)?)
+    }
+    fn add_audit(
+        &self,
+        a: &crate::annotations::audit::Audit,
+        items: &[crate::annotations::audit::AuditItem],
+    ) -> StoreResult<i64> {
+        Ok(audit::add_audit(self, a, items)?)
+    }
+    fn record_outcome(
+        &self,
+        audit: i64,
+        id: &Uuid,
+        outcome: crate::annotations::audit::Outcome,
+        comment: Option<&str>,
+        by: &str,
+        at: i64,
+    ) -> StoreResult<super::Recording> {
+        Ok(audit::record_outcome(
+            self, audit, id, outcome, comment, by, at,
+        )?)
+    }
+}
+
+/// Write-ahead log bytes past which the checkpoint after an import runs on a thread of
+/// its own (when the store's options allow).
+const BIG_WAL_BYTES: u64 = 64 << 20;
+
+/// `annotations.db` of one data directory: a writer connection and a reader connection,
+/// each used by one thread at a time.
+#[derive(Debug)]
+pub struct SqliteStore {
+    dir: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    options: StoreOptions,
+    /// Whether a background checkpoint is running (one at a time).
+    checkpointing: Arc<AtomicBool>,
+}
+
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path, options: StoreOptions) -> StoreResult<Self> {
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            writer: Mutex::new(connect(dir)?),
+            reader: Mutex::new(connect(dir)?),
+            options,
+            checkpointing: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Copies a big write-ahead log into the database file after an import committed
+    /// with automatic checkpoints off: on a thread of its own with
+    /// [`StoreOptions::background_checkpoint`] (the import is answered meanwhile, and
+    /// edits go on), else now on `conn`. A small log is checkpointed now either way.
+    fn checkpoint_after_import(&self, conn: &Connection) {
+        let now = |conn: &Connection| {
+            if let Err(e) = checkpoint(conn) {
+                tracing::warn!(dir = %self.dir.display(), "checkpoint after an import: {e}");
+            }
+        };
+        if !self.options.background_checkpoint || wal_bytes(&self.dir) < BIG_WAL_BYTES {
+            return now(conn);
+        }
+        if self.checkpointing.swap(true, Ordering::AcqRel) {
+            return; // the running one copies this import's pages too, or the next commit does
+        }
+        let (dir, running) = (self.dir.clone(), Arc::clone(&self.checkpointing));
+        std::thread::spawn(move || {
+            if let Err(e) = checkpoint_apart(&dir) {
+                tracing::warn!(dir = %dir.display(), "background checkpoint: {e}");
+            }
+            running.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// A connection lent out as [`Reads`] (a held mutex guard, or one of its own).
+struct Lent<C>(C);
+
+impl<C: Deref<Target = Connection>> Deref for Lent<C> {
+    type Target = dyn Reads;
+    fn deref(&self) -> &(dyn Reads + 'static) {
+        &*self.0
+    }
+}
+
+/// An owned connection as a [`Deref`] to itself, for [`Lent`].
+struct Own(Connection);
+
+impl Deref for Own {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.0
+    }
+}
+
+impl AnnotationStore for SqliteStore {
+    fn location(&self) -> String {
+        self.dir.join(DB_FILE).display().to_string()
+    }
+
+    fn reader(&self) -> Box<dyn Deref<Target = dyn Reads> + '_> {
+        Box::new(Lent(lock(&self.reader)))
+    }
+
+    fn writer(&self) -> Box<dyn Writer + '_> {
+        Box::new(SqliteWriter {
+            conn: lock(&self.writer),
+            store: self,
+        })
+    }
+
+    fn try_writer(&self) -> Option<Box<dyn Writer + '_>> {
+        let conn = match self.writer.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(Box::new(SqliteWriter { conn, store: self }))
+    }
+
+    fn snapshot(&self) -> StoreResult<Box<dyn Snapshot>> {
+        let conn = connect(&self.dir)?;
+        conn.execute_batch("BEGIN")?;
+        Ok(Box::new(SqliteSnapshot(conn)))
+    }
+
+    fn flush_until(&self, done: &std::sync::mpsc::Receiver<()>) {
+        flush_wal_until(&self.dir, done);
+    }
+}
+
+/// The writer connection, held.
+struct SqliteWriter<'a> {
+    conn: MutexGuard<'a, Connection>,
+    store: &'a SqliteStore,
+}
+
+impl Deref for SqliteWriter<'_> {
+    type Target = dyn Reads;
+    fn deref(&self) -> &(dyn Reads + 'static) {
+        &*self.conn
+    }
+}
+
+impl Writer for SqliteWriter<'_> {
+    fn begin(&self) -> StoreResult<Box<dyn Transaction + '_>> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(Box::new(SqliteTransaction {
+            conn: &self.conn,
+            open: true,
+        }))
+    }
+
+    fn bulk_writing(&self, on: bool) -> StoreResult<()> {
+        // The log is copied into the database file after the commit, not inside it.
+        set_auto_checkpoint(&self.conn, !on)?;
+        if !on {
+            self.store.checkpoint_after_import(&self.conn);
+        }
+        Ok(())
+    }
+}
+
+/// An immediate transaction on the writer; rolled back when dropped uncommitted.
+struct SqliteTransaction<'a> {
+    conn: &'a Connection,
+    open: bool,
+}
+
+impl Deref for SqliteTransaction<'_> {
+    type Target = dyn Writes;
+    fn deref(&self) -> &(dyn Writes + 'static) {
+        self.conn
+    }
+}
+
+impl Transaction for SqliteTransaction<'_> {
+    fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        self.open = false;
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SqliteTransaction<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// A read transaction on a connection of its own, ended when dropped.
+struct SqliteSnapshot(Connection);
+
+impl Deref for SqliteSnapshot {
+    type Target = dyn Reads;
+    fn deref(&self) -> &(dyn Reads + 'static) {
+        &self.0
+    }
+}
+
+impl Snapshot for SqliteSnapshot {}
+
+impl Drop for SqliteSnapshot {
+    fn drop(&mut self) {
+        let _ = self.0.execute_batch("COMMIT");
+    }
+}
+
+/// See [`super::open_reader`].
+pub fn open_reader(dir: &Path) -> StoreResult<Option<Box<dyn Deref<Target = dyn Reads> + Send>>> {
+    if !dir.join(DB_FILE).exists() {
+        return Ok(None);
+    }
+    Ok(Some(Box::new(Lent(Own(connect(dir)?)))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -869,7 +1205,7 @@ mod tests {
     #[test]
     fn stores_record_their_schema_version_and_refuse_others() {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let conn = open(dir.path()).expect("a new store opens");
+        let conn = connect(dir.path()).expect("a new store opens");
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("user_version");
@@ -877,7 +1213,7 @@ mod tests {
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
             .expect("set user_version");
         drop(conn);
-        let newer = open(dir.path())
+        let newer = connect(dir.path())
             .map(|_| ())
             .expect_err("a newer schema is refused");
         assert!(newer.to_string().contains("newer Tessera"), "{newer}");
@@ -887,7 +1223,7 @@ mod tests {
         conn.execute_batch("CREATE TABLE slides (slide TEXT PRIMARY KEY, generation INTEGER)")
             .expect("an old slides table");
         drop(conn);
-        let e = open(old.path())
+        let e = connect(old.path())
             .map(|_| ())
             .expect_err("the old schema is refused");
         assert!(e.to_string().contains("no `number`"), "{e}");
