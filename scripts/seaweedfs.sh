@@ -24,6 +24,10 @@ stop() {
     kill -KILL "$pid" 2>/dev/null || true
     rm -f "$dir/pid"
   fi
+  local port
+  for port in $(cat "$dir/ports" 2>/dev/null); do
+    rm -f /tmp/seaweedfs-{master,volume,filer,s3}-grpc-"$port".sock
+  done
 }
 
 case "$cmd" in
@@ -38,10 +42,23 @@ if [ ! -x "$weed" ] || [ "$(cat "$venv/installed" 2>/dev/null)" != "$version" ];
   echo "$version" >"$venv/installed"
 fi
 
-mkdir -p "$dir/data"
-# Eight free loopback ports, each with its gRPC twin (port + 10000) free too.
-read -r master volume filer s3 master_grpc volume_grpc filer_grpc s3_grpc < <(python3 - <<'EOF'
+mkdir -p "$dir"
+access_key="tessera"
+secret_key="tessera-test-secret"
+cat >"$dir/s3.json" <<EOF
+{"identities": [{"name": "tessera",
+  "credentials": [{"accessKey": "$access_key", "secretKey": "$secret_key"}],
+  "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
+EOF
+
+# Four free loopback ports, each with its gRPC twin (port + 10000) free too, all below the
+# kernel's ephemeral range: a port in that range can be taken by any outgoing connection
+# (another test's, or this server's own) between this check and weed's bind, and weed then
+# exits ("bind: address already in use").
+pick_ports() {
+  python3 - <<'PY'
 import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 def free(p):
     with socket.socket() as s:
         try:
@@ -51,41 +68,56 @@ def free(p):
             return False
 ports = set()
 while len(ports) < 4:
-    p = random.randrange(20000, 30000)
+    p = random.randrange(10000, max(11000, min(20000, lo - 10000)))
     if free(p) and free(p + 10000) and p not in ports:
         ports.add(p)
 ports = sorted(ports)
 print(*ports, *(p + 10000 for p in ports))
-EOF
-)
-
-access_key="tessera"
-secret_key="tessera-test-secret"
-cat >"$dir/s3.json" <<EOF
-{"identities": [{"name": "tessera",
-  "credentials": [{"accessKey": "$access_key", "secretKey": "$secret_key"}],
-  "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
-EOF
+PY
+}
 
 trap 'stop' ERR
-"$weed" server -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-  -master.port="$master" -master.port.grpc="$master_grpc" \
-  -volume.port="$volume" -volume.port.grpc="$volume_grpc" -volume.max=8 \
-  -master.volumeSizeLimitMB=256 \
-  -filer.port="$filer" -filer.port.grpc="$filer_grpc" \
-  -s3 -s3.port="$s3" -s3.port.grpc="$s3_grpc" -s3.config="$dir/s3.json" \
-  -s3.port.iceberg=0 -s3.port.lance=0 \
-  >"$dir/weed.log" 2>&1 &
-echo $! >"$dir/pid"
+# Starts weed on fresh ports, its data in DIR/data, its logs and the filer's and gateway's
+# local sockets in DIR (the gRPC sockets are always in /tmp; `stop` removes them).
+launch() {
+  read -r master volume filer s3 master_grpc volume_grpc filer_grpc s3_grpc < <(pick_ports)
+  echo "$master_grpc $volume_grpc $filer_grpc $s3_grpc" >"$dir/ports"
+  rm -rf "$dir/data" "$dir/shell.log"
+  mkdir -p "$dir/data"
+  "$weed" -logdir="$dir" server -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -master.port="$master" -master.port.grpc="$master_grpc" \
+    -volume.port="$volume" -volume.port.grpc="$volume_grpc" -volume.max=8 \
+    -master.volumeSizeLimitMB=256 \
+    -filer.port="$filer" -filer.port.grpc="$filer_grpc" -filer.localSocket="$dir/filer.sock" \
+    -s3 -s3.port="$s3" -s3.port.grpc="$s3_grpc" -s3.config="$dir/s3.json" \
+    -s3.localSocket="$dir/s3.sock" -s3.port.iceberg=0 -s3.port.lance=0 \
+    >"$dir/weed.log" 2>&1 &
+  echo $! >"$dir/pid"
+}
+launch
 
-# Ready when the bucket exists (weed shell makes it once master and filer answer) and the
-# S3 gateway refuses an unsigned request.
+# Ready when the bucket exists (weed shell makes it once master and filer answer; it waits
+# for them forever, so it gets a timeout should weed die meanwhile) and the
+# S3 gateway refuses an unsigned request. A port can still be taken between the check and
+# weed's bind (by a server another test starts at that moment); weed then exits, and is
+# started again on other ports.
 s3_answers() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$s3/tessera")" = 403 ]; }
 bucket=""
+launches=1
 for _ in $(seq 300); do
-  kill -0 "$(cat "$dir/pid")" 2>/dev/null || { echo "weed server exited; see $dir/weed.log" >&2; tail -20 "$dir/weed.log" >&2; exit 1; }
+  if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+    if ((launches < 3)) && grep -q "address already in use" "$dir/weed.log"; then
+      echo "weed server lost a port: $(grep -m1 'already in use' "$dir/weed.log"); starting it on others" >&2
+      stop
+      launch
+      launches=$((launches + 1))
+      bucket=""
+      continue
+    fi
+    echo "weed server exited; see $dir/weed.log" >&2; tail -20 "$dir/weed.log" >&2; exit 1
+  fi
   if [ -z "$bucket" ] && echo "s3.bucket.create -name tessera" |
-    "$weed" shell -master="127.0.0.1:$master" -filer="127.0.0.1:$filer" >>"$dir/shell.log" 2>&1 &&
+    timeout 20 "$weed" shell -master="127.0.0.1:$master" -filer="127.0.0.1:$filer" >>"$dir/shell.log" 2>&1 &&
     grep -q "created bucket tessera" "$dir/shell.log"; then
     bucket=made
   fi
