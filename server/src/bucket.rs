@@ -257,8 +257,9 @@ impl Bucket {
     }
 }
 
-/// One object read by ranges: the tiler's [`tiler::RangeRead`] over object storage.
-#[derive(Debug)]
+/// One object read by ranges: the tiler's [`tiler::RangeRead`] over object storage, and
+/// [`ObjectRanges::read`] for async callers.
+#[derive(Debug, Clone)]
 pub struct ObjectRanges {
     store: Arc<AmazonS3>,
     key: Key,
@@ -266,28 +267,41 @@ pub struct ObjectRanges {
     url: String,
 }
 
-impl tiler::RangeRead for ObjectRanges {
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-        let end = offset + buf.len() as u64;
-        if buf.is_empty() {
-            return Ok(());
+impl ObjectRanges {
+    /// Bytes `offset..offset + len` of the object in one ranged GET, for async callers: the
+    /// request runs on the object storage runtime and the caller's task waits without
+    /// holding a thread. (Not on the caller's runtime: a pooled connection is driven by a
+    /// task of the runtime that opened it, and the blocking calls of this module wait on
+    /// async threads, a slide's identity check among them; a connection driven by the
+    /// server's runtime could then wait for the very threads that wait for it.)
+    pub async fn read(&self, offset: u64, len: usize) -> std::io::Result<bytes::Bytes> {
+        let this = self.clone();
+        runtime()
+            .spawn(async move { this.fetch(offset, len).await })
+            .await
+            .map_err(|e| std::io::Error::other(format!("{}: read stopped: {e}", self.url)))?
+    }
+
+    /// One ranged GET, on whichever runtime polls it.
+    async fn fetch(&self, offset: u64, len: usize) -> std::io::Result<bytes::Bytes> {
+        let end = offset + len as u64;
+        if len == 0 {
+            return Ok(bytes::Bytes::new());
         }
-        let store = Arc::clone(&self.store);
-        let key = self.key.clone();
         let options = GetOptions {
             range: Some(GetRange::Bounded(offset..end)),
             if_match: self.e_tag.clone(),
             ..GetOptions::default()
         };
-        let bytes = block_on(async move { store.get_opts(&key, options).await?.bytes().await })
-            .map_err(|e| {
-                let kind = match e {
-                    object_store::Error::NotFound { .. } => std::io::ErrorKind::NotFound,
-                    _ => std::io::ErrorKind::Other,
-                };
-                std::io::Error::new(kind, format!("{}: bytes {offset}..{end}: {e}", self.url))
-            })?;
-        if bytes.len() != buf.len() {
+        let fetched = async { self.store.get_opts(&self.key, options).await?.bytes().await };
+        let bytes = fetched.await.map_err(|e| {
+            let kind = match e {
+                object_store::Error::NotFound { .. } => std::io::ErrorKind::NotFound,
+                _ => std::io::ErrorKind::Other,
+            };
+            std::io::Error::new(kind, format!("{}: bytes {offset}..{end}: {e}", self.url))
+        })?;
+        if bytes.len() != len {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 format!(
@@ -297,24 +311,38 @@ impl tiler::RangeRead for ObjectRanges {
                 ),
             ));
         }
+        Ok(bytes)
+    }
+}
+
+impl tiler::RangeRead for ObjectRanges {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let this = self.clone();
+        let len = buf.len();
+        let bytes = block_on(async move { this.fetch(offset, len).await })?;
         buf.copy_from_slice(&bytes);
         Ok(())
     }
 }
 
-/// Runs `work` on the object storage runtime and waits for it; callable from any thread.
-fn block_on<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> T {
+/// The runtime every object storage request runs on: two threads of its own, which never
+/// block, so the connections they drive always make progress.
+fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    let runtime = RUNTIME.get_or_init(|| {
+    RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("object-io")
             .enable_all()
             .build()
             .unwrap_or_else(|e| panic!("cannot start the object storage runtime: {e}"))
-    });
+    })
+}
+
+/// Runs `work` on the object storage runtime and waits for it; callable from any thread.
+fn block_on<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> T {
     let (done, result) = std::sync::mpsc::sync_channel(1);
-    runtime.spawn(async move {
+    runtime().spawn(async move {
         let _ = done.send(work.await);
     });
     result

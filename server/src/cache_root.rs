@@ -2,7 +2,7 @@
 //! place that lists caches, tells whether one was replaced, and opens one, by its name
 //! relative to the root (`ID.tess`, `heatmaps/ID/NAME.tess`).
 
-use crate::bucket::{self, Bucket, BucketError};
+use crate::bucket::{self, Bucket, BucketError, ObjectRanges};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use tiler::{CacheReader, ReaderLimits, TilerError};
@@ -63,15 +63,26 @@ impl CacheRoot {
     /// Opens cache `name` as it was when `identity` was taken (an object replaced since
     /// fails to read rather than mixing versions).
     pub fn open(&self, name: &str, identity: &Identity) -> Result<CacheReader, TilerError> {
-        match self {
-            Self::Dir(dir) => CacheReader::open(&dir.join(name)),
-            Self::Bucket(bucket) => {
-                let e_tag = (!identity.tag.is_empty()).then(|| identity.tag.clone());
-                let ranges = Box::new(bucket.ranges(name, e_tag));
-                let url = self.location(name);
-                CacheReader::from_ranges(&url, ranges, identity.len, ReaderLimits::default())
-            }
+        match (self, self.remote(name, identity)) {
+            (Self::Bucket(_), Some(ranges)) => CacheReader::from_ranges(
+                &self.location(name),
+                Box::new(ranges),
+                identity.len,
+                ReaderLimits::default(),
+            ),
+            _ => CacheReader::open(&self.location(name)),
         }
+    }
+
+    /// Ranged reads of object `name` as it was when `identity` was taken, for async callers
+    /// that fetch tiles themselves; `None` for a local directory.
+    #[must_use]
+    pub fn remote(&self, name: &str, identity: &Identity) -> Option<ObjectRanges> {
+        let Self::Bucket(bucket) = self else {
+            return None;
+        };
+        let e_tag = (!identity.tag.is_empty()).then(|| identity.tag.clone());
+        Some(bucket.ranges(name, e_tag))
     }
 
     /// The caches directly in `dir` (relative to the root: empty, or ending in `/`) as

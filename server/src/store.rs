@@ -9,6 +9,7 @@
 //! for the new one. Ids are checked against `[A-Za-z0-9._-]` before they come near a path,
 //! so no URL becomes a file path or key outside the root.
 
+use crate::bucket::ObjectRanges;
 use crate::cache_root::{CacheRoot, Identity};
 use crate::research::heatmap;
 use crate::slide_id;
@@ -42,10 +43,19 @@ pub struct Slide {
     /// Distinguishes successive files served under the same id.
     pub generation: u64,
     identity: Identity,
+    /// Ranged reads of the object, when the cache is in object storage.
+    remote: Option<ObjectRanges>,
     checked: RwLock<Instant>,
 }
 
 impl Slide {
+    /// Ranged reads of the cache's object, for fetching tiles without holding a thread;
+    /// `None` for a local file.
+    #[must_use]
+    pub fn remote(&self) -> Option<&ObjectRanges> {
+        self.remote.as_ref()
+    }
+
     /// A strong validator for everything derived from this file.
     #[must_use]
     pub fn etag_base(&self) -> String {
@@ -196,6 +206,7 @@ impl SlideStore {
             id: key.to_string(),
             cache,
             generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
+            remote: self.root.remote(name, &identity),
             identity,
             checked: RwLock::new(Instant::now()),
         });

@@ -227,21 +227,34 @@ impl CacheReader {
         self.file
             .read_exact_at(&mut payload, entry.offset)
             .map_err(|e| TilerError::bad_tile(&self.path, coord.place(), e.to_string()))?;
-        if crc32fast::hash(&payload) != entry.crc {
+        self.check_payload(coord, &payload)?;
+        Ok(payload)
+    }
+
+    /// Checks `payload`, the bytes of the tile's [`Entry`] (`offset`, `len`) read by the
+    /// caller (an async fetch from object storage), against the tile's length and checksum.
+    pub fn check_payload(&self, coord: TileCoord, payload: &[u8]) -> Result<()> {
+        let entry = self.entry(coord);
+        if payload.len() != entry.len as usize || crc32fast::hash(payload) != entry.crc {
             return Err(TilerError::bad_tile(
                 &self.path,
                 coord.place(),
                 "payload checksum does not match",
             ));
         }
-        Ok(payload)
+        Ok(())
     }
 
     /// A tile decoded to RGB.
     pub fn read_tile(&self, coord: TileCoord) -> Result<Tile> {
         let payload = self.read_payload(coord)?;
+        self.decode_tile(coord, &payload)
+    }
+
+    /// Decodes the tile's payload, checked by [`CacheReader::check_payload`], to RGB.
+    pub fn decode_tile(&self, coord: TileCoord, payload: &[u8]) -> Result<Tile> {
         let (_, _, width, height) = self.grid.tile_rect(coord);
-        let rgb = codec::decode(self.metadata.codec, &payload, width, height)
+        let rgb = codec::decode(self.metadata.codec, payload, width, height)
             .map_err(|e| TilerError::bad_tile(&self.path, coord.place(), e))?;
         Ok(Tile { width, height, rgb })
     }
