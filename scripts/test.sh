@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, unit, doc and end-to-end tests (Rust), the IIIF
 # validator, and the viewer's browser tests (Chromium driven by playwright-core). The
-# PostgreSQL store's tests get a throwaway PostgreSQL (scripts/postgres.sh).
+# PostgreSQL store's tests get a throwaway PostgreSQL (scripts/postgres.sh), and the
+# annotation, access and workflow suites run a second time on it.
 # Tests read real slides from ../shared/data and fail under CI=true without them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,10 @@ trap 'scripts/postgres.sh stop "$pg_dir"; rm -rf "$pg_dir"' EXIT
 TESSERA_TEST_POSTGRES=$(scripts/postgres.sh start "$pg_dir" "${TESSERA_TEST_PG_PORT:-15432}")
 export TESSERA_TEST_POSTGRES
 cargo test --workspace --locked
+# The annotation, access and workflow suites again, with every command and server on
+# PostgreSQL (one database per test data directory; tests/src/lib.rs, `store_for`).
+TESSERA_TEST_STORE=postgres cargo test --locked -p tessera-e2e \
+  --test annotations --test access --test workflow_qc_audit
 cargo build --locked -p server
 scripts/iiif-validate.sh target/debug/tessera
 (cd viewer && TESSERA_BIN=../target/debug/tessera npm test)

@@ -20,10 +20,10 @@
 use crate::access::{AssignState, Caller, Directory, Role, SlideAssignment, StatusCounts};
 use crate::annotations::Status;
 use crate::annotations::store::{self, Reads, StoreResult};
+use crate::location::StoreLocation;
 use crate::store::SlideStore;
 use std::collections::HashMap;
 use std::ops::Deref;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
@@ -104,7 +104,8 @@ static NO_ACTIVITY: Activity = Activity {
 /// The catalogue of a data directory.
 pub struct Catalog {
     store: Arc<SlideStore>,
-    dir: PathBuf,
+    /// Where the annotations whose activity rows show live.
+    location: StoreLocation,
     files: RwLock<Option<(Instant, Arc<Vec<SlideFile>>)>>,
     relisting: AtomicBool,
     activity: Mutex<ActivityCache>,
@@ -113,7 +114,7 @@ pub struct Catalog {
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Catalog")
-            .field("dir", &self.dir)
+            .field("location", &self.location)
             .finish_non_exhaustive()
     }
 }
@@ -137,12 +138,11 @@ impl Snapshot {
 }
 
 impl Catalog {
-    /// The catalogue of the slides in `store` and the annotations in the store directory
-    /// `dir`.
+    /// The catalogue of the slides in `store` and the annotations at `location`.
     #[must_use]
-    pub fn new(store: Arc<SlideStore>, dir: &std::path::Path) -> Self {
+    pub fn new(store: Arc<SlideStore>, location: StoreLocation) -> Self {
         Self {
-            dir: dir.to_path_buf(),
+            location,
             store,
             files: RwLock::new(None),
             relisting: AtomicBool::new(false),
@@ -182,6 +182,12 @@ impl Catalog {
 
     /// The slide files: the last list, read again in the background when it is older than
     /// [`RELIST_AFTER`]; the first call lists them itself. Blocking.
+    /// Where the annotations and access records live.
+    #[must_use]
+    pub fn location(&self) -> &StoreLocation {
+        &self.location
+    }
+
     pub fn files(self: &Arc<Self>) -> Arc<Vec<SlideFile>> {
         let current = self
             .files
@@ -206,8 +212,8 @@ impl Catalog {
     /// Every written slide's activity, brought up to date with the store. Blocking.
     pub fn activity(&self) -> Arc<HashMap<String, Arc<Activity>>> {
         let mut cache = lock(&self.activity);
-        if let Err(e) = refresh(&mut cache, &self.dir) {
-            tracing::warn!(dir = %self.dir.display(), "annotation counts for the slide list: {e}");
+        if let Err(e) = refresh(&mut cache, &self.location) {
+            tracing::warn!(store = %self.location.describe(), "annotation counts for the slide list: {e}");
             cache.conn = None;
             cache.data_version = None;
         }
@@ -217,8 +223,8 @@ impl Catalog {
     /// One slide's activity, up to date. Blocking.
     pub fn activity_of(&self, slide: &str) -> Arc<Activity> {
         let mut cache = lock(&self.activity);
-        if let Err(e) = refresh(&mut cache, &self.dir) {
-            tracing::warn!(dir = %self.dir.display(), "annotation counts: {e}");
+        if let Err(e) = refresh(&mut cache, &self.location) {
+            tracing::warn!(store = %self.location.describe(), "annotation counts: {e}");
             cache.conn = None;
             cache.data_version = None;
         }
@@ -240,9 +246,9 @@ impl Catalog {
 
 /// Reads the activity of every slide whose generation moved since the last look; nothing
 /// when SQLite's `data_version` says no other connection committed.
-fn refresh(cache: &mut ActivityCache, dir: &std::path::Path) -> StoreResult<()> {
+fn refresh(cache: &mut ActivityCache, location: &StoreLocation) -> StoreResult<()> {
     if cache.conn.is_none() {
-        cache.conn = store::open_reader(dir)?;
+        cache.conn = store::open_reader_at(location)?;
     }
     let Some(conn) = cache.conn.as_ref() else {
         return Ok(());

@@ -90,6 +90,8 @@ enum Command {
     Project(cli::project::ProjectArgs),
     /// Assign slides of a project to annotators and a reviewer.
     Assign(cli::assign::AssignArgs),
+    /// Move a data directory's annotations, users and projects into PostgreSQL
+    Migrate(cli::migrate::MigrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -115,6 +117,7 @@ fn main() -> ExitCode {
         Command::User(a) => cli::user::run(&a),
         Command::Project(a) => cli::project::run(&a),
         Command::Assign(a) => cli::assign::run(&a),
+        Command::Migrate(a) => cli::migrate::run(&a),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 
 use crate::cache_root::CacheRoot;
 use crate::http::{AppState, router};
+use crate::location::StoreLocation;
 use crate::metrics::Metrics;
 use crate::store::SlideStore;
 use crate::tiles::TileService;
@@ -13,10 +14,13 @@ use std::sync::Arc;
 /// How to run the server.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// The directory of the annotation and access stores (`annotations.db`, `access.db`).
+    /// The local data directory: the annotation snapshots, the caches when `caches` is this
+    /// directory, and the SQLite stores unless `store` says otherwise.
     pub data: PathBuf,
-    /// The slide caches: the same directory, another, or a prefix in object storage.
+    /// The slide caches: the data directory, or a prefix in object storage.
     pub caches: CacheRoot,
+    /// Where annotations and access records live.
+    pub store: StoreLocation,
     pub addr: SocketAddr,
     pub cache_mb: u64,
     /// Memory for annotation indexes, in MiB.
@@ -32,8 +36,9 @@ pub struct ServeConfig {
 pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::AnnotationError> {
     let metrics = Arc::new(Metrics::default());
     let store = Arc::new(SlideStore::at(config.caches.clone()));
-    let annotations = crate::annotations::Engine::open(
+    let annotations = crate::annotations::Engine::open_at(
         &config.data,
+        &config.store,
         crate::store::slide_bounds(Arc::clone(&store)),
         crate::annotations::EngineLimits {
             background_checkpoint: true,
@@ -42,15 +47,14 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
             ..crate::annotations::EngineLimits::default()
         },
     )?;
-    let access = Arc::new(
-        crate::access::Access::open(&config.data)
-            .map_err(|e| crate::annotations::AnnotationError::db(&config.data, e))?,
-    );
+    let access = Arc::new(crate::access::Access::open_at(&config.store).map_err(|e| {
+        crate::annotations::AnnotationError::db_at(&config.store, crate::access::store::DB_FILE, e)
+    })?);
     crate::access::follow_schemas(&annotations, &access);
     Ok(AppState {
         catalog: Arc::new(crate::catalog::Catalog::new(
             Arc::clone(&store),
-            &config.data,
+            config.store.clone(),
         )),
         store,
         tiles: Arc::new(TileService::new(
@@ -81,7 +85,14 @@ pub async fn run(
     config: ServeConfig,
     ready: impl FnOnce(SocketAddr, usize),
 ) -> std::io::Result<()> {
-    let state = state(&config).map_err(std::io::Error::other)?;
+    // Opening a database store blocks (and may not run on the runtime's own threads).
+    let state = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || state(&config))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?
+    };
     if !config.addr.ip().is_loopback() && !state.access.directory().has_users() {
         return Err(std::io::Error::other(format!(
             "no user is configured, so the server runs single-user and only listens on \

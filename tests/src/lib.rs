@@ -78,9 +78,163 @@ pub fn tessera_bin() -> &'static Path {
     })
 }
 
+/// Under `TESSERA_TEST_STORE=postgres`, the PostgreSQL database that stands for the
+/// data directory `data`: one per directory (named from its path), made on first use in
+/// the server at `TESSERA_TEST_POSTGRES` from a template with PostGIS installed. `None`
+/// otherwise: the data directory's own SQLite files.
+///
+/// Every `tessera` command and server the tests start gets it as `TESSERA_STORE`, so the
+/// same suites run against both stores.
+#[must_use]
+pub fn store_for(data: &Path) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static MADE: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    if std::env::var("TESSERA_TEST_STORE").ok()?.as_str() != "postgres" {
+        return None;
+    }
+    let server = std::env::var("TESSERA_TEST_POSTGRES")
+        .expect("TESSERA_TEST_STORE=postgres needs TESSERA_TEST_POSTGRES (a postgres:// address)");
+    let data = data.canonicalize().unwrap_or_else(|_| data.to_path_buf());
+    let mut made = MADE
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(url) = made.get(&data) {
+        return Some(url.clone());
+    }
+    let name = format!("t_{:016x}", fnv1a(data.as_os_str().as_encoded_bytes()));
+    create_database(&server, &name);
+    let url = database_url(&server, &name);
+    made.insert(data, url.clone());
+    Some(url)
+}
+
+/// Runs SQL on the PostgreSQL database of the data directory `data` and returns what
+/// it printed (unaligned, tuples only); `None` when the tests run on SQLite.
+#[must_use]
+pub fn postgres_sql(data: &Path, sql: &str) -> Option<String> {
+    let url = store_for(data)?;
+    let out = Command::new("psql")
+        .args(["-q", "-At", "-v", "ON_ERROR_STOP=1", &url, "-c", sql])
+        .output()
+        .expect("psql runs (postgresql-client)");
+    assert!(
+        out.status.success(),
+        "psql -c {sql:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Everything the access store of `data` holds, as bytes: `access.db` on SQLite, a
+/// `pg_dump` of the database on PostgreSQL.
+#[must_use]
+pub fn access_store_bytes(data: &Path) -> Vec<u8> {
+    if let Some(url) = store_for(data) {
+        let out = Command::new("pg_dump")
+            .args(["--data-only", &url])
+            .output()
+            .expect("pg_dump runs (postgresql-client)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return out.stdout;
+    }
+    std::fs::read(data.join("access.db")).expect("access.db")
+}
+
+/// A new, empty database `NAME` (with PostGIS) in the throwaway PostgreSQL at
+/// `TESSERA_TEST_POSTGRES`, for a test that needs one whichever store the suites run on.
+/// Without that server: fails under CI (`CI=true`), else `None` (the test did not run).
+#[must_use]
+pub fn fresh_postgres_database(name: &str) -> Option<String> {
+    static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let Ok(server) = std::env::var("TESSERA_TEST_POSTGRES") else {
+        assert!(
+            !under_ci(),
+            "TESSERA_TEST_POSTGRES is not set (required under CI; scripts/test.sh starts one)"
+        );
+        eprintln!("TESSERA_TEST_POSTGRES is not set: test not run");
+        return None;
+    };
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("{name}_{}_{n}", std::process::id());
+    create_database(&server, &name);
+    Some(database_url(&server, &name))
+}
+
+/// Creates database `name` in the server at `server` from a template with PostGIS,
+/// made on first use.
+fn create_database(server: &str, name: &str) {
+    static TEMPLATE: OnceLock<()> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        psql(server, "CREATE DATABASE tessera_template", true);
+        psql(
+            &database_url(server, "tessera_template"),
+            "CREATE EXTENSION IF NOT EXISTS postgis",
+            false,
+        );
+    });
+    psql(
+        server,
+        &format!("CREATE DATABASE {name} TEMPLATE tessera_template"),
+        true,
+    );
+}
+
+/// `url` with its database replaced by `name`.
+fn database_url(url: &str, name: &str) -> String {
+    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+/// Runs one SQL statement with `psql`; `exists_ok`: an "already exists" error is fine.
+fn psql(url: &str, sql: &str, exists_ok: bool) {
+    let out = Command::new("psql")
+        .args(["-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+        .output()
+        .expect("psql runs (postgresql-client)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || (exists_ok && stderr.contains("already exists")),
+        "psql {url} -c {sql:?}: {stderr}"
+    );
+}
+
+/// FNV-1a, to name a database after a path.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The `--data` directory among a command's arguments.
+fn data_arg(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Option<PathBuf> {
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::convert::AsRef::as_ref).collect();
+    args.iter().enumerate().find_map(|(i, a)| {
+        if *a == "--data" {
+            return args.get(i + 1).map(PathBuf::from);
+        }
+        a.to_str()?.strip_prefix("--data=").map(PathBuf::from)
+    })
+}
+
+/// A `tessera` command on the store [`store_for`] gives its data directory.
+fn tessera_command(data: Option<&Path>) -> Command {
+    let mut command = Command::new(tessera_bin());
+    match data.and_then(store_for) {
+        Some(url) => command.env("TESSERA_STORE", url),
+        None => command.env_remove("TESSERA_STORE"),
+    };
+    command
+}
+
 /// Runs `tessera ARGS…` and returns its output.
 pub fn tessera(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(tessera_bin())
+    tessera_command(data_arg(args).as_deref())
         .args(args.iter().map(std::convert::AsRef::as_ref))
         .output()
         .expect("tessera runs")
@@ -310,7 +464,7 @@ impl Server {
             .expect("free port")
             .port();
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-        let child = Command::new(tessera_bin())
+        let child = tessera_command(Some(data))
             .args(["serve", "--addr", &addr.to_string(), "--data"])
             .arg(data)
             .args(extra)

@@ -350,7 +350,7 @@ fn tokens_stay_out_of_urls_and_sessions_are_safe_cookies() {
     );
     assert_eq!(w.call("vie", "GET", "/api/slides/s", "").status, 401);
     // The token itself is stored only hashed.
-    let db = std::fs::read(w.data.join("access.db")).expect("access.db");
+    let db = tessera_e2e::access_store_bytes(&w.data);
     for token in w.tokens.values() {
         assert!(
             !contains(&db, token.as_bytes()),
@@ -960,4 +960,51 @@ fn tessera_assign_names_bad_users_and_slides_and_says_what_it_did() {
         &w.data,
     ]);
     assert!(again.contains("(0 new assignments)"), "{again}");
+}
+
+#[test]
+fn a_browser_session_works_on_every_server_of_the_store_until_signed_out_or_revoked() {
+    let w = world(false);
+    let other = tessera_e2e::Server::start(&w.data, &[]);
+    let r = w.call("ann", "POST", "/api/session", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let cookie = r
+        .header("set-cookie")
+        .expect("a session cookie")
+        .to_string();
+    let sid = cookie.split(';').next().expect("name=value").to_string();
+    let on = |server: &tessera_e2e::Server| server.get_with("/api/session", &[("Cookie", &sid)]);
+    // Opened on one server, known to the other.
+    assert_eq!(on(&w.server).status, 200);
+    let there = on(&other);
+    assert_eq!(there.status, 200, "{}", there.text());
+    assert!(
+        there.text().contains("\"user\":\"ann\""),
+        "{}",
+        there.text()
+    );
+    // Signed out on the other, ended on the first within a second.
+    let out = other.request("DELETE", "/api/session", &[("Cookie", &sid)], b"");
+    assert!(out.status < 300, "{}", out.status);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(on(&w.server).status, 401);
+    assert_eq!(on(&other).status, 401);
+    // A new session, then a revocation through the command line: ended everywhere.
+    let r = w.call("ann", "POST", "/api/session", "");
+    let cookie = r
+        .header("set-cookie")
+        .expect("a session cookie")
+        .to_string();
+    let sid = cookie.split(';').next().expect("name=value").to_string();
+    assert_eq!(
+        other.get_with("/api/session", &[("Cookie", &sid)]).status,
+        200
+    );
+    tessera_ok(&[&"user", &"revoke", &"ann", &"--data", &w.data]);
+    for server in [&w.server, &other] {
+        assert_eq!(
+            server.get_with("/api/session", &[("Cookie", &sid)]).status,
+            401
+        );
+    }
 }

@@ -8,6 +8,7 @@
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
+use std::fmt::Write as _;
 use std::path::Path;
 use tessera_e2e::{HttpResponse, Server, tessera, tessera_ok};
 
@@ -147,8 +148,41 @@ fn make_bowtie(data: &Path, id: &str, x: i64, y: i64, side: i64) {
     let (x0, y0, x1, y1) = (x * 100, y * 100, (x + side) * 100, (y + side) * 100);
     let square = encoded_polygon(&[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]);
     let bowtie = encoded_polygon(&[[x0, y0], [x1, y1], [x1, y0], [x0, y1]]);
-    let db = rusqlite::Connection::open(data.join("annotations.db")).expect("open the store");
     let uuid = uuid_parse(id);
+    let replace = |record: &[u8]| -> Vec<u8> {
+        let at = record
+            .windows(square.len())
+            .position(|w| w == square.as_slice())
+            .expect("the square's geometry in its record");
+        let mut patched = record[..at].to_vec();
+        patched.extend_from_slice(&bowtie);
+        patched.extend_from_slice(&record[at + square.len()..]);
+        patched
+    };
+    // As every writer of the store does, the slide's generation moves on, so that
+    // readers (a server's index, the slide's snapshot on disk) know they are behind.
+    if let Some(hex) = tessera_e2e::postgres_sql(
+        data,
+        &format!("SELECT encode(record, 'hex') FROM tessera.annotations WHERE uuid = '{id}'"),
+    ) {
+        let record = from_hex(hex.trim());
+        let patched = replace(&record).iter().fold(String::new(), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        });
+        let done = tessera_e2e::postgres_sql(
+            data,
+            &format!(
+                "UPDATE tessera.annotations SET record = decode('{patched}', 'hex')
+                 WHERE uuid = '{id}';
+                 UPDATE tessera.slides SET generation = generation + 1 WHERE slide =
+                     (SELECT slide FROM tessera.annotations WHERE uuid = '{id}')"
+            ),
+        );
+        assert!(done.is_some());
+        return;
+    }
+    let db = rusqlite::Connection::open(data.join("annotations.db")).expect("open the store");
     let record: Vec<u8> = db
         .query_row(
             "SELECT record FROM annotations WHERE uuid = ?1",
@@ -156,34 +190,30 @@ fn make_bowtie(data: &Path, id: &str, x: i64, y: i64, side: i64) {
             |r| r.get(0),
         )
         .expect("the square's record");
-    let at = record
-        .windows(square.len())
-        .position(|w| w == square.as_slice())
-        .expect("the square's geometry in its record");
-    let mut patched = record[..at].to_vec();
-    patched.extend_from_slice(&bowtie);
-    patched.extend_from_slice(&record[at + square.len()..]);
     let n = db
         .execute(
             "UPDATE annotations SET record = ?1 WHERE uuid = ?2",
-            rusqlite::params![patched, &uuid[..]],
+            rusqlite::params![replace(&record), &uuid[..]],
         )
         .expect("patch the record");
     assert_eq!(n, 1);
-    // As every writer of the store does, so that readers (a server's index, the slide's
-    // snapshot on disk) know they are behind.
     db.execute(
-        "UPDATE slides SET generation = generation + 1 WHERE slide =          (SELECT slide FROM annotations WHERE uuid = ?1)",
+        "UPDATE slides SET generation = generation + 1 WHERE slide = \
+         (SELECT slide FROM annotations WHERE uuid = ?1)",
         [&uuid[..]],
     )
     .expect("bump the slide's generation");
 }
 
-fn uuid_parse(text: &str) -> Vec<u8> {
-    let hex: String = text.chars().filter(|c| *c != '-').collect();
-    (0..16)
+fn from_hex(hex: &str) -> Vec<u8> {
+    (0..hex.len() / 2)
         .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
         .collect()
+}
+
+fn uuid_parse(text: &str) -> Vec<u8> {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    from_hex(&hex)
 }
 
 #[test]

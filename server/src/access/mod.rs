@@ -23,6 +23,7 @@ pub use assign::{
 use crate::annotations::Engine;
 use crate::annotations::geojson::parse::ClassRule;
 use crate::annotations::store::StoreResult;
+use crate::location::StoreLocation;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -33,6 +34,10 @@ use store::AccessRows;
 
 /// How long a browser session lasts.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+/// How long a server trusts a session it knows before asking the store again, so that a
+/// sign-out through another server ends it here too.
+const SESSION_RECHECK: Duration = Duration::from_secs(1);
 
 /// The name every request acts as when no user is configured.
 pub const SINGLE_USER: &str = "local";
@@ -423,13 +428,16 @@ pub enum Denied {
     Unauthenticated(String),
 }
 
-/// A browser session.
+/// A browser session, as this server last saw it in the store.
 #[derive(Debug, Clone)]
 struct Session {
     user: String,
-    expires: Instant,
     /// When it was opened (ms since the epoch), to end it at a later revocation.
     opened_ms: i64,
+    expires_ms: i64,
+    /// When the store last vouched for it; `None`: the store could not keep it (a
+    /// read-only data directory), so it lives in this server alone.
+    checked: Option<Instant>,
 }
 
 /// The access service the server holds: the snapshot, kept fresh, and browser sessions.
@@ -437,7 +445,8 @@ struct Session {
 pub struct Access {
     conn: Mutex<Box<dyn AccessRows>>,
     directory: RwLock<(i64, Arc<Directory>)>,
-    /// SHA-256 of a session id → the session.
+    /// SHA-256 of a session id → the session (the store has them all; these are the
+    /// ones this server saw lately).
     sessions: Mutex<HashMap<String, Session>>,
 }
 
@@ -449,7 +458,12 @@ impl Access {
     /// Opens `DIR/access.db` (creating it empty: single-user until a user is added; on a
     /// read-only data directory without one, an empty one in memory).
     pub fn open(dir: &Path) -> StoreResult<Self> {
-        let conn = store::open_for_reading(dir)?;
+        Self::open_at(&StoreLocation::Directory(dir.to_path_buf()))
+    }
+
+    /// Opens the access store at `location` (see [`Access::open`] for a directory).
+    pub fn open_at(location: &StoreLocation) -> StoreResult<Self> {
+        let conn = store::open_for_reading_at(location)?;
         let version = conn.data_version()?;
         let directory = Directory::load(&*conn)?;
         Ok(Self {
@@ -461,7 +475,21 @@ impl Access {
 
     /// The current snapshot, reloaded first if another process changed the store.
     pub fn directory(&self) -> Arc<Directory> {
+        self.on_conn(|conn| self.fresh_directory(conn))
+    }
+
+    /// Runs `f` on the store's connection; a database's off the async runtime's threads.
+    fn on_conn<T>(&self, f: impl FnOnce(&dyn AccessRows) -> T) -> T {
         let conn = lock(&self.conn);
+        if conn.is_remote() {
+            crate::annotations::store::postgres::outside_async(|| f(&**conn))
+        } else {
+            f(&**conn)
+        }
+    }
+
+    /// The snapshot, reloaded from `conn` if the store moved on.
+    fn fresh_directory(&self, conn: &dyn AccessRows) -> Arc<Directory> {
         let current = conn.data_version().ok();
         let (version, directory) = {
             let d = self
@@ -471,7 +499,7 @@ impl Access {
             (d.0, Arc::clone(&d.1))
         };
         match current {
-            Some(v) if v != version => match Directory::load(&**conn) {
+            Some(v) if v != version => match Directory::load(conn) {
                 Ok(fresh) => {
                     let fresh = Arc::new(fresh);
                     *self
@@ -492,10 +520,17 @@ impl Access {
 
     /// Runs a change on the store and reloads the snapshot.
     pub fn change<T>(&self, f: impl FnOnce(&dyn AccessRows) -> StoreResult<T>) -> StoreResult<T> {
-        let conn = lock(&self.conn);
-        let out = f(&**conn)?;
+        self.on_conn(|conn| self.change_on(conn, f))
+    }
+
+    fn change_on<T>(
+        &self,
+        conn: &dyn AccessRows,
+        f: impl FnOnce(&dyn AccessRows) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let out = f(conn)?;
         let version = conn.data_version()?;
-        let fresh = Directory::load(&**conn)?;
+        let fresh = Directory::load(conn)?;
         *self
             .directory
             .write()
@@ -520,19 +555,8 @@ impl Access {
             });
         }
         if let Some(sid) = session {
-            let key = token_hash(sid);
-            let session = {
-                let mut sessions = lock(&self.sessions);
-                match sessions.get(&key) {
-                    Some(s) if s.expires > Instant::now() => Some(s.clone()),
-                    Some(_) => {
-                        sessions.remove(&key);
-                        None
-                    }
-                    None => None,
-                }
-            };
-            return session
+            return self
+                .session(&token_hash(sid))
                 .and_then(|s| directory.caller_of_session(&s.user, s.opened_ms))
                 .ok_or_else(|| {
                     Denied::Unauthenticated("the session has ended; sign in again".into())
@@ -550,23 +574,70 @@ impl Access {
             Denied::Unauthenticated("the token is not valid (unknown or revoked)".into())
         })?;
         let sid = new_secret("tss_");
+        let key = token_hash(&sid);
+        let opened_ms = crate::annotations::model::now_ms();
+        let expires_ms = opened_ms + i64::try_from(SESSION_LIFETIME.as_millis()).unwrap_or(0);
+        let kept = self.on_conn(|c| c.add_session(&key, &caller.name, opened_ms, expires_ms));
+        if let Err(e) = &kept {
+            tracing::warn!("the session is kept by this server alone: {e}");
+        }
         let mut sessions = lock(&self.sessions);
-        let now = Instant::now();
-        sessions.retain(|_, s| s.expires > now);
+        sessions.retain(|_, s| s.expires_ms > opened_ms);
         sessions.insert(
-            token_hash(&sid),
+            key,
             Session {
                 user: caller.name.clone(),
-                expires: now + SESSION_LIFETIME,
-                opened_ms: crate::annotations::model::now_ms(),
+                opened_ms,
+                expires_ms,
+                checked: kept.is_ok().then(Instant::now),
             },
         );
         Ok((sid, caller))
     }
 
-    /// Ends a browser session.
+    /// The live session of that id hash: from memory when the store vouched for it
+    /// within [`SESSION_RECHECK`], else from the store.
+    fn session(&self, key: &str) -> Option<Session> {
+        let now_ms = crate::annotations::model::now_ms();
+        if let Some(s) = lock(&self.sessions).get(key) {
+            let trusted = s.checked.is_none_or(|at| at.elapsed() < SESSION_RECHECK);
+            if trusted {
+                return (s.expires_ms > now_ms).then(|| s.clone());
+            }
+        }
+        let stored = match self.on_conn(|c| c.session(key)) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::error!("sessions could not be read: {e}");
+                None
+            }
+        };
+        let mut sessions = lock(&self.sessions);
+        match stored {
+            Some(row) if row.expires_ms > now_ms => {
+                let session = Session {
+                    user: row.user,
+                    opened_ms: row.opened_ms,
+                    expires_ms: row.expires_ms,
+                    checked: Some(Instant::now()),
+                };
+                sessions.insert(key.to_string(), session.clone());
+                Some(session)
+            }
+            _ => {
+                sessions.remove(key);
+                None
+            }
+        }
+    }
+
+    /// Ends a browser session, on every server of the store.
     pub fn close_session(&self, sid: &str) {
-        lock(&self.sessions).remove(&token_hash(sid));
+        let key = token_hash(sid);
+        if let Err(e) = self.on_conn(|c| c.end_session(&key)) {
+            tracing::error!("a session could not be ended in the store: {e}");
+        }
+        lock(&self.sessions).remove(&key);
     }
 }
 

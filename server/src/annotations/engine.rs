@@ -19,6 +19,7 @@ use super::model::{Annotation, Provenance, Status, now_ms};
 use super::review;
 use super::snapshot::{self, Snapshot};
 use super::store::{self, AnnotationStore, Reads, StoreError, StoreOptions, Writer, Writes};
+use crate::location::StoreLocation;
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -232,6 +233,21 @@ impl Engine {
             background_checkpoint: limits.background_checkpoint,
         };
         let store = store::open(dir, options).map_err(|e| AnnotationError::db(dir, e))?;
+        Self::with_store(dir, store, bounds, limits)
+    }
+
+    /// Opens the store at `location` for the slides of the data directory `dir`.
+    pub fn open_at(
+        dir: &Path,
+        location: &StoreLocation,
+        bounds: Box<SlideBounds>,
+        limits: EngineLimits,
+    ) -> Result<Self, AnnotationError> {
+        let options = StoreOptions {
+            background_checkpoint: limits.background_checkpoint,
+        };
+        let store = store::open_at(location, options)
+            .map_err(|e| AnnotationError::db_at(location, store::DB_FILE, e))?;
         Self::with_store(dir, store, bounds, limits)
     }
 

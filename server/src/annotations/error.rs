@@ -97,6 +97,18 @@ impl AnnotationError {
         }
     }
 
+    /// A failure of the store at `location`, named as its file `file` in a directory.
+    pub(crate) fn db_at(
+        location: &crate::location::StoreLocation,
+        file: &str,
+        source: super::store::StoreError,
+    ) -> Self {
+        Self::Db {
+            path: location.describe_file(file),
+            source,
+        }
+    }
+
     pub(crate) fn db(dir: &Path, source: super::store::StoreError) -> Self {
         Self::Db {
             path: dir.join(super::store::DB_FILE).display().to_string(),

@@ -393,30 +393,20 @@ fn store_stage(
             if ids.capacity() == 0 {
                 ids.reserve(expected.load(Ordering::Relaxed).max(batch.len()));
             }
-            let mut rows = Vec::with_capacity(store::ROWS_PER_STATEMENT);
-            for chunk in batch.chunks(store::ROWS_PER_STATEMENT) {
-                let seq = base + out.imported as i64;
-                if chunk.len() == store::ROWS_PER_STATEMENT
-                    && chunk.iter().all(|(_, s)| shared.fit(&s.columns))
-                {
-                    rows.clear();
-                    rows.extend(chunk.iter().map(|(_, s)| (&s.columns, s.body.as_slice())));
-                    tx.insert_rows(seq, &shared, &rows)?;
-                } else {
-                    for (n, (_, s)) in chunk.iter().enumerate() {
-                        tx.insert_row(seq + n as i64, slide, &s.columns, &s.body, change)?;
-                    }
-                }
-                for (n, (index, s)) in chunk.iter().enumerate() {
-                    ids.push(IdToIndex {
-                        id: s.columns.id,
-                        row: row_number(out.imported + n),
-                        feature: row_number(*index),
-                    });
-                }
-                out.imported += chunk.len();
-            }
+            let rows: Vec<store::NewRow<'_>> = batch
+                .iter()
+                .map(|(_, s)| (&s.columns, s.body.as_slice()))
+                .collect();
+            tx.insert_rows(base + out.imported as i64, &shared, &rows)?;
             drop(rows);
+            for (n, (index, s)) in batch.iter().enumerate() {
+                ids.push(IdToIndex {
+                    id: s.columns.id,
+                    row: row_number(out.imported + n),
+                    feature: row_number(*index),
+                });
+            }
+            out.imported += batch.len();
             if keep && index_tx.send(batch).is_err() {
                 break;
             }

@@ -1,7 +1,7 @@
 //! `tessera agreement --data DIR SLIDE_ID --a RATER --b RATER [--also RATER]... [--class C]
 //! [--iou 0.5] [--consensus LAYER] [--json]`: inter-annotator agreement on a slide.
 
-use super::import::open_engine;
+use super::open_engine;
 use server::agreement::{Figures, Options, Report, Request, evaluate};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -12,6 +12,8 @@ pub struct AgreementArgs {
     /// Data directory: the slides' caches and `annotations.db`.
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    store: super::StoreArg,
     /// Slide id.
     slide: String,
     /// The reference rater: `user:NAME` (annotations by that author), `layer:NAME`, or a
@@ -50,7 +52,7 @@ pub fn run(args: &AgreementArgs) -> anyhow::Result<ExitCode> {
         class: args.class.clone(),
     };
     let request = Request::new(&args.slide, &raters, options, args.consensus.clone())?;
-    let engine = open_engine(&args.data)?;
+    let engine = open_engine(&args.data, &args.store)?;
     let outcome = evaluate(&engine, &request)?;
     let stored = match &args.consensus {
         Some(_) => Some(outcome.store(&engine)?),

@@ -25,10 +25,12 @@ pub struct AssignArgs {
     /// Data directory (holds `access.db` and the caches).
     #[arg(long, default_value = ".")]
     data: PathBuf,
+    #[command(flatten)]
+    store: super::StoreArg,
 }
 
 pub fn run(args: &AssignArgs) -> anyhow::Result<ExitCode> {
-    let conn = super::open_access(&args.data)?;
+    let conn = super::open_access(&args.data, &args.store)?;
     let missing: Vec<&String> = args
         .slides
         .iter()

@@ -1,6 +1,7 @@
 //! `tessera audit sample|record|summary|list`: random audits of a slide's annotations.
 
-use super::import::{local_user, open_engine};
+use super::import::local_user;
+use super::open_engine;
 use server::annotations::audit::{self, AuditFilter, Outcome, Tally};
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -30,6 +31,8 @@ struct SampleArgs {
     /// Data directory: the slides' caches and `annotations.db`.
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    store: super::StoreArg,
     #[arg(long)]
     slide: String,
     /// Share of the eligible annotations to sample, in (0, 1]; ⌈fraction × n⌉ are taken.
@@ -58,6 +61,8 @@ struct SampleArgs {
 struct RecordArgs {
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    store: super::StoreArg,
     audit: i64,
     annotation: String,
     /// `pass` or `fail`.
@@ -74,6 +79,8 @@ struct RecordArgs {
 struct SummaryArgs {
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    store: super::StoreArg,
     audit: i64,
     /// The audit, its items and the summary as JSON.
     #[arg(long)]
@@ -84,6 +91,8 @@ struct SummaryArgs {
 struct ListArgs {
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    store: super::StoreArg,
     #[arg(long)]
     slide: Option<String>,
     #[arg(long)]
@@ -101,7 +110,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn sample(a: &SampleArgs) -> anyhow::Result<()> {
-    let engine = open_engine(&a.data)?;
+    let engine = open_engine(&a.data, &a.store)?;
     let filter = AuditFilter {
         layer: a.layer.clone(),
         class: a.class.clone(),
@@ -137,7 +146,7 @@ fn record(a: &RecordArgs) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("--outcome {:?}: expected pass or fail", a.outcome))?;
     let id = Uuid::try_parse(&a.annotation)
         .map_err(|_| anyhow::anyhow!("{:?} is not an annotation id", a.annotation))?;
-    let engine = open_engine(&a.data)?;
+    let engine = open_engine(&a.data, &a.store)?;
     let by = local_user(a.by.as_ref());
     let r = audit::record(&engine, a.audit, &id, outcome, a.comment.as_deref(), &by)?;
     let replaced = r
@@ -162,7 +171,7 @@ fn tally_line(t: &Tally) -> String {
 }
 
 fn summary(a: &SummaryArgs) -> anyhow::Result<()> {
-    let engine = open_engine(&a.data)?;
+    let engine = open_engine(&a.data, &a.store)?;
     let r = audit::show(&engine, a.audit)?;
     if a.json {
         return json(&r);
@@ -189,7 +198,7 @@ fn summary(a: &SummaryArgs) -> anyhow::Result<()> {
 }
 
 fn list(a: &ListArgs) -> anyhow::Result<()> {
-    let engine = open_engine(&a.data)?;
+    let engine = open_engine(&a.data, &a.store)?;
     let audits = audit::list_audits(&engine, a.slide.as_deref())?;
     if a.json {
         return json(&audits);

@@ -1,7 +1,7 @@
 //! `tessera export --data DIR SLIDE_ID [-o FILE|-o FILE.gz] [--bbox x,y,w,h]
 //! [--format geojson|coco] [patch grid flags]`.
 
-use super::import::open_engine;
+use super::open_engine;
 use super::patches::{GridArgs, with_grid};
 use server::annotations::query::parse_bbox;
 use server::research::coco;
@@ -15,6 +15,8 @@ pub struct ExportArgs {
     /// Data directory: the slides' caches and `annotations.db`.
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    store: super::StoreArg,
     /// Slide id.
     slide: String,
     /// Output file (gzip-compressed if it ends in `.gz`); standard output by default.
@@ -42,7 +44,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn geojson(args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let engine = open_engine(&args.data)?;
+    let engine = open_engine(&args.data, &args.store)?;
     let bbox = args.bbox.as_deref().map(parse_bbox).transpose()?;
     match &args.output {
         None => {
@@ -79,6 +81,7 @@ fn geojson(args: &ExportArgs) -> anyhow::Result<ExitCode> {
 fn coco_json(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let doc = with_grid(
         &args.data,
+        &args.store,
         &args.slide,
         &args.grid,
         args.bbox.as_ref(),

@@ -1,12 +1,11 @@
 //! `tessera import --data DIR SLIDE_ID FILE`: load QuPath GeoJSON into the store.
 
+use super::open_engine;
 use super::progress;
-use server::annotations::{Engine, EngineLimits, ImportOptions, Provenance};
-use server::store::{SlideStore, slide_bounds};
+use server::annotations::{ImportOptions, Provenance};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(clap::Args)]
 #[expect(
@@ -17,6 +16,8 @@ pub struct ImportArgs {
     /// Data directory: the slides' caches and `annotations.db`.
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    store: super::StoreArg,
     /// Slide id (its cache is DIR/SLIDE_ID.tess).
     slide: String,
     /// GeoJSON file (`.geojson`, `.json`, or gzip-compressed); `-` reads standard input.
@@ -73,20 +74,6 @@ pub fn local_user(explicit: Option<&String>) -> String {
         .or_else(|| std::env::var("USER").ok())
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "local".to_string())
-}
-
-/// The engine of a data directory, with slide sizes from its caches and each slide's
-/// project schema from `access.db`.
-pub fn open_engine(data: &std::path::Path) -> anyhow::Result<Engine> {
-    anyhow::ensure!(data.is_dir(), "{}: not a directory", data.display());
-    let store = Arc::new(SlideStore::new(data));
-    let engine = Engine::open(data, slide_bounds(store), EngineLimits::default())?;
-    let access = Arc::new(
-        server::access::Access::open(data)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", data.join("access.db").display()))?,
-    );
-    server::access::follow_schemas(&engine, &access);
-    Ok(engine)
 }
 
 /// Writes the features `--skip-invalid` left out, one JSON object a line: `index`,
@@ -149,7 +136,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
             )
         })?),
     };
-    let engine = open_engine(&args.data)?;
+    let engine = open_engine(&args.data, &args.store)?;
     let mut opts = ImportOptions {
         layer: args.layer.clone(),
         provenance,

@@ -1,7 +1,7 @@
 //! `tessera patches --data DIR SLIDE_ID -o OUT`: training patches with semantic and
 //! instance masks and `manifest.jsonl` (layout: `server/src/research/dataset.rs`).
 
-use super::import::open_engine;
+use super::open_engine;
 use super::progress;
 use server::research::dataset::{self, Format, GridSpec, Plan};
 use server::research::{ClassNumbers, PatchSource, Selection, class_numbers, grid, schema_classes};
@@ -68,6 +68,8 @@ pub struct PatchesArgs {
     /// Data directory: the slides' caches and `annotations.db`.
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    store: super::StoreArg,
     /// Slide id (its cache is DIR/SLIDE_ID.tess).
     slide: String,
     /// Output directory (must not exist, or be empty).
@@ -97,21 +99,21 @@ pub struct GridRun<'a> {
 /// share. The slide's index stays read-locked while `work` runs.
 pub fn with_grid<T>(
     data: &Path,
+    stores: &super::StoreArg,
     slide_id: &str,
     grid: &GridArgs,
     bbox: Option<&String>,
     format: Format,
     work: impl FnOnce(GridRun<'_>) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    let engine = open_engine(data)?;
+    let engine = open_engine(data, stores)?;
     let store = SlideStore::new(data);
     let slide = store.get(slide_id).map_err(|e| anyhow::anyhow!("{e}"))?;
     let metadata = slide.cache.metadata();
     let plan = Plan::new(slide_id, metadata, &grid.spec(bbox), format)?;
     let loaded = engine.index(slide_id)?;
     let index = loaded.read();
-    let access = server::access::Access::open(data)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", data.join("access.db").display()))?;
+    let access = super::open_directory(data, stores)?;
     let selection = grid.selection();
     let classes = class_numbers(
         &index,
@@ -132,6 +134,7 @@ pub fn run(args: &PatchesArgs) -> anyhow::Result<ExitCode> {
     let format = Format::parse(&args.format)?;
     with_grid(
         &args.data,
+        &args.store,
         &args.slide,
         &args.grid,
         args.bbox.as_ref(),

@@ -13,6 +13,8 @@ pub struct ProjectArgs {
     /// Data directory (holds `access.db`).
     #[arg(long, default_value = ".", global = true)]
     data: PathBuf,
+    #[command(flatten)]
+    store: super::StoreArg,
 }
 
 #[derive(clap::Subcommand)]
@@ -44,7 +46,7 @@ enum ProjectCommand {
 }
 
 pub fn run(args: &ProjectArgs) -> anyhow::Result<ExitCode> {
-    let conn = super::open_access(&args.data)?;
+    let conn = super::open_access(&args.data, &args.store)?;
     let exists = |conn: &dyn AccessRows, p: &str| -> anyhow::Result<()> {
         anyhow::ensure!(
             conn.project_exists(p)?,

@@ -1,7 +1,7 @@
 //! `tessera qc --data DIR SLIDE_ID`: quality checks of a slide's annotations; exits 0
 //! when clean, 1 when it lists problems, 2 when it could not run.
 
-use super::import::open_engine;
+use super::open_engine;
 use server::annotations::qc::{
     Check, DEFAULT_LIMIT, QcOptions, QcReport, QcThresholds, check_slide, class_list,
 };
@@ -14,6 +14,8 @@ pub struct QcArgs {
     /// Data directory: the slides' caches and `annotations.db`.
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    store: super::StoreArg,
     /// Slide id.
     slide: String,
     /// Polygons smaller than this (px²) are `small-area` [default: 10].
@@ -61,7 +63,7 @@ fn report(args: &QcArgs) -> anyhow::Result<QcReport> {
         layer: args.layer.clone(),
         limit: args.limit,
     };
-    let engine = open_engine(&args.data)?;
+    let engine = open_engine(&args.data, &args.store)?;
     Ok(check_slide(&engine, &args.slide, &opts)?)
 }
 

@@ -53,6 +53,8 @@ struct DataArg {
     /// Data directory (holds `access.db`).
     #[arg(long, default_value = ".")]
     data: PathBuf,
+    #[command(flatten)]
+    store: super::StoreArg,
 }
 
 #[derive(clap::Args)]
@@ -68,7 +70,7 @@ struct GrantArgs {
 }
 
 fn open(data: &DataArg) -> anyhow::Result<Box<dyn AccessRows>> {
-    super::open_access(&data.data)
+    super::open_access(&data.data, &data.store)
 }
 
 fn role_and_project(g: &GrantArgs, conn: &dyn AccessRows) -> anyhow::Result<(Role, String)> {

@@ -12,6 +12,7 @@ use crate::annotations::error::StorageFault;
 use crate::annotations::store::StoreError;
 use crate::annotations::{AnnotationError, Status};
 use crate::catalog::{self, Assignee, ListQuery, SortKey, StateFilter};
+use crate::location::StoreLocation;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -473,10 +474,9 @@ pub async fn progress(
     let directory = state.access.directory();
     let blind = blind_in(&directory, &project, &who)?;
     let (catalog, engine) = (Arc::clone(&state.catalog), Arc::clone(&state.annotations));
-    let dir = state.annotations.dir().to_path_buf();
     let body = blocking(move || {
         let me = blind.then_some(who.name.as_str());
-        let mut figures = progress_figures(&catalog, &directory, &project, me, &dir)?;
+        let mut figures = progress_figures(&catalog, &directory, &project, me)?;
         figures["agreement"] = if blind {
             json!([])
         } else {
@@ -494,7 +494,6 @@ fn progress_figures(
     directory: &Directory,
     project: &str,
     me: Option<&str>,
-    dir: &std::path::Path,
 ) -> Result<Value, AnnotationError> {
     let activity = catalog.activity();
     let slides = directory.slides_of(project);
@@ -537,7 +536,15 @@ fn progress_figures(
             }
         }
     }
-    throughput(dir, directory, project, &mut annotators, &mut reviewers, me)?;
+    let location = catalog.location();
+    throughput(
+        location,
+        directory,
+        project,
+        &mut annotators,
+        &mut reviewers,
+        me,
+    )?;
     Ok(json!({
         "project": project,
         "slides": slides.len(),
@@ -553,7 +560,7 @@ fn progress_figures(
 /// store's changes on the project's slides), slides marked done (from the assignment
 /// events).
 fn throughput(
-    dir: &std::path::Path,
+    location: &StoreLocation,
     directory: &Directory,
     project: &str,
     annotators: &mut BTreeMap<String, Person>,
@@ -565,12 +572,12 @@ fn throughput(
             .project_of(slide)
             .is_some_and(|p| p.name == project)
     };
-    let reader =
-        crate::annotations::store::open_reader(dir).map_err(|e| AnnotationError::db(dir, e))?;
+    let reader = crate::annotations::store::open_reader_at(location)
+        .map_err(|e| AnnotationError::db_at(location, crate::annotations::store::DB_FILE, e))?;
     if let Some(conn) = reader {
         let rows = conn
             .changes_per_day()
-            .map_err(|e| AnnotationError::db(dir, e))?;
+            .map_err(|e| AnnotationError::db_at(location, crate::annotations::store::DB_FILE, e))?;
         for c in rows {
             if !in_project(&c.slide) {
                 continue;
@@ -584,10 +591,9 @@ fn throughput(
             }
         }
     }
-    let conn = store::open_for_reading(dir).map_err(|e| AnnotationError::db(dir, e))?;
-    let events = conn
-        .assignment_events(project)
-        .map_err(|e| AnnotationError::db(dir, e))?;
+    let access_error = |e| AnnotationError::db_at(location, store::DB_FILE, e);
+    let conn = store::open_for_reading_at(location).map_err(access_error)?;
+    let events = conn.assignment_events(project).map_err(access_error)?;
     for e in events {
         if e.event != "done" || me.is_some_and(|me| me != e.user) {
             continue;

@@ -2,12 +2,15 @@
 //! as [`AccessRows`], with no database named above this module. Every operation is
 //! atomic on its own (those that write several rows run one transaction).
 //!
-//! [`sqlite`] is the embedded implementation (`access.db` in the data directory).
+//! [`sqlite`] is the embedded implementation (`access.db` in the data directory),
+//! [`postgres`] the one several servers share.
 
+pub mod postgres;
 pub mod sqlite;
 
 use super::{ClassSpec, Role, Schema};
 use crate::annotations::store::StoreResult;
+use crate::location::StoreLocation;
 use std::path::Path;
 
 pub use sqlite::DB_FILE;
@@ -72,6 +75,11 @@ pub struct ProjectRow {
 
 /// Reads and changes of the access store.
 pub trait AccessRows: Send + std::fmt::Debug {
+    /// Whether calls go over the network and may not run on an async runtime's thread
+    /// (see [`crate::annotations::store::postgres::outside_async`]).
+    fn is_remote(&self) -> bool {
+        false
+    }
     /// A number that changes whenever another connection (or process) commits.
     fn data_version(&self) -> StoreResult<i64>;
     fn directory_rows(&self) -> StoreResult<DirectoryRows>;
@@ -122,6 +130,27 @@ pub trait AccessRows: Send + std::fmt::Debug {
     fn mark_done(&self, slide: &str, user: &str) -> StoreResult<bool>;
     /// Every assignment event of a project, oldest first.
     fn assignment_events(&self, project: &str) -> StoreResult<Vec<EventRow>>;
+    /// Keeps a browser session (by the hash of its id) for every server on the store,
+    /// and forgets the sessions that expired before `opened_ms`.
+    fn add_session(
+        &self,
+        hash: &str,
+        user: &str,
+        opened_ms: i64,
+        expires_ms: i64,
+    ) -> StoreResult<()>;
+    /// A session's user, opening and expiry (ms since the epoch), if it was not ended.
+    fn session(&self, hash: &str) -> StoreResult<Option<SessionRow>>;
+    /// Ends a session (signing out).
+    fn end_session(&self, hash: &str) -> StoreResult<()>;
+}
+
+/// A browser session as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub user: String,
+    pub opened_ms: i64,
+    pub expires_ms: i64,
 }
 
 /// Opens (creating if needed) the access store of a data directory; on a read-only file
@@ -134,4 +163,20 @@ pub fn open(dir: &Path) -> StoreResult<Box<dyn AccessRows>> {
 /// created (a read-only data directory), an empty one in memory: no users, no projects.
 pub fn open_for_reading(dir: &Path) -> StoreResult<Box<dyn AccessRows>> {
     Ok(Box::new(sqlite::open_for_reading(dir)?))
+}
+
+/// Opens (creating or updating if needed) the access store at `location`.
+pub fn open_at(location: &StoreLocation) -> StoreResult<Box<dyn AccessRows>> {
+    match location {
+        StoreLocation::Directory(dir) => open(dir),
+        StoreLocation::Database(url) => Ok(Box::new(postgres::open(url)?)),
+    }
+}
+
+/// For reading only: as [`open_for_reading`] for a directory.
+pub fn open_for_reading_at(location: &StoreLocation) -> StoreResult<Box<dyn AccessRows>> {
+    match location {
+        StoreLocation::Directory(dir) => open_for_reading(dir),
+        StoreLocation::Database(url) => Ok(Box::new(postgres::open(url)?)),
+    }
 }

@@ -14,8 +14,10 @@
 //! - `assignments`: slide, user, role (`annotator` or `reviewer`; one reviewer a slide),
 //!   project, who assigned it and when, and the annotator's "done" mark (when, by whom).
 //! - `assignment_events`: every assignment, done mark and reopening: who, when, what.
+//! - `sessions`: browser sessions by the SHA-256 of their id (never the id itself): user,
+//!   opened, expires (ms), so that every server on the store knows them.
 
-use super::{AccessRows, AssignmentRow, DirectoryRows, EventRow, ProjectRow, UserRow};
+use super::{AccessRows, AssignmentRow, DirectoryRows, EventRow, ProjectRow, SessionRow, UserRow};
 use crate::access::{ClassSpec, Role, Schema};
 use crate::annotations::store::StoreResult;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -81,6 +83,12 @@ CREATE TABLE IF NOT EXISTS assignment_events (
     at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS assignment_events_by_project ON assignment_events (project, at);
+CREATE TABLE IF NOT EXISTS sessions (
+    hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    opened INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+);
 ";
 
 /// Opens (creating if needed) the access store in `dir`; on a read-only file system, an
@@ -490,6 +498,35 @@ fn project(conn: &Connection, name: &str) -> rusqlite::Result<Option<ProjectRow>
     Ok(Some(ProjectRow { blind, slides }))
 }
 
+/// Keeps a session and forgets those that expired.
+fn add_session(
+    conn: &Connection,
+    hash: &str,
+    user: &str,
+    opened_ms: i64,
+    expires_ms: i64,
+) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    tx.execute("DELETE FROM sessions WHERE expires < ?1", [opened_ms])?;
+    tx.execute(
+        "INSERT INTO sessions (hash, user, opened, expires) VALUES (?1, ?2, ?3, ?4)",
+        params![hash, user, opened_ms, expires_ms],
+    )?;
+    tx.commit()
+}
+
+fn session(conn: &Connection, hash: &str) -> rusqlite::Result<Option<SessionRow>> {
+    conn.prepare_cached("SELECT user, opened, expires FROM sessions WHERE hash = ?1")?
+        .query_row([hash], |r| {
+            Ok(SessionRow {
+                user: r.get(0)?,
+                opened_ms: r.get(1)?,
+                expires_ms: r.get(2)?,
+            })
+        })
+        .optional()
+}
+
 impl AccessRows for Connection {
     fn data_version(&self) -> StoreResult<i64> {
         Ok(data_version(self)?)
@@ -554,5 +591,21 @@ impl AccessRows for Connection {
     }
     fn assignment_events(&self, project: &str) -> StoreResult<Vec<EventRow>> {
         Ok(assignment_events(self, project)?)
+    }
+    fn add_session(
+        &self,
+        hash: &str,
+        user: &str,
+        opened_ms: i64,
+        expires_ms: i64,
+    ) -> StoreResult<()> {
+        Ok(add_session(self, hash, user, opened_ms, expires_ms)?)
+    }
+    fn session(&self, hash: &str) -> StoreResult<Option<SessionRow>> {
+        Ok(session(self, hash)?)
+    }
+    fn end_session(&self, hash: &str) -> StoreResult<()> {
+        self.execute("DELETE FROM sessions WHERE hash = ?1", [hash])?;
+        Ok(())
     }
 }

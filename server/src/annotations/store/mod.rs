@@ -20,6 +20,7 @@ mod parity_tests;
 use super::audit::{Audit, AuditItem, Outcome};
 use super::error::StorageFault;
 use super::model::{Columns, Status};
+use crate::location::StoreLocation;
 use std::collections::HashSet;
 use std::ops::Deref;
 use std::path::Path;
@@ -146,13 +147,10 @@ pub enum Recording {
     Replaced(Option<String>, String, String),
 }
 
-/// Rows that [`Writes::insert_rows`] appends with one statement.
-pub const ROWS_PER_STATEMENT: usize = 32;
-
 /// Ids that [`Writes::add_ids`] inserts (and [`Reads::taken_ids`] looks up) at once.
 pub const IDS_PER_STATEMENT: usize = 128;
 
-/// The columns that every row [`Writes::insert_rows`] appends at once has the same.
+/// The columns that most rows [`Writes::insert_rows`] appends at once share.
 #[derive(Debug)]
 pub struct SharedColumns<'a> {
     pub slide: &'a str,
@@ -257,9 +255,9 @@ pub trait Writes: Reads {
         body: &[u8],
         change_id: i64,
     ) -> StoreResult<()>;
-    /// Appends [`ROWS_PER_STATEMENT`] rows at `seq`, `seq + 1`, … at once; each row's
-    /// columns must [fit](SharedColumns::fit) `shared`. A row that cannot be stored ends
-    /// the whole transaction.
+    /// Appends rows at `seq`, `seq + 1`, … in as few statements as the store can (an
+    /// import's batch at once); a row whose columns do not [fit](SharedColumns::fit)
+    /// `shared` keeps its own. A row that cannot be stored ends the whole transaction.
     fn insert_rows(
         &self,
         seq: i64,
@@ -373,16 +371,26 @@ pub fn open(dir: &Path, options: StoreOptions) -> StoreResult<Box<dyn Annotation
     Ok(Box::new(sqlite::SqliteStore::open(dir, options)?))
 }
 
-/// Whether `location` names a PostgreSQL database rather than a directory.
-#[must_use]
-pub fn is_database_url(location: &str) -> bool {
-    location.starts_with("postgres://") || location.starts_with("postgresql://")
+/// Opens (creating or updating if needed) the annotation store at `location`.
+pub fn open_at(
+    location: &StoreLocation,
+    options: StoreOptions,
+) -> StoreResult<Box<dyn AnnotationStore>> {
+    match location {
+        StoreLocation::Directory(dir) => open(dir, options),
+        StoreLocation::Database(url) => Ok(Box::new(postgres::PostgresStore::open(url)?)),
+    }
 }
 
-/// Opens the annotation store in the PostgreSQL database at `url`, creating or updating
-/// its schema.
-pub fn open_database(url: &str) -> StoreResult<Box<dyn AnnotationStore>> {
-    Ok(Box::new(postgres::PostgresStore::open(url)?))
+/// A reader of the store at `location` on a connection of its own (for the catalog and
+/// the slide browser beside an engine); `None` when a directory has no store yet.
+pub fn open_reader_at(
+    location: &StoreLocation,
+) -> StoreResult<Option<Box<dyn Deref<Target = dyn Reads> + Send>>> {
+    match location {
+        StoreLocation::Directory(dir) => open_reader(dir),
+        StoreLocation::Database(url) => postgres::open_reader(url).map(Some),
+    }
 }
 
 /// A reader of a data directory's store on a connection of its own (for the catalog and

@@ -148,7 +148,11 @@ fn sqlite_and_postgres_answer_the_same_edits_alike() {
     }
     let sqlite_dir = tempfile::tempdir().expect("temp dir");
     let sqlite = super::open(sqlite_dir.path(), StoreOptions::default()).expect("sqlite");
-    let postgres = super::open_database(&url).expect("postgres");
+    let postgres = super::open_at(
+        &crate::location::StoreLocation::Database(url.clone()),
+        StoreOptions::default(),
+    )
+    .expect("postgres");
     let (on_sqlite, sqlite_steps) = run(sqlite);
     let (on_postgres, postgres_steps) = run(postgres);
     assert_eq!(sqlite_steps, postgres_steps);

@@ -17,6 +17,7 @@ use super::{
 use crate::annotations::audit::{Audit, AuditItem, Outcome, random_id};
 use crate::annotations::error::StorageFault;
 use crate::annotations::model::{Annotation, Columns, Status, now_ms};
+use crate::location::without_password;
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, NoTls};
@@ -97,7 +98,7 @@ CREATE TABLE IF NOT EXISTS tessera.audit_items (
 ";
 
 /// The advisory lock every write transaction takes first.
-const WRITE_LOCK: i64 = 0x0074_6573_7365_7261; // "tessera"
+pub(crate) const WRITE_LOCK: i64 = 0x0074_6573_7365_7261; // "tessera"
 
 /// Bits of `seq` that number annotations within a slide (as in SQLite).
 const SEQ_BITS: u32 = 36;
@@ -124,7 +125,8 @@ impl From<postgres::Error> for StoreError {
 }
 
 /// One connection; reads and writes need it mutably, the traits lend it shared.
-pub struct PgConn(RefCell<Client>);
+/// The client is `None` only while the connection is dropped.
+pub struct PgConn(RefCell<Option<Client>>);
 
 impl std::fmt::Debug for PgConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -132,14 +134,26 @@ impl std::fmt::Debug for PgConn {
     }
 }
 
+impl Drop for PgConn {
+    /// Closing a connection blocks too (see [`outside_async`]): a server that shuts down
+    /// drops its stores on a runtime thread.
+    fn drop(&mut self) {
+        if let Some(client) = self.0.get_mut().take() {
+            outside_async(move || drop(client));
+        }
+    }
+}
+
 impl PgConn {
-    fn connect(url: &str) -> StoreResult<Self> {
-        let client = Client::connect(url, NoTls)?;
-        Ok(Self(RefCell::new(client)))
+    pub(crate) fn connect(url: &str) -> StoreResult<Self> {
+        let client = outside_async(|| Client::connect(url, NoTls))?;
+        Ok(Self(RefCell::new(Some(client))))
     }
 
-    fn client(&self) -> std::cell::RefMut<'_, Client> {
-        self.0.borrow_mut()
+    pub(crate) fn client(&self) -> std::cell::RefMut<'_, Client> {
+        std::cell::RefMut::map(self.0.borrow_mut(), |c| {
+            c.as_mut().expect("a connection is open until dropped")
+        })
     }
 
     fn one<T: for<'a> postgres::types::FromSql<'a>>(
@@ -195,8 +209,81 @@ impl PgConn {
     }
 }
 
+/// The staging table [`copy_rows`] fills: the columns of `annotations` with the geometry
+/// as GeoJSON text, which PostGIS parses on the way into `annotations`.
+pub(crate) const STAGING: &str = "
+CREATE TEMP TABLE IF NOT EXISTS staged_annotations (
+    seq BIGINT, uuid UUID, slide TEXT, layer TEXT, class TEXT, author TEXT, status TEXT,
+    version INTEGER, change_id BIGINT, record BYTEA, geojson TEXT
+) ON COMMIT DELETE ROWS";
+
+/// Moves the rows of [`STAGING`] into `annotations`, their geometry parsed by PostGIS.
+pub(crate) const MOVE_STAGED: &str = "
+INSERT INTO tessera.annotations
+    (seq, uuid, slide, layer, class, author, status, version, change_id, record, geom)
+SELECT seq, uuid, slide, layer, class, author, status, version, change_id, record,
+       ST_GeomFromGeoJSON(geojson)
+FROM staged_annotations;
+TRUNCATE staged_annotations";
+
+/// Appends rows with one binary COPY into [`STAGING`] and one `INSERT … SELECT`.
+fn copy_rows(
+    conn: &PgConn,
+    seq: i64,
+    shared: &SharedColumns<'_>,
+    rows: &[NewRow<'_>],
+) -> StoreResult<()> {
+    use postgres::binary_copy::BinaryCopyInWriter;
+    use postgres::types::Type;
+    let geometries = rows
+        .iter()
+        .map(|(_, body)| geometry_json(body))
+        .collect::<StoreResult<Vec<String>>>()?;
+    let mut client = conn.client();
+    client.batch_execute(STAGING)?;
+    let sink = client.copy_in(
+        "COPY staged_annotations (seq, uuid, slide, layer, class, author, status, version,
+                                  change_id, record, geojson) FROM STDIN BINARY",
+    )?;
+    let mut writer = BinaryCopyInWriter::new(
+        sink,
+        &[
+            Type::INT8,
+            Type::UUID,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT4,
+            Type::INT8,
+            Type::BYTEA,
+            Type::TEXT,
+        ],
+    );
+    for (i, (&(columns, body), geojson)) in rows.iter().zip(&geometries).enumerate() {
+        let version = i32::try_from(columns.version).unwrap_or(i32::MAX);
+        writer.write(&[
+            &(seq + i as i64),
+            &columns.id,
+            &shared.slide,
+            &columns.layer,
+            &columns.class,
+            &columns.author,
+            &columns.status.as_str(),
+            &version,
+            &shared.change_id,
+            &body,
+            geojson,
+        ])?;
+    }
+    writer.finish()?;
+    client.batch_execute(MOVE_STAGED)?;
+    Ok(())
+}
+
 /// The geometry of a record body as GeoJSON text, for PostGIS.
-fn geometry_json(body: &[u8]) -> StoreResult<String> {
+pub(crate) fn geometry_json(body: &[u8]) -> StoreResult<String> {
     let geometry = Annotation::decode_geometry_only(body)
         .map_err(|e| StoreError::new(format!("a damaged record: {e}"), None))?;
     let mut out = Vec::new();
@@ -627,17 +714,7 @@ impl Writes for PgConn {
         shared: &SharedColumns<'_>,
         rows: &[NewRow<'_>],
     ) -> StoreResult<()> {
-        for (i, &(columns, body)) in rows.iter().enumerate() {
-            assert!(shared.fit(columns), "insert_rows takes rows that fit");
-            self.insert_row(
-                seq + i as i64,
-                shared.slide,
-                columns,
-                body,
-                shared.change_id,
-            )?;
-        }
-        Ok(())
+        copy_rows(self, seq, shared, rows)
     }
 
     fn add_id(&self, id: &Uuid, seq: i64) -> StoreResult<bool> {
@@ -856,7 +933,7 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://…`) and creates or updates the schema.
     pub fn open(url: &str) -> StoreResult<Self> {
         let writer = PgConn::connect(url)?;
-        writer.client().batch_execute(SCHEMA)?;
+        create_schema(&writer, SCHEMA)?;
         Ok(Self {
             url: url.to_string(),
             writer: Mutex::new(writer),
@@ -865,14 +942,45 @@ impl PostgresStore {
     }
 }
 
-/// The address without its password, for messages.
-fn without_password(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let user_end = url[scheme + 3..at].find(':').map_or(at, |c| scheme + 3 + c);
-            format!("{}{}", &url[..user_end], &url[at..])
+/// Runs `f`, which calls PostgreSQL, where that is allowed: the `postgres` client drives
+/// its own small runtime and refuses to start it on a thread of another (a server's
+/// worker thread), so there `f` runs as [`tokio::task::block_in_place`] lets it.
+pub fn outside_async<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
         }
-        _ => url.to_string(),
+        _ => f(),
+    }
+}
+
+/// The advisory lock held while a schema is created or updated, so that servers starting
+/// together do not race on `CREATE … IF NOT EXISTS`.
+const SCHEMA_LOCK: i64 = 0x0074_6573_7365_7273; // "tessers"
+
+/// Creates or updates tables with `sql` (idempotent DDL), one server at a time.
+pub(crate) fn create_schema(conn: &PgConn, sql: &str) -> StoreResult<()> {
+    let mut client = conn.client();
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
+    tx.batch_execute(sql)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// A reader on a connection of its own (see [`super::open_reader_at`]).
+pub fn open_reader(url: &str) -> StoreResult<Box<dyn Deref<Target = dyn Reads> + Send>> {
+    let conn = PgConn::connect(url)?;
+    create_schema(&conn, SCHEMA)?;
+    Ok(Box::new(OwnedReader(conn)))
+}
+
+struct OwnedReader(PgConn);
+
+impl Deref for OwnedReader {
+    type Target = dyn Reads;
+    fn deref(&self) -> &(dyn Reads + 'static) {
+        &self.0
     }
 }
 
@@ -991,23 +1099,6 @@ impl Snapshot for PgSnapshot {}
 
 impl Drop for PgSnapshot {
     fn drop(&mut self) {
-        let _ = self.0.client().batch_execute("COMMIT");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_password;
-
-    #[test]
-    fn locations_leave_the_password_out() {
-        assert_eq!(
-            without_password("postgres://ann:secret@db:5432/tessera"),
-            "postgres://ann@db:5432/tessera"
-        );
-        assert_eq!(
-            without_password("postgres://db/tessera"),
-            "postgres://db/tessera"
-        );
+        let _ = outside_async(|| self.0.client().batch_execute("COMMIT"));
     }
 }

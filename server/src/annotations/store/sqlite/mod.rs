@@ -26,8 +26,8 @@ mod audit;
 
 use super::{
     Activity, AnnotationStore, BeforeAfter, ChangeRow, DayChanges, IDS_PER_STATEMENT, NewRow,
-    ROWS_PER_STATEMENT, Reads, RowView, SharedColumns, Snapshot, StoreError, StoreOptions,
-    StoreResult, Transaction, Writer, Writes,
+    Reads, RowView, SharedColumns, Snapshot, StoreError, StoreOptions, StoreResult, Transaction,
+    Writer, Writes,
 };
 use crate::annotations::error::StorageFault;
 use crate::annotations::model::{Annotation, Columns, Status};
@@ -492,12 +492,43 @@ fn placeholders(width: usize, n: usize) -> String {
     vec![format!("({})", vec!["?"; width].join(", ")); n].join(", ")
 }
 
+/// Rows that [`insert_chunk`] appends with one statement.
+const ROWS_PER_STATEMENT: usize = 32;
+
+/// Appends rows at `seq`, `seq + 1`, …: full chunks of rows that fit `shared` with one
+/// statement each ([`insert_chunk`]), the others one by one.
+fn insert_rows(
+    conn: &Connection,
+    seq: i64,
+    shared: &SharedColumns<'_>,
+    rows: &[NewRow<'_>],
+) -> rusqlite::Result<()> {
+    for (n, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
+        let seq = seq + (n * ROWS_PER_STATEMENT) as i64;
+        if chunk.len() == ROWS_PER_STATEMENT && chunk.iter().all(|(c, _)| shared.fit(c)) {
+            insert_chunk(conn, seq, shared, chunk)?;
+            continue;
+        }
+        for (i, &(columns, body)) in chunk.iter().enumerate() {
+            insert_row(
+                conn,
+                seq + i as i64,
+                shared.slide,
+                columns,
+                body,
+                shared.change_id,
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Appends [`ROWS_PER_STATEMENT`] rows at `seq`, `seq + 1`, … with one statement, as
 /// [`insert_row`] does one; each row's columns must [fit](SharedColumns::fit) `shared`.
 /// `OR ROLLBACK`: a row that cannot be stored ends the whole transaction (as it ends an
 /// import anyway), which spares SQLite the statement journal it keeps to undo half of a
 /// statement (4% of the store stage's instructions).
-fn insert_rows(
+fn insert_chunk(
     conn: &Connection,
     seq: i64,
     shared: &SharedColumns<'_>,
@@ -508,7 +539,7 @@ fn insert_rows(
     assert_eq!(
         rows.len(),
         ROWS_PER_STATEMENT,
-        "insert_rows takes a full chunk"
+        "insert_chunk takes a full chunk"
     );
     thread_local! {
         static SQL: String = format!(
@@ -531,7 +562,7 @@ fn insert_rows(
     stmt.raw_bind_parameter(3, shared.author)?;
     stmt.raw_bind_parameter(4, shared.change_id)?;
     for (i, &(columns, body)) in rows.iter().enumerate() {
-        assert!(shared.fit(columns), "insert_rows takes rows that fit");
+        assert!(shared.fit(columns), "insert_chunk takes rows that fit");
         let first = SHARED + OWN * i + 1;
         stmt.raw_bind_parameter(first, seq + i as i64)?;
         stmt.raw_bind_parameter(first + 1, columns.id.as_bytes())?;
