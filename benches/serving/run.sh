@@ -4,7 +4,14 @@
 # (1 thread, 16 connections, random tiles of the full-resolution Deep Zoom level; see
 # ../shared/PEERS.md, "Tile serving"). Prints req/s, p50, p99 and errors per target, then the
 # ratio bars with PASS/FAIL; always exits 0 once the measurements ran.
-# Usage (from the repo root): bash benches/serving/run.sh
+# Usage (from the repo root): bash benches/serving/run.sh [--s3 | --data s3://BUCKET/PREFIX]
+#   --s3                   also serve the same cache from S3-compatible object storage: a
+#                          throwaway SeaweedFS (scripts/seaweedfs.sh) on loopback; targets
+#                          s3_hot and s3_cold next to ours_hot and ours_cold (local disk), and
+#                          the bars s3_cold >= 1/2 of ours_cold, s3_hot unchanged (>= 0.9 of
+#                          ours_hot). Without TESSERA_SERVE_ONLY, only these four targets run.
+#   --data s3://B/PREFIX   the same against an S3 server of your own (AWS_* environment
+#                          variables); the cache is uploaded as PREFIX/bench.tess
 # Env: TESSERA_BENCH_DIR        work dir (default /tmp/tessera-bench; the slide is shared with
 #                               benches/tiling/run.sh, serving files go to DIR/serving)
 #      TESSERA_SERVE_DURATION   seconds per wrk run (15)
@@ -17,7 +24,20 @@
 #      TESSERA_SERVE_RETRIES    extra runs per target allowed when runs were disturbed (other
 #                               processes >= 10% or hypervisor steal >= 5% of the machine) (3)
 #      TESSERA_SERVE_ONLY       space-separated subset of: nginx iipsrv ours_hot ours_cold
+#                               s3_hot s3_cold
 set -euo pipefail
+S3=""                      # "", "seaweedfs", or the s3:// prefix given with --data
+while (($#)); do
+  case $1 in
+    --s3) S3=seaweedfs ;;
+    --data) S3=${2:-}; shift ;;
+    --data=*) S3=${1#--data=} ;;
+    *) echo "usage: $0 [--s3 | --data s3://BUCKET/PREFIX]" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ -z "$S3" ] || [ "$S3" = seaweedfs ] || [[ $S3 == s3://* ]] \
+  || { echo "--data takes s3://BUCKET/PREFIX (a local cache directory is what the bench builds)" >&2; exit 2; }
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."          # repo root
 ROOT=$PWD
 HERE=$ROOT/benches/serving
@@ -28,7 +48,11 @@ PORT_BASE=${TESSERA_SERVE_PORT_BASE:-18480}
 QUIET_WAIT=${TESSERA_BENCH_QUIET_WAIT:-120}
 REPS=${TESSERA_SERVE_REPS:-3}
 RETRIES=${TESSERA_SERVE_RETRIES:-3}
-ONLY=" ${TESSERA_SERVE_ONLY:-nginx iipsrv ours_hot ours_cold} "
+if [ -n "$S3" ]; then
+  ONLY=" ${TESSERA_SERVE_ONLY:-ours_hot ours_cold s3_hot s3_cold} "
+else
+  ONLY=" ${TESSERA_SERVE_ONLY:-nginx iipsrv ours_hot ours_cold} "
+fi
 SRC=$ROOT/../shared/data/slides/CMU-1-Small-Region.svs
 SLIDE=$WORK/bench.svs
 TESSERA=$ROOT/target/release/tessera
@@ -225,7 +249,7 @@ page_cache() { find "$@" -type f -exec cat {} + >/dev/null; }
 
 # --- 5. build ours first (fails fast; a missing binary only skips our rows) ----------------------
 have_ours=0
-if wants ours_hot || wants ours_cold; then
+if wants ours_hot || wants ours_cold || wants s3_hot || wants s3_cold; then
   if [ "${TESSERA_BENCH_NO_BUILD:-0}" != 1 ]; then
     echo "== cargo build --release -p server"
     timeout 1800 cargo build --release -p server >"$SW/build.log" 2>&1 \
@@ -267,6 +291,7 @@ fi
 NGX=$SW/nginx
 pick_port; P_STATIC=$PORT; pick_port; P_IIPFRONT=$PORT; pick_port; P_FCGI=$PORT
 pick_port; P_HOT=$PORT; pick_port; P_COLD=$PORT
+pick_port; P_S3HOT=$PORT; pick_port; P_S3COLD=$PORT
 have_nginx=0
 if ((have_dz || have_tif)); then
   rm -rf "$NGX"; mkdir -p "$NGX/tmp" "$NGX/logs"
@@ -336,6 +361,16 @@ if ((have_tif && have_nginx)); then
 fi
 
 # --- 10. ours -------------------------------------------------------------------------------------
+# warm NAME PORT: every tile of the level once, sequentially, over one keep-alive connection
+warm() {
+  local r c t0 codes
+  for ((r = 0; r < GRID; r++)); do for ((c = 0; c < GRID; c++)); do
+    printf 'url = "http://127.0.0.1:%s%s%d_%d.jpg"\noutput = "/dev/null"\n' "$2" "$OURS_PRE" $c $r
+  done; done >"$SW/warm.curl"
+  t0=$SECONDS
+  codes=$(timeout 600 curl -s -K "$SW/warm.curl" -w '%{http_code}\n' | sort | uniq -c | awk '{printf "%s x %s ", $1, $2}' || true)
+  echo "  warm-up $1: $((GRID * GRID)) tiles in $((SECONDS - t0)) s, status: $codes"
+}
 if ((have_ours)); then
   echo "  building our cache: tessera tile $SLIDE -o $SW/tess --id bench"
   rm -rf "$SW/tess"
@@ -345,13 +380,7 @@ if ((have_ours)); then
     if wants ours_hot; then
       start_server ours_hot "$SW/ours_hot.log" "$TESSERA" serve --data "$SW/tess" --addr 127.0.0.1:$P_HOT --cache-mb 512
       if wait_port ours_hot $P_HOT && check ours_hot "http://127.0.0.1:$P_HOT" "$OURS_PRE" "$dzref"; then
-        # warm: every tile of the level once, sequentially, over one keep-alive connection
-        for ((r = 0; r < GRID; r++)); do for ((c = 0; c < GRID; c++)); do
-          printf 'url = "http://127.0.0.1:%s%s%d_%d.jpg"\noutput = "/dev/null"\n' $P_HOT "$OURS_PRE" $c $r
-        done; done >"$SW/warm.curl"
-        t0=$SECONDS
-        codes=$(timeout 600 curl -s -K "$SW/warm.curl" -w '%{http_code}\n' | sort | uniq -c | awk '{printf "%s x %s ", $1, $2}' || true)
-        echo "  warm-up ours_hot: $((GRID * GRID)) tiles in $((SECONDS - t0)) s, status: $codes"
+        warm ours_hot $P_HOT
         TARGETS+=(ours_hot); T_BASE[ours_hot]=http://127.0.0.1:$P_HOT T_PRE[ours_hot]=$OURS_PRE T_SRV[ours_hot]=ours_hot
       fi
     fi
@@ -363,6 +392,47 @@ if ((have_ours)); then
     fi
   else
     echo "  tessera tile FAILED (log: $SW/tile.log)"; tail -n 3 "$SW/tile.log" | sed 's/^/    /'
+  fi
+fi
+
+# --- 10b. ours, the same cache in object storage ----------------------------------------------------
+if ((have_ours)) && { wants s3_hot || wants s3_cold; }; then
+  S3_SRV=""                # processes charged to the s3 targets besides tessera: the S3 server
+  if [ "$S3" = seaweedfs ]; then
+    echo "  starting SeaweedFS: scripts/seaweedfs.sh start $SW/seaweedfs"
+    rm -rf "$SW/seaweedfs"
+    if "$ROOT/scripts/seaweedfs.sh" start "$SW/seaweedfs" | sed 's/^/  /'; then
+      SPID[weed]=$(cat "$SW/seaweedfs/pid"); S3_SRV=" weed"
+      # shellcheck disable=SC1091
+      . "$SW/seaweedfs/env"
+      S3_URL=s3://tessera/bench
+    else S3_URL=""; fi
+  else
+    S3_URL=${S3%/}
+  fi
+  if [ -n "$S3_URL" ]; then
+    echo "  uploading our cache: tessera tile $SLIDE -o $S3_URL --id bench"
+    OURS_PRE="/dzi/bench_files/$LEVEL/"
+    rm -rf "$SW/s3-store"; mkdir -p "$SW/s3-store"
+    if timeout 600 "$TESSERA" tile "$SLIDE" -o "$S3_URL" --id bench >"$SW/tile-s3.log" 2>&1; then
+      if wants s3_hot; then
+        start_server s3_hot "$SW/s3_hot.log" "$TESSERA" serve --data "$S3_URL" --store "$SW/s3-store" \
+          --addr 127.0.0.1:$P_S3HOT --cache-mb 512
+        if wait_port s3_hot $P_S3HOT && check s3_hot "http://127.0.0.1:$P_S3HOT" "$OURS_PRE" "$dzref"; then
+          warm s3_hot $P_S3HOT
+          TARGETS+=(s3_hot); T_BASE[s3_hot]=http://127.0.0.1:$P_S3HOT T_PRE[s3_hot]=$OURS_PRE T_SRV[s3_hot]="s3_hot$S3_SRV"
+        fi
+      fi
+      if wants s3_cold; then
+        start_server s3_cold "$SW/s3_cold.log" "$TESSERA" serve --data "$S3_URL" --store "$SW/s3-store" \
+          --addr 127.0.0.1:$P_S3COLD --cache-mb 0
+        if wait_port s3_cold $P_S3COLD && check s3_cold "http://127.0.0.1:$P_S3COLD" "$OURS_PRE" "$dzref"; then
+          TARGETS+=(s3_cold); T_BASE[s3_cold]=http://127.0.0.1:$P_S3COLD T_PRE[s3_cold]=$OURS_PRE T_SRV[s3_cold]="s3_cold$S3_SRV"
+        fi
+      fi
+    else
+      echo "  tessera tile -o $S3_URL FAILED (log: $SW/tile-s3.log)"; tail -n 3 "$SW/tile-s3.log" | sed 's/^/    /'
+    fi
   fi
 fi
 
@@ -387,13 +457,15 @@ cleanup
 # --- 12. summary ----------------------------------------------------------------------------------
 echo "== summary (wrk -t1 -c$CONNS -d${DUR}s, fastest clean of $REPS runs, $NCPU cores shared by wrk and the server)"
 printf '  %-10s %10s %9s %9s %8s %8s %8s %7s  %s\n' target 'req/s' 'p50 ms' 'p99 ms' non-2xx 'sock err' 'srv cpu%' 'other%' runs
-for t in nginx iipsrv ours_hot ours_cold; do
+for t in nginx iipsrv ours_hot ours_cold s3_hot s3_cold; do
+  wants $t || [ -n "${RPS[$t]:-}" ] || continue
   if [ -n "${RPS[$t]:-}" ]; then
     printf '  %-10s %10s %9s %9s %8s %8s %8s %7s  %s\n' $t "${RPS[$t]}" "${P50[$t]}" "${P99[$t]}" "${NON2XX[$t]}" \
       "${SOCKERR[$t]}" "${SRVCPU[$t]}" "${OTHER[$t]}" "${RUNS[$t]}"
   else printf '  %-10s %10s\n' $t n/a; fi
 done
-echo "  (srv cpu% = the target's server processes, % of one core (iipsrv: iipsrv + its nginx front);"
+echo "  (srv cpu% = the target's server processes, % of one core (iipsrv: iipsrv + its nginx front;"
+echo "   s3_*: tessera + the SeaweedFS it reads from, when the bench started one);"
 echo "   other% = CPU of other processes during the run, % of the machine; a run is clean when other% < 10"
 echo "   and hypervisor steal < 5%; a row with no clean run is flagged unreliable in the bars)"
 echo "  PEERS.md sanity figures: nginx ~57,000 req/s (p50 0.22 ms); iipsrv ~760 req/s, p50 21 ms, p99 27 ms"
@@ -419,5 +491,15 @@ else echo "  ours_cold / iipsrv req/s: n/a"; fi
 if [ -n "${P99[ours_cold]:-}" ]; then
   bar "ours_cold p99 (kept run)" "${P99[ours_cold]}" '<=' 25 " ms" ours_cold
 else echo "  ours_cold p99: n/a"; fi
+if [ -n "$S3" ]; then
+  if [ -n "${RPS[s3_cold]:-}" ] && [ -n "${RPS[ours_cold]:-}" ]; then
+    bar "s3_cold / ours_cold req/s" "$(ratio "${RPS[s3_cold]}" "${RPS[ours_cold]}")" '>=' 0.5 "" s3_cold ours_cold
+    echo "  p99 cold: local disk ${P99[ours_cold]} ms, object storage ${P99[s3_cold]} ms"
+  else echo "  s3_cold / ours_cold req/s: n/a"; fi
+  if [ -n "${RPS[s3_hot]:-}" ] && [ -n "${RPS[ours_hot]:-}" ]; then
+    bar "s3_hot / ours_hot req/s" "$(ratio "${RPS[s3_hot]}" "${RPS[ours_hot]}")" '>=' 0.9 "" s3_hot ours_hot
+    echo "  p99 hot: local disk ${P99[ours_hot]} ms, object storage ${P99[s3_hot]} ms"
+  else echo "  s3_hot / ours_hot req/s: n/a"; fi
+fi
 echo "  raw wrk output: $SW/wrk-*.txt"
 exit 0

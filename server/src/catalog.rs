@@ -138,6 +138,7 @@ impl Snapshot {
 }
 
 impl Catalog {
+    /// The catalogue of the slides in `store` and the annotations at `location`.
     #[must_use]
     pub fn new(store: Arc<SlideStore>, location: StoreLocation) -> Self {
         Self {

@@ -16,6 +16,8 @@
 pub mod access;
 pub mod agreement;
 pub mod annotations;
+pub mod bucket;
+pub mod cache_root;
 pub mod catalog;
 pub mod fault_log;
 pub mod http;

@@ -1,5 +1,6 @@
 //! Running the server: bind, serve, shut down gracefully on SIGINT or SIGTERM.
 
+use crate::cache_root::CacheRoot;
 use crate::http::{AppState, router};
 use crate::location::StoreLocation;
 use crate::metrics::Metrics;
@@ -13,7 +14,11 @@ use std::sync::Arc;
 /// How to run the server.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
+    /// The local data directory: the annotation snapshots, the caches when `caches` is this
+    /// directory, and the SQLite stores unless `store` says otherwise.
     pub data: PathBuf,
+    /// The slide caches: the data directory, or a prefix in object storage.
+    pub caches: CacheRoot,
     /// Where annotations and access records live.
     pub store: StoreLocation,
     pub addr: SocketAddr,
@@ -30,7 +35,7 @@ pub struct ServeConfig {
 /// opened.
 pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::AnnotationError> {
     let metrics = Arc::new(Metrics::default());
-    let store = Arc::new(SlideStore::new(&config.data));
+    let store = Arc::new(SlideStore::at(config.caches.clone()));
     let annotations = crate::annotations::Engine::open_at(
         &config.data,
         &config.store,
@@ -56,6 +61,7 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
             config.cache_mb << 20,
             config.jpeg_quality,
             Arc::clone(&metrics),
+            tile_workers(&config.caches),
         )),
         metrics,
         limits: config.limits,
@@ -63,6 +69,15 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
         access,
         site: Arc::new(config.site.clone()),
     })
+}
+
+/// Threads that render tiles: one per core when tiles come from a local disk (0); four
+/// per core when each read waits on the network, so the cores stay busy meanwhile.
+fn tile_workers(caches: &CacheRoot) -> usize {
+    match caches {
+        CacheRoot::Dir(_) => 0,
+        CacheRoot::Bucket(_) => std::thread::available_parallelism().map_or(4, |n| n.get() * 4),
+    }
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.

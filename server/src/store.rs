@@ -1,16 +1,19 @@
-//! The caches a server serves: every `<id>.tess` in one directory, and the heatmaps of
-//! each slide under `heatmaps/<id>/`.
+//! The caches a server serves: every `<id>.tess` in one directory or object storage
+//! prefix ([`CacheRoot`]), and the heatmaps of each slide under `heatmaps/<id>/`.
 //!
-//! Slides are opened on first use and kept open. A slide whose file was replaced (new
-//! inode, size or modification time) is reopened with a new generation number, so tile
-//! cache entries of the old file can never be served for the new one. Ids are checked
-//! against `[A-Za-z0-9._-]` before they come near a path, so no URL becomes a file path
-//! outside the directory.
+//! Slides are opened on first use and kept open (header, metadata and directory in
+//! memory) up to [`OPEN_CACHE_BYTES`] of directories; the least recently used beyond that
+//! are closed and reopened when asked for. A slide whose file was replaced (new inode,
+//! size or modification time; for an object, ETag, size or last-modified time) is reopened
+//! with a new generation number, so tile cache entries of the old file can never be served
+//! for the new one. Ids are checked against `[A-Za-z0-9._-]` before they come near a path,
+//! so no URL becomes a file path or key outside the root.
 
+use crate::bucket::ObjectRanges;
+use crate::cache_root::{CacheRoot, Identity};
+use crate::research::heatmap;
 use crate::slide_id;
-use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -32,25 +35,6 @@ pub enum StoreError {
     },
 }
 
-/// Identity of a file on disk: replaced files differ in at least one field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileIdentity {
-    inode: u64,
-    len: u64,
-    modified_ns: i128,
-}
-
-impl FileIdentity {
-    fn of(path: &Path) -> Option<Self> {
-        let meta = std::fs::metadata(path).ok()?;
-        meta.is_file().then(|| Self {
-            inode: meta.ino(),
-            len: meta.len(),
-            modified_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-        })
-    }
-}
-
 /// One open cache.
 #[derive(Debug)]
 pub struct Slide {
@@ -58,11 +42,20 @@ pub struct Slide {
     pub cache: CacheReader,
     /// Distinguishes successive files served under the same id.
     pub generation: u64,
-    identity: FileIdentity,
+    identity: Identity,
+    /// Ranged reads of the object, when the cache is in object storage.
+    remote: Option<ObjectRanges>,
     checked: RwLock<Instant>,
 }
 
 impl Slide {
+    /// Ranged reads of the cache's object, for fetching tiles without holding a thread;
+    /// `None` for a local file.
+    #[must_use]
+    pub fn remote(&self) -> Option<&ObjectRanges> {
+        self.remote.as_ref()
+    }
+
     /// A strong validator for everything derived from this file.
     #[must_use]
     pub fn etag_base(&self) -> String {
@@ -79,8 +72,9 @@ impl Slide {
 /// The directory of caches.
 #[derive(Debug)]
 pub struct SlideStore {
-    dir: PathBuf,
-    slides: RwLock<HashMap<String, Arc<Slide>>>,
+    root: CacheRoot,
+    /// Open caches by id, weighted by the bytes of their directories.
+    slides: moka::sync::Cache<String, Arc<Slide>>,
     next_generation: AtomicU64,
     /// Decoded tiles for patch cutting, by generation: patches at a stride under their
     /// size share tiles, and each is decoded once while it is here.
@@ -91,20 +85,38 @@ pub struct SlideStore {
 /// than two tile rows of a 0.3 Gpix slide).
 const DECODED_TILE_BYTES: u64 = 96 << 20;
 
+/// Bytes of open caches' directories (16 per tile) kept in memory: about 5,000 slides of
+/// 0.3 Gpix, or 250 of 20 Gpix.
+pub const OPEN_CACHE_BYTES: u64 = 512 << 20;
+
 impl SlideStore {
+    /// The caches in the local directory `dir`.
     #[must_use]
     pub fn new(dir: &Path) -> Self {
+        Self::at(CacheRoot::Dir(dir.to_path_buf()))
+    }
+
+    /// The caches under `root`, local or in object storage.
+    #[must_use]
+    pub fn at(root: CacheRoot) -> Self {
         Self {
-            dir: dir.to_path_buf(),
-            slides: RwLock::new(HashMap::new()),
+            root,
+            slides: moka::sync::Cache::builder()
+                .max_capacity(OPEN_CACHE_BYTES)
+                .weigher(|_id: &String, slide: &Arc<Slide>| {
+                    let directory = slide.cache.grid().tile_count().saturating_mul(16);
+                    u32::try_from(directory.saturating_add(4096)).unwrap_or(u32::MAX)
+                })
+                .build(),
             next_generation: AtomicU64::new(1),
             decoded: tiler::DecodedTiles::new(DECODED_TILE_BYTES),
         }
     }
 
+    /// Where the caches are.
     #[must_use]
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    pub fn root(&self) -> &CacheRoot {
+        &self.root
     }
 
     /// Decoded tiles shared by patch reads, keyed by [`Slide::generation`].
@@ -118,7 +130,7 @@ impl SlideStore {
         if slide_id::validate_slide(id).is_err() {
             return Err(StoreError::NotFound(id.to_string()));
         }
-        self.cached(id, &self.path_of(id))
+        self.cached(id, &format!("{id}.tess"))
     }
 
     /// Heatmap `name` of slide `id` (`DIR/heatmaps/ID/NAME.tess`), opened like a slide: its
@@ -128,7 +140,7 @@ impl SlideStore {
         if slide_id::validate_slide(id).is_err() || slide_id::validate(name).is_err() {
             return Err(StoreError::NotFound(key));
         }
-        self.cached(&key, &crate::research::heatmap::path(&self.dir, id, name))
+        self.cached(&key, &heatmap::relative_name(id, name))
     }
 
     /// The heatmaps of slide `id`, sorted by name. Broken caches are logged and left out.
@@ -137,99 +149,92 @@ impl SlideStore {
         if slide_id::validate_slide(id).is_err() {
             return Vec::new();
         }
-        let names = tess_names(&self.dir.join("heatmaps").join(id));
-        opened(names.iter().map(|n| self.heatmap(id, n)))
+        let found = self.root.list(&heatmap::relative_dir(id));
+        opened(
+            found
+                .into_iter()
+                .filter(|(name, _)| slide_id::validate(name).is_ok())
+                .map(|(name, identity)| {
+                    let key = format!("{id}/{name}");
+                    self.current(&key, &heatmap::relative_name(id, &name), Some(identity))
+                }),
+        )
     }
 
-    /// The cache under `key` at `path`, opened or reopened when its file changed.
-    fn cached(&self, key: &str, path: &Path) -> Result<Arc<Slide>, StoreError> {
-        let known = self
-            .slides
-            .read()
-            .ok()
-            .and_then(|map| map.get(key).cloned());
-        if let Some(slide) = known {
-            let fresh = slide
+    /// The cache under `key`, file or object `name` of the root, opened or reopened when
+    /// it changed.
+    fn cached(&self, key: &str, name: &str) -> Result<Arc<Slide>, StoreError> {
+        if let Some(slide) = self.slides.get(key)
+            && slide
                 .checked
                 .read()
-                .is_ok_and(|t| t.elapsed() < RECHECK_AFTER);
-            if fresh {
-                return Ok(slide);
-            }
-            if FileIdentity::of(path) == Some(slide.identity) {
-                if let Ok(mut t) = slide.checked.write() {
-                    *t = Instant::now();
-                }
-                return Ok(slide);
-            }
+                .is_ok_and(|t| t.elapsed() < RECHECK_AFTER)
+        {
+            return Ok(slide);
         }
-        self.open(key, path)
+        self.current(key, name, self.root.identity(name))
     }
 
-    fn path_of(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.tess"))
-    }
-
-    fn open(&self, id: &str, path: &Path) -> Result<Arc<Slide>, StoreError> {
-        let Some(identity) = FileIdentity::of(path) else {
-            if let Ok(mut map) = self.slides.write() {
-                map.remove(id);
-            }
-            return Err(StoreError::NotFound(id.to_string()));
+    /// The cache under `key` as it is now (`identity`; `None` when it is gone): the open
+    /// one while unchanged, else `name` opened again.
+    fn current(
+        &self,
+        key: &str,
+        name: &str,
+        identity: Option<Identity>,
+    ) -> Result<Arc<Slide>, StoreError> {
+        let Some(identity) = identity else {
+            self.slides.invalidate(key);
+            return Err(StoreError::NotFound(key.to_string()));
         };
-        let cache = CacheReader::open(path).map_err(|source| StoreError::Broken {
-            id: id.to_string(),
-            source,
-        })?;
+        if let Some(slide) = self.slides.get(key)
+            && slide.identity == identity
+        {
+            if let Ok(mut t) = slide.checked.write() {
+                *t = Instant::now();
+            }
+            return Ok(slide);
+        }
+        let cache = self
+            .root
+            .open(name, &identity)
+            .map_err(|source| StoreError::Broken {
+                id: key.to_string(),
+                source,
+            })?;
         let slide = Arc::new(Slide {
-            id: id.to_string(),
+            id: key.to_string(),
             cache,
             generation: self.next_generation.fetch_add(1, Ordering::Relaxed),
+            remote: self.root.remote(name, &identity),
             identity,
             checked: RwLock::new(Instant::now()),
         });
-        if let Ok(mut map) = self.slides.write() {
-            map.insert(id.to_string(), Arc::clone(&slide));
-        }
+        self.slides.insert(key.to_string(), Arc::clone(&slide));
         Ok(slide)
     }
 
-    /// Every servable slide in the directory, sorted by id. Broken caches are logged and
-    /// left out.
+    /// Every servable slide, sorted by id, from one listing of the root. Broken caches are
+    /// logged and left out.
     #[must_use]
     pub fn list(&self) -> Vec<Arc<Slide>> {
-        let ids: Vec<String> = tess_names(&self.dir)
-            .into_iter()
-            .filter(|id| match slide_id::validate_slide(id) {
-                Ok(()) => true,
-                Err(why) => {
-                    crate::fault_log::warn_once(&format!(
-                        "{id}.tess is not served: {why}; rename the file"
-                    ));
-                    false
-                }
-            })
-            .collect();
-        opened(ids.iter().map(|id| self.get(id)))
+        let found = self.root.list("");
+        opened(
+            found
+                .into_iter()
+                .filter(|(id, _)| slide_id::validate(id).is_ok())
+                .filter(|(id, _)| match slide_id::validate_slide(id) {
+                    Ok(()) => true,
+                    Err(why) => {
+                        crate::fault_log::warn_once(&format!(
+                            "{id}.tess is not served: {why}; rename the file"
+                        ));
+                        false
+                    }
+                })
+                .map(|(id, identity)| self.current(&id, &format!("{id}.tess"), Some(identity))),
+        )
     }
-}
-
-/// The names of the `NAME.tess` files in `dir` whose NAME is a valid id, sorted; none
-/// when `dir` cannot be read.
-fn tess_names(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_suffix(".tess").map(str::to_string)
-        })
-        .filter(|n| slide_id::validate(n).is_ok())
-        .collect();
-    names.sort();
-    names
 }
 
 /// The caches that opened; the others are logged once and left out.

@@ -10,7 +10,7 @@ use crate::render::{self, RenderError};
 use crate::store::Slide;
 use bytes::Bytes;
 use std::sync::Arc;
-use tiler::{Codec, TileCoord};
+use tiler::{Codec, TileCoord, TilerError};
 
 /// A tile as served: which file generation, where, in which format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,9 +32,10 @@ pub struct TileService {
 }
 
 impl TileService {
-    /// A service whose cache holds at most `cache_bytes` of encoded tiles (0: no cache).
+    /// A service whose cache holds at most `cache_bytes` of encoded tiles (0: no cache),
+    /// rendering on `workers` threads (0: one per core).
     #[must_use]
-    pub fn new(cache_bytes: u64, jpeg_quality: u8, metrics: Arc<Metrics>) -> Self {
+    pub fn new(cache_bytes: u64, jpeg_quality: u8, metrics: Arc<Metrics>, workers: usize) -> Self {
         let cache = (cache_bytes > 0).then(|| {
             moka::future::Cache::builder()
                 .max_capacity(cache_bytes)
@@ -42,6 +43,7 @@ impl TileService {
                 .build()
         });
         let workers = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
             .thread_name(|i| format!("tile-{i}"))
             .build()
             .unwrap_or_else(|_| {
@@ -95,10 +97,11 @@ impl TileService {
     }
 
     async fn compute(&self, slide: Arc<Slide>, key: TileKey) -> Result<Bytes, RenderError> {
+        let fetched = fetch_remote(&slide, key).await?;
         let quality = self.jpeg_quality;
         let (done, result) = tokio::sync::oneshot::channel();
         self.workers.spawn_fifo(move || {
-            let _ = done.send(render_tile(&slide, key, quality));
+            let _ = done.send(render_tile(&slide, key, quality, fetched));
         });
         result
             .await
@@ -106,15 +109,63 @@ impl TileService {
     }
 }
 
-/// Reads, decodes and encodes one tile; a stored payload already in the requested format
-/// is sent as it is.
-fn render_tile(slide: &Slide, key: TileKey, quality: u8) -> Result<Bytes, RenderError> {
+/// A stored tile's payload fetched from object storage by one ranged read, on the async
+/// threads: the workers then only check, decode and encode, and none waits on the network
+/// (with a blocking read each would, and the requests in flight would be capped by the
+/// workers). `None` for a local cache, and for levels past the cache's top, which are
+/// rendered from the top tile on a worker.
+async fn fetch_remote(
+    slide: &Slide,
+    key: TileKey,
+) -> Result<Option<(TileCoord, Bytes)>, RenderError> {
+    let Some(remote) = slide.remote() else {
+        return Ok(None);
+    };
+    let grid = slide.cache.grid();
+    if key.level >= grid.level_count() {
+        return Ok(None);
+    }
+    let coord = TileCoord::new(key.level, key.col, key.row, grid)
+        .map_err(|e| RenderError::OutOfRange(e.to_string()))?;
+    let entry = slide.cache.entry(coord);
+    let payload = remote
+        .read(entry.offset, entry.len as usize)
+        .await
+        .map_err(|e| TilerError::BadTile {
+            path: slide.cache.path().to_path_buf(),
+            place: coord.place(),
+            reason: e.to_string(),
+        })?;
+    Ok(Some((coord, payload)))
+}
+
+/// Reads (or takes the `fetched` payload of), decodes and encodes one tile; a stored
+/// payload already in the requested format is sent as it is.
+fn render_tile(
+    slide: &Slide,
+    key: TileKey,
+    quality: u8,
+    fetched: Option<(TileCoord, Bytes)>,
+) -> Result<Bytes, RenderError> {
     let grid = slide.cache.grid();
     let stored = match slide.cache.metadata().codec {
         Codec::Jpeg => Some(Format::Jpg),
         Codec::Webp => Some(Format::Webp),
         Codec::Zstd => None,
     };
+    if let Some((coord, payload)) = fetched {
+        slide.cache.check_payload(coord, &payload)?;
+        if stored == Some(key.format) {
+            return Ok(payload);
+        }
+        let tile = slide.cache.decode_tile(coord, &payload)?;
+        let image = render::Rgb {
+            width: tile.width,
+            height: tile.height,
+            data: tile.rgb,
+        };
+        return Ok(Bytes::from(render::encode(&image, key.format, quality)?));
+    }
     if stored == Some(key.format) && key.level < grid.level_count() {
         let coord = TileCoord::new(key.level, key.col, key.row, grid)
             .map_err(|e| RenderError::OutOfRange(e.to_string()))?;

@@ -3,6 +3,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod seaweedfs;
 pub mod world;
 
 use std::path::{Path, PathBuf};
@@ -454,6 +455,12 @@ impl Server {
     /// Starts `tessera serve --data DIR` with extra arguments and waits for `/healthz`.
     #[must_use]
     pub fn start(data: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(data, extra, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables.
+    #[must_use]
+    pub fn start_with_env(data: &Path, extra: &[&str], env: &[(String, String)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -463,6 +470,7 @@ impl Server {
             .args(["serve", "--addr", &addr.to_string(), "--data"])
             .arg(data)
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()

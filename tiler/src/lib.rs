@@ -28,7 +28,7 @@ mod source;
 pub mod synth;
 
 pub use cache::{
-    CacheReader, CacheWriter, ContentHash, Entry, HEADER_LEN, Header, MAGIC, Metadata,
+    CacheReader, CacheWriter, ContentHash, Entry, HEADER_LEN, Header, MAGIC, Metadata, RangeRead,
     ReaderLimits, SourceDigest, Tile, VERSION, VerifySummary, WriteSummary,
 };
 pub use codec::{Codec, CodecConfig, decode as decode_payload, decode_jpeg, encode_jpeg};

@@ -1,15 +1,22 @@
-//! `tessera serve --data DIR [--addr 127.0.0.1:8080] [--cache-mb 512] [limits…]`; the
-//! limits and their defaults are in the README's "Limits" table.
+//! `tessera serve --data DIR|s3://BUCKET/PREFIX [--store DIR] [--addr 127.0.0.1:8080]
+//! [--cache-mb 512] [limits…]`; the limits and their defaults are in the README's "Limits"
+//! table.
 
+use server::cache_root::CacheRoot;
+use server::location::StoreLocation;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// Directory of `.tess` caches (new and replaced caches are picked up live).
+    /// Directory of `.tess` caches, or `s3://BUCKET/PREFIX` for caches in S3-compatible
+    /// object storage (credentials and endpoint from the AWS_* environment variables). New
+    /// and replaced caches are picked up live.
     #[arg(long)]
     data: PathBuf,
+    // `--store`: with `--data` in object storage, a local directory, which also holds the
+    // annotation snapshots.
     #[command(flatten)]
     store: super::StoreArg,
     /// Address to listen on. Loopback unless told otherwise.
@@ -98,12 +105,37 @@ fn duration(seconds: f64, flag: &str) -> anyhow::Result<std::time::Duration> {
         .map_err(|_| anyhow::anyhow!("{flag} must be a number of seconds ≥ 0, not {seconds}"))
 }
 
+/// Where the caches are, the local data directory (annotation snapshots; the caches too
+/// unless they are in object storage) and where annotations and users live, checked: local
+/// directories exist, a bucket answers a listing.
+fn locations(args: &ServeArgs) -> anyhow::Result<(CacheRoot, PathBuf, StoreLocation)> {
+    let caches = CacheRoot::new(&args.data)?;
+    let local = match &caches {
+        CacheRoot::Dir(dir) => dir.clone(),
+        CacheRoot::Bucket(bucket) => {
+            let Some(dir) = args
+                .store
+                .store
+                .as_deref()
+                .filter(|s| !server::location::is_database_url(s))
+            else {
+                anyhow::bail!(
+                    "--data {} is in object storage, so annotations, users and annotation \
+                     snapshots need a local directory: add --store DIR",
+                    args.data.display()
+                );
+            };
+            bucket.list_tess("")?;
+            PathBuf::from(dir)
+        }
+    };
+    anyhow::ensure!(local.is_dir(), "{}: not a directory", local.display());
+    let store = args.store.location(&local);
+    Ok((caches, local, store))
+}
+
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.data.is_dir(),
-        "{}: not a directory",
-        args.data.display()
-    );
+    let (caches, local, store) = locations(args)?;
     anyhow::ensure!(
         (1..=100).contains(&args.jpeg_quality),
         "--jpeg-quality must be 1-100"
@@ -136,8 +168,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let index_mb = args.index_mb.unwrap_or_else(quarter_of_memory_mb);
     anyhow::ensure!(index_mb > 0, "--index-mb must be at least 1");
     let config = server::serve::ServeConfig {
-        data: args.data.clone(),
-        store: args.store.location(&args.data),
+        data: local,
+        caches,
+        store,
         addr: args.addr,
         cache_mb: args.cache_mb,
         index_mb,

@@ -1,8 +1,13 @@
-//! `tessera tile SLIDE... -o DIR`: one `.tess` cache per slide.
+//! `tessera tile SLIDE... -o DIR|s3://BUCKET/PREFIX`: one `.tess` cache per slide.
+//!
+//! Into object storage, each cache is built in a local temporary directory as for a
+//! directory, then sent in one multipart upload that is completed only when every part
+//! arrived, so the bucket never holds half a cache.
 
 use super::progress;
 use anyhow::{Context, bail};
 use serde::Serialize;
+use server::bucket::{self, Bucket};
 use server::slide_id;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -17,7 +22,9 @@ pub struct TileArgs {
     /// one of its files; several files of one series make one slide).
     #[arg(required = true)]
     slides: Vec<PathBuf>,
-    /// Directory the caches are written to (created if missing).
+    /// Directory the caches are written to (created if missing), or `s3://BUCKET/PREFIX`
+    /// for S3-compatible object storage (credentials and endpoint from the AWS_*
+    /// environment variables; each cache is staged in the temporary directory first).
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
     /// Slide id (only with one slide); default: the file stem, made safe, or a
@@ -79,8 +86,7 @@ pub fn run(args: &TileArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("{}: cannot create output directory", args.output.display()))?;
+    let output = Output::new(&args.output)?;
     let options = BuildOptions {
         codec: CodecConfig::new(args.codec, args.quality),
         tile_size: args.tile_size,
@@ -104,7 +110,7 @@ pub fn run(args: &TileArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         let started = Instant::now();
-        let result = tile_one(slide, args, &options, &mut ids);
+        let result = tile_one(slide, args, &output, &options, &mut ids);
         let seconds = started.elapsed().as_secs_f64();
         let outcome = match result {
             Ok((id, path, report, files)) => {
@@ -162,6 +168,7 @@ pub fn run(args: &TileArgs) -> anyhow::Result<ExitCode> {
 fn tile_one(
     slide: &Path,
     args: &TileArgs,
+    output: &Output,
     options: &BuildOptions,
     ids: &mut HashSet<String>,
 ) -> anyhow::Result<(String, PathBuf, tiler::BuildReport, Vec<PathBuf>)> {
@@ -186,13 +193,14 @@ fn tile_one(
             slide.display()
         );
     }
-    let out = args.output.join(format!("{id}.tess"));
+    let name = format!("{id}.tess");
+    let out = output.local_dir().join(&name);
     let grid = tiler::Grid::new(info.bounds.width, info.bounds.height, options.tile_size)?;
-    let name = slide
+    let label = slide
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let bar = progress::bar(grid.tile_count(), &name);
+    let bar = progress::bar(grid.tile_count(), &label);
     let tick = |n| bar.inc(n);
     let hooks = BuildHooks {
         progress: &tick,
@@ -200,13 +208,67 @@ fn tile_one(
     };
     let report = tiler::build_cache(source.as_ref(), &out, options, hooks);
     bar.finish_and_clear();
-    match report {
-        Ok(report) => Ok((id, out, report, source.source_files())),
-        Err(tiler::TilerError::Interrupted) => Err(anyhow::anyhow!(
+    let report = match report {
+        Ok(report) => report,
+        Err(tiler::TilerError::Interrupted) => bail!(
             "{}: interrupted before the cache was complete; nothing was written",
             slide.display()
-        )),
-        Err(e) => Err(e.into()),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let written = output.publish(&out, &name)?;
+    Ok((id, written, report, source.source_files()))
+}
+
+/// Where caches go: a local directory, or a bucket through a local staging directory.
+enum Output {
+    Dir(PathBuf),
+    Bucket {
+        bucket: Bucket,
+        staging: tempfile::TempDir,
+    },
+}
+
+impl Output {
+    /// Creates the directory, or connects to the bucket and makes a staging directory.
+    fn new(location: &Path) -> anyhow::Result<Self> {
+        if let Some(url) = location.to_str().filter(|_| bucket::is_url(location)) {
+            let staging = tempfile::Builder::new()
+                .prefix("tessera-upload-")
+                .tempdir()
+                .context("cannot create a staging directory for the upload (TMPDIR)")?;
+            return Ok(Self::Bucket {
+                bucket: Bucket::connect(url)?,
+                staging,
+            });
+        }
+        std::fs::create_dir_all(location)
+            .with_context(|| format!("{}: cannot create output directory", location.display()))?;
+        Ok(Self::Dir(location.to_path_buf()))
+    }
+
+    /// The directory the tiler writes into.
+    fn local_dir(&self) -> &Path {
+        match self {
+            Self::Dir(dir) => dir,
+            Self::Bucket { staging, .. } => staging.path(),
+        }
+    }
+
+    /// Makes the finished cache `built` (named `name`) visible where it belongs; returns
+    /// its path or URL. A staged cache is uploaded, then removed whatever the outcome.
+    fn publish(&self, built: &Path, name: &str) -> anyhow::Result<PathBuf> {
+        let Self::Bucket { bucket, .. } = self else {
+            return Ok(built.to_path_buf());
+        };
+        let url = bucket.url(name);
+        let bar = progress::bytes_bar(0, &format!("upload to {url}"));
+        let cancel = progress::interrupted();
+        let uploaded = bucket.upload(built, name, &|| !cancel.load(Ordering::SeqCst));
+        bar.finish_and_clear();
+        let _ = std::fs::remove_file(built);
+        uploaded?;
+        Ok(PathBuf::from(url))
     }
 }
 

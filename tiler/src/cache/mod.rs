@@ -5,5 +5,5 @@ mod reader;
 mod writer;
 
 pub use format::{Entry, HEADER_LEN, Header, MAGIC, Metadata, SourceDigest, VERSION};
-pub use reader::{CacheReader, ReaderLimits, Tile, VerifySummary};
+pub use reader::{CacheReader, RangeRead, ReaderLimits, Tile, VerifySummary};
 pub use writer::{CacheWriter, ContentHash, WriteSummary};

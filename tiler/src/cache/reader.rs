@@ -31,12 +31,21 @@ impl Default for ReaderLimits {
     }
 }
 
-/// Where a cache's bytes come from: a file read positionally, or bytes already in memory
-/// (tests and fuzzing).
+/// A cache's bytes somewhere other than a local file (an object in S3-compatible storage):
+/// the one thing a reader needs is to fill a buffer from an offset. Called from any thread,
+/// never from an async task.
+pub trait RangeRead: Send + Sync + std::fmt::Debug {
+    /// Fills `buf` from `offset`; reading past the end is an `UnexpectedEof` error.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+}
+
+/// Where a cache's bytes come from: a file read positionally, bytes already in memory
+/// (tests and fuzzing), or ranges of a remote object.
 #[derive(Debug)]
 enum Backend {
     File(File),
     Memory(Vec<u8>),
+    Ranges(Box<dyn RangeRead>),
 }
 
 impl Backend {
@@ -54,6 +63,7 @@ impl Backend {
                 buf.copy_from_slice(src);
                 Ok(())
             }
+            Self::Ranges(source) => source.read_exact_at(buf, offset),
         }
     }
 }
@@ -99,6 +109,19 @@ impl CacheReader {
     pub fn from_bytes(label: &Path, bytes: Vec<u8>, limits: ReaderLimits) -> Result<Self> {
         let len = bytes.len() as u64;
         Self::from_backend(label, Backend::Memory(bytes), len, limits)
+    }
+
+    /// Opens a cache of `len` bytes read by ranges from `source`, with the same checks as
+    /// [`CacheReader::open_with_limits`]: header, metadata and directory are read now (three
+    /// reads), each tile later by one read. `label` (`s3://bucket/key`) stands for the file
+    /// in errors and [`CacheReader::path`].
+    pub fn from_ranges(
+        label: &Path,
+        source: Box<dyn RangeRead>,
+        len: u64,
+        limits: ReaderLimits,
+    ) -> Result<Self> {
+        Self::from_backend(label, Backend::Ranges(source), len, limits)
     }
 
     fn from_backend(
@@ -204,21 +227,34 @@ impl CacheReader {
         self.file
             .read_exact_at(&mut payload, entry.offset)
             .map_err(|e| TilerError::bad_tile(&self.path, coord.place(), e.to_string()))?;
-        if crc32fast::hash(&payload) != entry.crc {
+        self.check_payload(coord, &payload)?;
+        Ok(payload)
+    }
+
+    /// Checks `payload`, the bytes of the tile's [`Entry`] (`offset`, `len`) read by the
+    /// caller (an async fetch from object storage), against the tile's length and checksum.
+    pub fn check_payload(&self, coord: TileCoord, payload: &[u8]) -> Result<()> {
+        let entry = self.entry(coord);
+        if payload.len() != entry.len as usize || crc32fast::hash(payload) != entry.crc {
             return Err(TilerError::bad_tile(
                 &self.path,
                 coord.place(),
                 "payload checksum does not match",
             ));
         }
-        Ok(payload)
+        Ok(())
     }
 
     /// A tile decoded to RGB.
     pub fn read_tile(&self, coord: TileCoord) -> Result<Tile> {
         let payload = self.read_payload(coord)?;
+        self.decode_tile(coord, &payload)
+    }
+
+    /// Decodes the tile's payload, checked by [`CacheReader::check_payload`], to RGB.
+    pub fn decode_tile(&self, coord: TileCoord, payload: &[u8]) -> Result<Tile> {
         let (_, _, width, height) = self.grid.tile_rect(coord);
-        let rgb = codec::decode(self.metadata.codec, &payload, width, height)
+        let rgb = codec::decode(self.metadata.codec, payload, width, height)
             .map_err(|e| TilerError::bad_tile(&self.path, coord.place(), e))?;
         Ok(Tile { width, height, rgb })
     }
@@ -344,6 +380,50 @@ mod tests {
         }
         assert_eq!(
             from_bytes.verify(true, &|_| {}).expect("verifies"),
+            from_file.verify(true, &|_| {}).expect("verifies")
+        );
+    }
+
+    /// Ranges served from memory, counting the reads.
+    #[derive(Debug)]
+    struct CountedRanges {
+        bytes: Backend,
+        reads: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl RangeRead for CountedRanges {
+        fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+            self.reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.bytes.read_exact_at(buf, offset)
+        }
+    }
+
+    #[test]
+    fn from_ranges_reads_what_open_reads_with_one_read_per_tile() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let path = seed();
+        let bytes = std::fs::read(&path).expect("seed cache");
+        let len = bytes.len() as u64;
+        let reads = std::sync::Arc::default();
+        let ranges = Box::new(CountedRanges {
+            bytes: Backend::Memory(bytes),
+            reads: std::sync::Arc::clone(&reads),
+        });
+        let label = Path::new("s3://bucket/key.tess");
+        let from_ranges = CacheReader::from_ranges(label, ranges, len, ReaderLimits::default())
+            .expect("opens from ranges");
+        let from_file = CacheReader::open(&path).expect("opens from the file");
+        assert_eq!(from_ranges.path(), label);
+        assert_eq!(reads.load(Relaxed), 3, "header, metadata and directory");
+        let coord = from_file.grid().coords().last().expect("a tile");
+        assert_eq!(
+            from_ranges.read_tile(coord).expect("tile from ranges"),
+            from_file.read_tile(coord).expect("tile from file")
+        );
+        assert_eq!(reads.load(Relaxed), 4, "one read per tile");
+        assert_eq!(
+            from_ranges.verify(true, &|_| {}).expect("verifies"),
             from_file.verify(true, &|_| {}).expect("verifies")
         );
     }

@@ -124,9 +124,19 @@ impl HeatmapInfo {
 /// Where heatmap `name` of `slide` lives under the data directory `dir`.
 #[must_use]
 pub fn path(dir: &Path, slide: &str, name: &str) -> PathBuf {
-    dir.join("heatmaps")
-        .join(slide)
-        .join(format!("{name}.tess"))
+    dir.join(relative_name(slide, name))
+}
+
+/// The directory (relative to the caches' root, ending in `/`) of `slide`'s heatmaps.
+#[must_use]
+pub fn relative_dir(slide: &str) -> String {
+    format!("heatmaps/{slide}/")
+}
+
+/// Heatmap `name` of `slide`, relative to the caches' root.
+#[must_use]
+pub fn relative_name(slide: &str, name: &str) -> String {
+    format!("{}{name}.tess", relative_dir(slide))
 }
 
 /// Checks a heatmap name: the characters of a slide id (`[A-Za-z0-9._-]`, not starting
