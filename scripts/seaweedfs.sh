@@ -80,6 +80,15 @@ trap 'stop' ERR
 # Starts weed on fresh ports, its data in DIR/data, its logs and the filer's and gateway's
 # local sockets in DIR (the gRPC sockets are always in /tmp; `stop` removes them).
 launch() {
+  # Weed turns every volume read-only on a nearly full disk and uploads then time out after
+  # minutes; it keeps writing down to 256 MiB free (above), and a disk with less than 1 GiB
+  # is refused here with a message that says so.
+  local free_kib
+  free_kib=$(df -Pk "$dir" | awk 'NR == 2 { print $4 }')
+  if [ "$free_kib" -lt $((1024 * 1024)) ]; then
+    echo "$0: only $((free_kib / 1024)) MiB free under $dir; SeaweedFS needs at least 1 GiB" >&2
+    exit 1
+  fi
   read -r master volume filer s3 master_grpc volume_grpc filer_grpc s3_grpc < <(pick_ports)
   echo "$master_grpc $volume_grpc $filer_grpc $s3_grpc" >"$dir/ports"
   rm -rf "$dir/data" "$dir/shell.log"
@@ -87,7 +96,7 @@ launch() {
   "$weed" -logdir="$dir" server -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -master.port="$master" -master.port.grpc="$master_grpc" \
     -volume.port="$volume" -volume.port.grpc="$volume_grpc" -volume.max=8 \
-    -master.volumeSizeLimitMB=256 \
+    -master.volumeSizeLimitMB=256 -volume.minFreeSpace=256MiB \
     -filer.port="$filer" -filer.port.grpc="$filer_grpc" -filer.localSocket="$dir/filer.sock" \
     -s3 -s3.port="$s3" -s3.port.grpc="$s3_grpc" -s3.config="$dir/s3.json" \
     -s3.localSocket="$dir/s3.sock" -s3.port.iceberg=0 -s3.port.lance=0 \
