@@ -281,10 +281,10 @@ pub fn to_postgres(
         let conn = crate::access::store::sqlite::open(dir).map_err(source_error(&access_file))?;
         sources.push((conn, &access_file, ACCESS_TABLES));
     }
-    // Both schemas, then one connection for the whole copy.
-    drop(annotations_pg::PostgresStore::open(url)?);
-    drop(crate::access::store::postgres::open(url)?);
+    // One connection: both stores' tables, then the whole copy.
     let target = PgConn::connect(url)?;
+    annotations_pg::create_tables(&target)?;
+    crate::access::store::postgres::create_tables(&target)?;
     let mut client = target.client();
     let mut tx = client.transaction()?;
     tx.execute(

@@ -446,6 +446,12 @@ fn schemas_refuse_unknown_classes_and_nothing_changes() {
         "the guideline is served: {}",
         r.text()
     );
+    // The project's schema history comes from the server's own store.
+    let r = w.call("adm", "GET", "/api/projects/p/schema", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(v["versions"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["versions"][0]["classes"][0]["name"], "Tumor", "{v}");
 }
 
 fn urlencode(s: &str) -> String {

@@ -518,6 +518,12 @@ impl Access {
         }
     }
 
+    /// Runs a read on the store the server was opened on (what the snapshot does not
+    /// hold: schema history, assignment events).
+    pub fn read<T>(&self, f: impl FnOnce(&dyn AccessRows) -> StoreResult<T>) -> StoreResult<T> {
+        self.on_conn(f)
+    }
+
     /// Runs a change on the store and reloads the snapshot.
     pub fn change<T>(&self, f: impl FnOnce(&dyn AccessRows) -> StoreResult<T>) -> StoreResult<T> {
         self.on_conn(|conn| self.change_on(conn, f))

@@ -7,7 +7,7 @@ use super::access::SlideRole;
 use super::annotations::blocking;
 use super::{AppError, AppState};
 use crate::access::store;
-use crate::access::{AssignState, Caller, Directory, Role, StatusCounts};
+use crate::access::{Access, AssignState, Caller, Directory, Role, StatusCounts};
 use crate::annotations::error::StorageFault;
 use crate::annotations::store::StoreError;
 use crate::annotations::{AnnotationError, Status};
@@ -474,9 +474,10 @@ pub async fn progress(
     let directory = state.access.directory();
     let blind = blind_in(&directory, &project, &who)?;
     let (catalog, engine) = (Arc::clone(&state.catalog), Arc::clone(&state.annotations));
+    let access = Arc::clone(&state.access);
     let body = blocking(move || {
         let me = blind.then_some(who.name.as_str());
-        let mut figures = progress_figures(&catalog, &directory, &project, me)?;
+        let mut figures = progress_figures(&catalog, &access, &directory, &project, me)?;
         figures["agreement"] = if blind {
             json!([])
         } else {
@@ -491,6 +492,7 @@ pub async fn progress(
 
 fn progress_figures(
     catalog: &catalog::Catalog,
+    access: &Access,
     directory: &Directory,
     project: &str,
     me: Option<&str>,
@@ -539,6 +541,7 @@ fn progress_figures(
     let location = catalog.location();
     throughput(
         location,
+        access,
         directory,
         project,
         &mut annotators,
@@ -561,6 +564,7 @@ fn progress_figures(
 /// events).
 fn throughput(
     location: &StoreLocation,
+    access: &Access,
     directory: &Directory,
     project: &str,
     annotators: &mut BTreeMap<String, Person>,
@@ -572,12 +576,11 @@ fn throughput(
             .project_of(slide)
             .is_some_and(|p| p.name == project)
     };
-    let reader = crate::annotations::store::open_reader_at(location)
-        .map_err(|e| AnnotationError::db_at(location, crate::annotations::store::DB_FILE, e))?;
+    let annotations_error =
+        |e| AnnotationError::db_at(location, crate::annotations::store::DB_FILE, e);
+    let reader = crate::annotations::store::open_reader_at(location).map_err(annotations_error)?;
     if let Some(conn) = reader {
-        let rows = conn
-            .changes_per_day()
-            .map_err(|e| AnnotationError::db_at(location, crate::annotations::store::DB_FILE, e))?;
+        let rows = conn.changes_per_day().map_err(annotations_error)?;
         for c in rows {
             if !in_project(&c.slide) {
                 continue;
@@ -591,9 +594,9 @@ fn throughput(
             }
         }
     }
-    let access_error = |e| AnnotationError::db_at(location, store::DB_FILE, e);
-    let conn = store::open_for_reading_at(location).map_err(access_error)?;
-    let events = conn.assignment_events(project).map_err(access_error)?;
+    let events = access
+        .read(|c| c.assignment_events(project))
+        .map_err(|e| AnnotationError::db_at(location, store::DB_FILE, e))?;
     for e in events {
         if e.event != "done" || me.is_some_and(|me| me != e.user) {
             continue;

@@ -2,7 +2,6 @@
 //! caller may see.
 
 use super::{AppError, AppState};
-use crate::access::store;
 use crate::access::{Caller, Project, Role, parse_schema};
 use crate::annotations::store::StoreError;
 use axum::extract::{Path, State};
@@ -145,9 +144,9 @@ pub async fn schema_history(
     Path(project): Path<String>,
 ) -> Result<Response, AppError> {
     exists(&state, &project)?;
-    let conn = store::open(state.annotations.dir()).map_err(|e| store_failed(&e))?;
-    let history = conn
-        .schema_history(&project)
+    let history = state
+        .access
+        .read(|c| c.schema_history(&project))
         .map_err(|e| store_failed(&e))?;
     Ok(Json(json!({"project": project, "versions": history})).into_response())
 }

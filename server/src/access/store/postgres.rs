@@ -116,12 +116,17 @@ fn version_trigger(table: &str) -> String {
 /// Connects to `url` and creates or updates the access tables.
 pub fn open(url: &str) -> StoreResult<PgConn> {
     let conn = PgConn::connect(url)?;
+    create_tables(&conn)?;
+    Ok(conn)
+}
+
+/// Creates or updates the access tables and their version triggers.
+pub(crate) fn create_tables(conn: &PgConn) -> StoreResult<()> {
     let mut sql = SCHEMA.to_string();
     for table in TABLES {
         sql.push_str(&version_trigger(table));
     }
-    create_schema(&conn, &sql)?;
-    Ok(conn)
+    create_schema(conn, &sql)
 }
 
 impl PgConn {

@@ -934,7 +934,7 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://…`) and creates or updates the schema.
     pub fn open(url: &str) -> StoreResult<Self> {
         let writer = PgConn::connect(url)?;
-        create_schema(&writer, SCHEMA)?;
+        create_tables(&writer)?;
         Ok(Self {
             url: url.to_string(),
             writer: Mutex::new(writer),
@@ -969,10 +969,15 @@ pub(crate) fn create_schema(conn: &PgConn, sql: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// Creates or updates the annotation tables.
+pub(crate) fn create_tables(conn: &PgConn) -> StoreResult<()> {
+    create_schema(conn, SCHEMA)
+}
+
 /// A reader on a connection of its own (see [`super::open_reader_at`]).
 pub fn open_reader(url: &str) -> StoreResult<Box<dyn Deref<Target = dyn Reads> + Send>> {
     let conn = PgConn::connect(url)?;
-    create_schema(&conn, SCHEMA)?;
+    create_tables(&conn)?;
     Ok(Box::new(OwnedReader(conn)))
 }
 
