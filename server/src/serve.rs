@@ -14,8 +14,8 @@ use std::sync::Arc;
 /// How to run the server.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// The local data directory: the annotation snapshots, the caches when `caches` is this
-    /// directory, and the SQLite stores unless `store` says otherwise.
+    /// The local directory of the annotation snapshots (the data directory unless
+    /// `--snapshot-dir` says otherwise).
     pub data: PathBuf,
     /// The slide caches: the data directory, or a prefix in object storage.
     pub caches: CacheRoot,
@@ -96,9 +96,12 @@ pub async fn run(
     if !config.addr.ip().is_loopback() && !state.access.directory().has_users() {
         return Err(std::io::Error::other(format!(
             "no user is configured, so the server runs single-user and only listens on \
-             loopback; {} is not. Add users first: tessera user add NAME --role admin --data {}",
+             loopback; {} is not. Add users first: tessera user add NAME --role admin {}",
             config.addr,
-            config.data.display()
+            match &config.store {
+                StoreLocation::Directory(dir) => format!("--data {}", dir.display()),
+                StoreLocation::Database(_) => format!("--store {}", config.store.describe()),
+            }
         )));
     }
     let engine = Arc::clone(&state.annotations);

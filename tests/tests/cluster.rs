@@ -1,15 +1,18 @@
 //! Several servers, one archive: two `tessera serve` on the same PostgreSQL database
 //! (the suites' own when they run on PostgreSQL, else the test's world moved into a
-//! fresh one with `tessera migrate`) behind nginx, round robin. Edits through one are in the other's answers,
+//! fresh one with `tessera migrate`) and the same bucket of caches (a SeaweedFS), behind
+//! nginx, round robin. Edits through one are in the other's answers,
 //! a stale If-Match is refused whichever server holds the newer version, and a server
 //! killed mid-stream loses no acknowledged edit while nginx answers from the other.
 //!
 //! The delays are printed, not asserted (the bar's figures come from the PostgreSQL run).
 
+use server::bucket::Bucket;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use tessera_e2e::seaweedfs::S3Server;
 use tessera_e2e::world::{SLIDE, World, square, world};
 use tessera_e2e::{HttpResponse, Server, http_request, tessera_ok};
 
@@ -162,8 +165,21 @@ fn two_servers_on_one_store_behave_as_one() {
         tessera_ok(&[&"migrate", &"--from", &w.data, &"--to", &url]);
         url
     };
-    let a = Server::start(&w.data, &["--store", &url]);
-    let b = Server::start(&w.data, &["--store", &url]);
+    // The caches in one bucket, as a department would run it: no local data directory.
+    let Some(s3) = S3Server::start() else { return };
+    let caches = s3.url("cluster");
+    let bucket = Bucket::configured(&caches, s3.env()).expect("bucket");
+    for cache in std::fs::read_dir(&w.data).expect("data directory") {
+        let path = cache.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "tess") {
+            let name = path.file_name().and_then(|n| n.to_str()).expect("name");
+            bucket.upload(&path, name, &|| true).expect("upload");
+        }
+    }
+    let serve =
+        |url: &str| Server::start_with_env(Path::new(&caches), &["--store", url], &s3.env());
+    let a = serve(&url);
+    let b = serve(&url);
     let servers = [a.addr, b.addr];
     edits_show_on_the_other_server(&w, servers);
     the_same_if_match_wins_once(&w, servers);

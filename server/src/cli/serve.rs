@@ -1,5 +1,5 @@
-//! `tessera serve --data DIR|s3://BUCKET/PREFIX [--store DIR] [--addr 127.0.0.1:8080]
-//! [--cache-mb 512] [limits…]`; the limits and their defaults are in the README's "Limits"
+//! `tessera serve --data DIR|s3://BUCKET/PREFIX [--store DIR|postgres://…]
+//! [--snapshot-dir DIR] [--addr 127.0.0.1:8080] [--cache-mb 512] [limits…]`; the limits and their defaults are in the README's "Limits"
 //! table.
 
 use server::cache_root::CacheRoot;
@@ -15,10 +15,16 @@ pub struct ServeArgs {
     /// and replaced caches are picked up live.
     #[arg(long)]
     data: PathBuf,
-    // `--store`: with `--data` in object storage, a local directory, which also holds the
-    // annotation snapshots.
+    // `--store`: with `--data` in object storage, a local directory (which then also holds
+    // the annotation snapshots) or a database.
     #[command(flatten)]
     store: super::StoreArg,
+    /// Local directory for annotation snapshots (slides' indexes saved for quick reloads;
+    /// each server may have its own). Default: the data directory, or the `--store`
+    /// directory when the caches are in object storage; with both in object storage and a
+    /// database, a temporary directory removed when the server stops.
+    #[arg(long, value_name = "DIR")]
+    snapshot_dir: Option<PathBuf>,
     /// Address to listen on. Loopback unless told otherwise.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
@@ -105,37 +111,54 @@ fn duration(seconds: f64, flag: &str) -> anyhow::Result<std::time::Duration> {
         .map_err(|_| anyhow::anyhow!("{flag} must be a number of seconds ≥ 0, not {seconds}"))
 }
 
-/// Where the caches are, the local data directory (annotation snapshots; the caches too
-/// unless they are in object storage) and where annotations and users live, checked: local
-/// directories exist, a bucket answers a listing.
-fn locations(args: &ServeArgs) -> anyhow::Result<(CacheRoot, PathBuf, StoreLocation)> {
+/// Where the caches are, the local directory (annotation snapshots; the caches too unless
+/// they are in object storage) and where annotations and users live, checked: local
+/// directories exist, a bucket answers a listing. The temporary directory, if one is
+/// made, lives as long as the returned guard.
+fn locations(
+    args: &ServeArgs,
+) -> anyhow::Result<(CacheRoot, PathBuf, StoreLocation, Option<tempfile::TempDir>)> {
     let caches = CacheRoot::new(&args.data)?;
-    let local = match &caches {
-        CacheRoot::Dir(dir) => dir.clone(),
-        CacheRoot::Bucket(bucket) => {
-            let Some(dir) = args
-                .store
-                .store
-                .as_deref()
-                .filter(|s| !server::location::is_database_url(s))
-            else {
-                anyhow::bail!(
-                    "--data {} is in object storage, so annotations, users and annotation \
-                     snapshots need a local directory: add --store DIR",
-                    args.data.display()
-                );
-            };
-            bucket.list_tess("")?;
-            PathBuf::from(dir)
+    let store_dir = args
+        .store
+        .store
+        .as_deref()
+        .filter(|s| !server::location::is_database_url(s));
+    let (local, temporary) = match (&caches, store_dir, &args.snapshot_dir) {
+        (CacheRoot::Dir(dir), _, _) => (dir.clone(), None),
+        (CacheRoot::Bucket(_), Some(dir), _) => (PathBuf::from(dir), None),
+        (CacheRoot::Bucket(_), None, Some(snapshots)) if args.store.store.is_some() => {
+            (snapshots.clone(), None)
         }
+        (CacheRoot::Bucket(_), None, None) if args.store.store.is_some() => {
+            let temporary = tempfile::Builder::new()
+                .prefix("tessera-snapshots-")
+                .tempdir()
+                .map_err(|e| anyhow::anyhow!("a temporary directory for snapshots: {e}"))?;
+            (temporary.path().to_path_buf(), Some(temporary))
+        }
+        (CacheRoot::Bucket(_), None, _) => anyhow::bail!(
+            "--data {} is in object storage, so annotations and users need --store: a \
+             local directory or postgres://…",
+            args.data.display()
+        ),
     };
+    if let CacheRoot::Bucket(bucket) = &caches {
+        bucket.list_tess("")?;
+    }
     anyhow::ensure!(local.is_dir(), "{}: not a directory", local.display());
     let store = args.store.location(&local);
-    Ok((caches, local, store))
+    let snapshots = args.snapshot_dir.clone().unwrap_or(local);
+    anyhow::ensure!(
+        snapshots.is_dir(),
+        "--snapshot-dir {}: not a directory",
+        snapshots.display()
+    );
+    Ok((caches, snapshots, store, temporary))
 }
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let (caches, local, store) = locations(args)?;
+    let (caches, local, store, _temporary) = locations(args)?;
     anyhow::ensure!(
         (1..=100).contains(&args.jpeg_quality),
         "--jpeg-quality must be 1-100"
