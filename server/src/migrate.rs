@@ -6,6 +6,7 @@
 //! [`crate::access::store`] define, inside one PostgreSQL transaction that also holds
 //! the writers' lock, and compares every table's row count before committing.
 
+use crate::annotations::store::postgis::{Wkb, geometry_type};
 use crate::annotations::store::postgres::{self as annotations_pg, PgConn};
 use crate::annotations::store::{StoreError, StoreResult};
 use postgres::binary_copy::BinaryCopyInWriter;
@@ -308,7 +309,6 @@ pub fn to_postgres(
             None,
         ));
     }
-    tx.batch_execute(annotations_pg::STAGING)?;
     let mut copied = Vec::new();
     for (source, file, tables) in &sources {
         // One read transaction: every table as of the same moment.
@@ -335,8 +335,8 @@ pub fn to_postgres(
     Ok(copied)
 }
 
-/// Copies one table with a binary `COPY` and checks that every row arrived; the
-/// annotations pass through the staging table, where PostGIS builds their geometry.
+/// Copies one table with a binary `COPY` and checks that every row arrived; each
+/// annotation's geometry goes with it as WKB, decoded from its record.
 fn copy_table(
     source: &Connection,
     tx: &mut postgres::Transaction<'_>,
@@ -367,17 +367,13 @@ fn copy_table(
     let mut into: Vec<&str> = table.columns.iter().map(|(_, to, _)| *to).collect();
     let mut types: Vec<Type> = table.columns.iter().map(|(_, _, k)| k.pg_type()).collect();
     if geometry {
-        into.push("geojson");
-        types.push(Type::TEXT);
+        into.push("geom");
+        types.push(geometry_type(tx).map_err(|e| e.to_string())?);
     }
-    let target = if geometry {
-        "staged_annotations".to_string()
-    } else {
-        format!("tessera.{}", table.name)
-    };
     let sink = tx
         .copy_in(&format!(
-            "COPY {target} ({}) FROM STDIN BINARY",
+            "COPY tessera.{} ({}) FROM STDIN BINARY",
+            table.name,
             into.join(", ")
         ))
         .map_err(|e| format!("table {}: {e}", table.name))?;
@@ -396,9 +392,8 @@ fn copy_table(
             .map_err(place)?;
         if geometry {
             let record: Vec<u8> = row.get(9).map_err(|e| place(e.to_string()))?;
-            let geojson =
-                annotations_pg::geometry_json(&record).map_err(|e| place(e.to_string()))?;
-            values.push(Box::new(geojson));
+            let wkb = Wkb::of_record(&record).map_err(|e| place(e.to_string()))?;
+            values.push(Box::new(wkb));
         }
         let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(AsRef::as_ref).collect();
         writer.write(&refs).map_err(|e| place(e.to_string()))?;
@@ -407,10 +402,6 @@ fn copy_table(
     writer
         .finish()
         .map_err(|e| format!("table {}: {e}", table.name))?;
-    if geometry {
-        tx.batch_execute(annotations_pg::MOVE_STAGED)
-            .map_err(|e| format!("table annotations: {e}"))?;
-    }
     let arrived: i64 = tx
         .query_one(&format!("SELECT count(*) FROM tessera.{}", table.name), &[])
         .map_err(|e| e.to_string())?

@@ -11,6 +11,7 @@
 //! [`sqlite`] is the embedded implementation (`annotations.db` in the data directory),
 //! [`postgres`] the one for several servers (a `postgres://…` address).
 
+pub(crate) mod postgis;
 pub mod postgres;
 pub mod sqlite;
 
@@ -138,6 +139,15 @@ pub struct DayChanges {
 /// Before/after blobs of one annotation change.
 pub type BeforeAfter = (Uuid, Option<Vec<u8>>, Option<Vec<u8>>);
 
+/// A change that bumped its slide's generation (every kind but comments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentChange {
+    pub id: i64,
+    pub kind: String,
+    /// For an undo, the id of the change it undid.
+    pub detail: Option<String>,
+}
+
 /// What recording an audit item's outcome found.
 #[derive(Debug)]
 pub enum Recording {
@@ -209,6 +219,14 @@ pub trait Reads {
     fn last_undoable(&self, slide: &str, author: &str) -> StoreResult<Option<(i64, String)>>;
     /// The before/after pairs of a non-import change.
     fn change_history(&self, change_id: i64) -> StoreResult<Vec<BeforeAfter>>;
+    /// The slide's latest `count` changes that bumped its generation, oldest first: the
+    /// changes between a generation `count` behind and the current one.
+    fn latest_changes(&self, slide: &str, count: usize) -> StoreResult<Vec<RecentChange>>;
+    /// How many changes bumped the slide's generation (every kind but comments): its
+    /// generation, unless something bumped it without recording a change.
+    fn change_count(&self, slide: &str) -> StoreResult<i64>;
+    /// The kind of one change (`None` if there is no such change).
+    fn change_kind(&self, change_id: i64) -> StoreResult<Option<String>>;
     /// Ids and versions of the annotations a change created on a slide that still exist.
     fn created_by(&self, slide: &str, change_id: i64) -> StoreResult<Vec<(Uuid, u32)>>;
     /// Which of `ids` (at most [`IDS_PER_STATEMENT`]) the store holds.

@@ -167,4 +167,63 @@ fn sqlite_and_postgres_answer_the_same_edits_alike() {
         (area - 4.0 * 450.0).abs() < 1e-6,
         "the geometry column holds the shapes: {area}"
     );
+    // The README's query for SQL users: an envelope without SRID meets the pixels as is.
+    let in_box: Vec<(String, String)> = client
+        .query(
+            "SELECT class, ST_AsText(geom) FROM tessera.annotations
+             WHERE ST_Intersects(geom, ST_MakeEnvelope(0, 0, 200, 200)) ORDER BY class",
+            &[],
+        )
+        .expect("the README's query runs")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        in_box,
+        [
+            (
+                "Necrosis".to_string(),
+                "POLYGON((20 10,50 10,50 40,20 10))".to_string()
+            ),
+            // Deleted, then back by the undo.
+            (
+                "Stroma".to_string(),
+                "POLYGON((100 10,130 10,130 40,100 10))".to_string()
+            )
+        ]
+    );
+    older_stores_get_pixel_coordinates(&mut client, &url);
+}
+
+/// A store written before geometry had SRID 0 (ST_GeomFromGeoJSON gave 4326) is set
+/// right when next opened, and the check that keeps it so is added.
+fn older_stores_get_pixel_coordinates(client: &mut postgres::Client, url: &str) {
+    client
+        .batch_execute(
+            "ALTER TABLE tessera.annotations DROP CONSTRAINT annotations_geom_in_pixels;
+             UPDATE tessera.annotations SET geom = ST_SetSRID(geom, 4326);",
+        )
+        .expect("an older store");
+    drop(
+        super::open_at(
+            &crate::location::StoreLocation::Database(url.to_string()),
+            StoreOptions::default(),
+        )
+        .expect("reopened"),
+    );
+    let srids: Vec<i32> = client
+        .query(
+            "SELECT DISTINCT ST_SRID(geom) FROM tessera.annotations",
+            &[],
+        )
+        .expect("srids")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(srids, [0]);
+    let refused = client.execute(
+        "UPDATE tessera.annotations SET geom = ST_SetSRID(geom, 4326)",
+        &[],
+    );
+    assert!(refused.is_err(), "the check keeps SRID 0");
 }

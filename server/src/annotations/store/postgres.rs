@@ -2,18 +2,17 @@
 //!
 //! Tables live in the schema `tessera`, shaped as SQLite's (see [`super::sqlite`]), with
 //! two additions for SQL users: `annotations.geom`, each annotation's geometry as a
-//! PostGIS geometry in level-0 pixels with a GiST index, and native `uuid` columns.
+//! PostGIS geometry in level-0 pixels (SRID 0) with a GiST index, and native `uuid`
+//! columns. Imports arrive by binary COPY, their geometry as WKB ([`super::postgis`]).
 //! The writer holds a session-level advisory lock from its first read to its last write,
 //! so writers on every server follow one another as the writer's mutex and SQLite's
 //! `BEGIN IMMEDIATE` make them do on one machine (see [`PgWriter`]).
-//!
-//! Not yet here (see issue 26): COPY for imports, the access store, LISTEN/NOTIFY between
-//! servers, and `tessera migrate`.
 
+use super::postgis::{Wkb, geometry_type};
 use super::{
     Activity, AnnotationStore, BeforeAfter, ChangeRow, DayChanges, IDS_PER_STATEMENT, NewRow,
-    Reads, Recording, RowView, SharedColumns, Snapshot, StoreError, StoreResult, Transaction,
-    Writer, Writes,
+    Reads, RecentChange, Recording, RowView, SharedColumns, Snapshot, StoreError, StoreResult,
+    Transaction, Writer, Writes,
 };
 use crate::annotations::audit::{Audit, AuditItem, Outcome, random_id};
 use crate::annotations::error::StorageFault;
@@ -50,6 +49,17 @@ CREATE TABLE IF NOT EXISTS tessera.annotations (
     geom geometry NOT NULL
 );
 CREATE INDEX IF NOT EXISTS annotations_geom ON tessera.annotations USING GIST (geom);
+-- Pixels have no coordinate system: SRID 0, so that ST_MakeEnvelope(x0, y0, x1, y1) meets
+-- them as it is. Stores written before this check had SRID 4326 (ST_GeomFromGeoJSON's
+-- default): set once, when the check is added.
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'annotations_geom_in_pixels'
+                   AND conrelid = 'tessera.annotations'::regclass) THEN
+        UPDATE tessera.annotations SET geom = ST_SetSRID(geom, 0) WHERE ST_SRID(geom) <> 0;
+        ALTER TABLE tessera.annotations ADD CONSTRAINT annotations_geom_in_pixels
+            CHECK (ST_SRID(geom) = 0);
+    END IF;
+END $$;
 CREATE TABLE IF NOT EXISTS tessera.ids (
     uuid UUID PRIMARY KEY,
     seq BIGINT NOT NULL
@@ -210,24 +220,11 @@ impl PgConn {
     }
 }
 
-/// The staging table [`copy_rows`] fills: the columns of `annotations` with the geometry
-/// as GeoJSON text, which PostGIS parses on the way into `annotations`.
-pub(crate) const STAGING: &str = "
-CREATE TEMP TABLE IF NOT EXISTS staged_annotations (
-    seq BIGINT, uuid UUID, slide TEXT, layer TEXT, class TEXT, author TEXT, status TEXT,
-    version INTEGER, change_id BIGINT, record BYTEA, geojson TEXT
-) ON COMMIT DELETE ROWS";
+/// The columns of `annotations` in the order [`copy_rows`] and `tessera migrate` send them.
+pub(crate) const ANNOTATION_COLUMNS: &str =
+    "seq, uuid, slide, layer, class, author, status, version, change_id, record, geom";
 
-/// Moves the rows of [`STAGING`] into `annotations`, their geometry parsed by PostGIS.
-pub(crate) const MOVE_STAGED: &str = "
-INSERT INTO tessera.annotations
-    (seq, uuid, slide, layer, class, author, status, version, change_id, record, geom)
-SELECT seq, uuid, slide, layer, class, author, status, version, change_id, record,
-       ST_GeomFromGeoJSON(geojson)
-FROM staged_annotations;
-TRUNCATE staged_annotations";
-
-/// Appends rows with one binary COPY into [`STAGING`] and one `INSERT … SELECT`.
+/// Appends rows with one binary COPY, each geometry as WKB (see [`Wkb`]).
 fn copy_rows(
     conn: &PgConn,
     seq: i64,
@@ -238,14 +235,13 @@ fn copy_rows(
     use postgres::types::Type;
     let geometries = rows
         .iter()
-        .map(|(_, body)| geometry_json(body))
-        .collect::<StoreResult<Vec<String>>>()?;
+        .map(|(_, body)| Wkb::of_record(body))
+        .collect::<StoreResult<Vec<Wkb>>>()?;
     let mut client = conn.client();
-    client.batch_execute(STAGING)?;
-    let sink = client.copy_in(
-        "COPY staged_annotations (seq, uuid, slide, layer, class, author, status, version,
-                                  change_id, record, geojson) FROM STDIN BINARY",
-    )?;
+    let geometry = geometry_type(&mut *client)?;
+    let sink = client.copy_in(&format!(
+        "COPY tessera.annotations ({ANNOTATION_COLUMNS}) FROM STDIN BINARY"
+    ))?;
     let mut writer = BinaryCopyInWriter::new(
         sink,
         &[
@@ -259,10 +255,10 @@ fn copy_rows(
             Type::INT4,
             Type::INT8,
             Type::BYTEA,
-            Type::TEXT,
+            geometry,
         ],
     );
-    for (i, (&(columns, body), geojson)) in rows.iter().zip(&geometries).enumerate() {
+    for (i, (&(columns, body), wkb)) in rows.iter().zip(&geometries).enumerate() {
         let version = i32::try_from(columns.version).unwrap_or(i32::MAX);
         writer.write(&[
             &(seq + i as i64),
@@ -275,21 +271,11 @@ fn copy_rows(
             &version,
             &shared.change_id,
             &body,
-            geojson,
+            wkb,
         ])?;
     }
     writer.finish()?;
-    client.batch_execute(MOVE_STAGED)?;
     Ok(())
-}
-
-/// The geometry of a record body as GeoJSON text, for PostGIS.
-pub(crate) fn geometry_json(body: &[u8]) -> StoreResult<String> {
-    let geometry = Annotation::decode_geometry_only(body)
-        .map_err(|e| StoreError::new(format!("a damaged record: {e}"), None))?;
-    let mut out = Vec::new();
-    crate::annotations::geojson::write::push_geometry(&mut out, &geometry);
-    String::from_utf8(out).map_err(|e| StoreError::new(e.to_string(), None))
 }
 
 fn columns_of(row: &postgres::Row) -> (Columns, Vec<u8>) {
@@ -522,6 +508,40 @@ impl Reads for PgConn {
             .map(|r| (r.get(0), r.get(1))))
     }
 
+    fn latest_changes(&self, slide: &str, count: usize) -> StoreResult<Vec<RecentChange>> {
+        let limit = i64::try_from(count).unwrap_or(i64::MAX);
+        let mut changes: Vec<RecentChange> = self
+            .client()
+            .query(
+                "SELECT id, kind, detail FROM tessera.changes WHERE slide = $1
+                 AND kind <> 'comment' ORDER BY id DESC LIMIT $2",
+                &[&slide, &limit],
+            )?
+            .iter()
+            .map(|r| RecentChange {
+                id: r.get(0),
+                kind: r.get(1),
+                detail: r.get(2),
+            })
+            .collect();
+        changes.reverse();
+        Ok(changes)
+    }
+
+    fn change_count(&self, slide: &str) -> StoreResult<i64> {
+        self.one(
+            "SELECT count(*) FROM tessera.changes WHERE slide = $1 AND kind <> 'comment'",
+            &[&slide],
+        )
+    }
+
+    fn change_kind(&self, change_id: i64) -> StoreResult<Option<String>> {
+        self.optional(
+            "SELECT kind FROM tessera.changes WHERE id = $1",
+            &[&change_id],
+        )
+    }
+
     fn change_history(&self, change_id: i64) -> StoreResult<Vec<BeforeAfter>> {
         Ok(self
             .client()
@@ -686,12 +706,13 @@ impl Writes for PgConn {
         body: &[u8],
         change_id: i64,
     ) -> StoreResult<()> {
-        let geom = geometry_json(body)?;
+        let geom = Wkb::of_record(body)?;
         let version = i32::try_from(columns.version).unwrap_or(i32::MAX);
         self.execute(
-            "INSERT INTO tessera.annotations
-             (seq, uuid, slide, layer, class, author, status, version, change_id, record, geom)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ST_GeomFromGeoJSON($11))",
+            &format!(
+                "INSERT INTO tessera.annotations ({ANNOTATION_COLUMNS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ),
             &[
                 &seq,
                 &columns.id,
@@ -774,11 +795,11 @@ impl Writes for PgConn {
 
     fn replace(&self, a: &Annotation) -> StoreResult<()> {
         let body = a.encode_body();
-        let geom = geometry_json(&body)?;
+        let geom = Wkb::of_record(&body)?;
         let version = i32::try_from(a.version).unwrap_or(i32::MAX);
         self.execute(
             "UPDATE tessera.annotations SET layer = $2, class = $3, author = $4, status = $5,
-             version = $6, record = $7, geom = ST_GeomFromGeoJSON($8)
+             version = $6, record = $7, geom = $8
              WHERE seq = (SELECT seq FROM tessera.ids WHERE uuid = $1)",
             &[
                 &a.id,

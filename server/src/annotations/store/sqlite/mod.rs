@@ -26,8 +26,8 @@ mod audit;
 
 use super::{
     Activity, AnnotationStore, BeforeAfter, ChangeRow, DayChanges, IDS_PER_STATEMENT, NewRow,
-    Reads, RowView, SharedColumns, Snapshot, StoreError, StoreOptions, StoreResult, Transaction,
-    Writer, Writes,
+    Reads, RecentChange, RowView, SharedColumns, Snapshot, StoreError, StoreOptions, StoreResult,
+    Transaction, Writer, Writes,
 };
 use crate::annotations::error::StorageFault;
 use crate::annotations::model::{Annotation, Columns, Status};
@@ -772,6 +772,46 @@ fn change_history(conn: &Connection, change_id: i64) -> rusqlite::Result<Vec<Bef
     rows.collect()
 }
 
+fn latest_changes(
+    conn: &Connection,
+    slide: &str,
+    count: usize,
+) -> rusqlite::Result<Vec<RecentChange>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, kind, detail FROM changes WHERE slide = ?1 AND kind <> 'comment'
+         ORDER BY id DESC LIMIT ?2",
+    )?;
+    let limit = i64::try_from(count).unwrap_or(i64::MAX);
+    let mut changes = stmt
+        .query_map(params![slide, limit], |r| {
+            Ok(RecentChange {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                detail: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    changes.reverse();
+    Ok(changes)
+}
+
+fn change_count(conn: &Connection, slide: &str) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT count(*) FROM changes WHERE slide = ?1 AND kind <> 'comment'",
+        params![slide],
+        |r| r.get(0),
+    )
+}
+
+fn change_kind(conn: &Connection, change_id: i64) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT kind FROM changes WHERE id = ?1",
+        params![change_id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 fn mark_undone(conn: &Connection, change_id: i64) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE changes SET undone = 1 WHERE id = ?1",
@@ -886,6 +926,15 @@ impl Reads for Connection {
     }
     fn change_history(&self, change_id: i64) -> StoreResult<Vec<BeforeAfter>> {
         Ok(change_history(self, change_id)?)
+    }
+    fn latest_changes(&self, slide: &str, count: usize) -> StoreResult<Vec<RecentChange>> {
+        Ok(latest_changes(self, slide, count)?)
+    }
+    fn change_count(&self, slide: &str) -> StoreResult<i64> {
+        Ok(change_count(self, slide)?)
+    }
+    fn change_kind(&self, change_id: i64) -> StoreResult<Option<String>> {
+        Ok(change_kind(self, change_id)?)
     }
     fn created_by(&self, slide: &str, change_id: i64) -> StoreResult<Vec<(Uuid, u32)>> {
         Ok(created_by(self, slide, change_id)?)
