@@ -28,6 +28,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+mod catch_up;
+
 /// Size of a slide in pixels, by id; `None` for an unknown slide.
 pub type SlideBounds = dyn Fn(&str) -> Option<(f64, f64)> + Send + Sync;
 
@@ -384,7 +386,8 @@ impl Engine {
             for (id, loaded) in &self.slides {
                 if let Some(Ok(index)) = loaded.index.get() {
                     let mine = read(index).generation;
-                    if reader.generation(&id).map_err(|e| self.db_error(e))? != mine {
+                    let now = reader.generation(&id).map_err(|e| self.db_error(e))?;
+                    if now != mine && !self.catch_up(&**reader, &id, &loaded, (mine, now))? {
                         tracing::info!(slide = %id, "annotations changed outside this server; reloading");
                         self.slides.invalidate(id.as_str());
                     }
@@ -654,11 +657,21 @@ impl Engine {
         if let Some(loaded) = self.loaded(slide)
             && let Some(Ok(index)) = loaded.index.get()
         {
+            let current = read(index).generation;
+            // Others' changes since the index was last brought up to date come first.
+            if current + 1 != generation
+                && !self
+                    .catch_up(&**self.reader(), slide, &loaded, (current, generation - 1))
+                    .unwrap_or(false)
+            {
+                tracing::info!(slide, "annotations changed outside this server; reloading");
+                self.slides.invalidate(slide);
+                return;
+            }
             let mut index = index
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             if index.generation + 1 != generation {
-                tracing::info!(slide, "annotations changed outside this server; reloading");
                 drop(index);
                 self.slides.invalidate(slide);
                 return;
@@ -667,12 +680,18 @@ impl Engine {
             index.generation = generation;
             let behind = index.texts_behind();
             drop(index);
-            self.weigh(slide, &loaded);
-            if behind {
-                self.refresh_texts(slide, &loaded);
-            } else {
-                self.settle_later(slide, &loaded);
-            }
+            self.settle(slide, &loaded, behind);
+        }
+    }
+
+    /// After a change to a loaded index: weighs it again, and brings its answer texts up
+    /// to date now if they fell `behind`, else later.
+    fn settle(&self, slide: &str, loaded: &Arc<LoadedSlide>, behind: bool) {
+        self.weigh(slide, loaded);
+        if behind {
+            self.refresh_texts(slide, loaded);
+        } else {
+            self.settle_later(slide, loaded);
         }
     }
 
@@ -1526,19 +1545,109 @@ pub(crate) fn transaction<T>(
 mod tests {
     use super::*;
 
-    /// An engine on a 1000×1000 slide `s` with one annotation, its index loaded.
-    fn engine(dir: &Path) -> Engine {
-        let e = Engine::open(
+    /// An engine on the store in `dir`, with a 1000×1000 slide `s`.
+    fn open(dir: &Path) -> Engine {
+        Engine::open(
             dir,
             Box::new(|s| (s == "s").then_some((1000.0, 1000.0))),
             EngineLimits::default(),
         )
-        .expect("engine");
-        let feature = br#"{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[10,10],[30,10],[30,30],[10,10]]]},"properties":{"classification":{"name":"Tumor"}}}"#;
-        e.create("s", "cells", feature, "t", &unguarded)
+        .expect("engine")
+    }
+
+    /// A triangle at `x` of class `class`.
+    fn triangle(x: u32, class: &str) -> Vec<u8> {
+        format!(
+            r#"{{"type":"Feature","geometry":{{"type":"Polygon","coordinates":[[[{x},10],[{},10],[{},30],[{x},10]]]}},"properties":{{"classification":{{"name":"{class}"}}}}}}"#,
+            x + 20,
+            x + 20
+        )
+        .into_bytes()
+    }
+
+    /// An engine on a 1000×1000 slide `s` with one annotation, its index loaded.
+    fn engine(dir: &Path) -> Engine {
+        let e = open(dir);
+        e.create("s", "cells", &triangle(10, "Tumor"), "t", &unguarded)
             .expect("a valid feature");
         e.index("s").expect("the index loads");
         e
+    }
+
+    /// Id, version and class of every annotation a loaded index holds.
+    fn held(loaded: &LoadedSlide) -> std::collections::BTreeSet<(Uuid, u32, String)> {
+        let Some(Ok(index)) = loaded.index.get() else {
+            panic!("the index is loaded")
+        };
+        let index = read(index);
+        index
+            .live_slots()
+            .map(|n| {
+                let a = index.annotation(n).expect("decodes");
+                (a.id, a.version, a.class)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn edits_made_elsewhere_are_caught_up_and_an_import_reloads() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let e = engine(dir.path());
+        let before = e.index("s").expect("index");
+        let other = open(dir.path());
+        let x = other
+            .create("s", "cells", &triangle(100, "Tumor"), "o", &unguarded)
+            .expect("create");
+        let y = other
+            .create("s", "cells", &triangle(200, "Tumor"), "o", &unguarded)
+            .expect("create");
+        other
+            .update(&x.id, 1, &triangle(110, "Stroma"), "o", &unguarded)
+            .expect("update");
+        other.delete(&y.id, None, "o", &unguarded).expect("delete");
+        other.undo("s", "o").expect("undo the delete");
+        other
+            .create(
+                "s",
+                "cells",
+                &triangle(300, "Immune cells"),
+                "o",
+                &unguarded,
+            )
+            .expect("create");
+        other.undo("s", "o").expect("undo the create");
+        other
+            .comment(&x.id, "looks right", "o", |_| Ok(()))
+            .expect("comment");
+        std::thread::sleep(RECHECK_AFTER + Duration::from_millis(100));
+        let after = e.index("s").expect("index");
+        assert!(
+            Arc::ptr_eq(&before, &after),
+            "the index was reloaded instead of caught up"
+        );
+        let fresh = open(dir.path()).index("s").expect("index");
+        assert_eq!(held(&after), held(&fresh));
+        assert_eq!(held(&after).len(), 3, "{:?}", held(&after));
+
+        let file = format!(
+            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+            String::from_utf8(triangle(400, "Tumor")).expect("utf-8")
+        );
+        let opts = crate::annotations::import::ImportOptions {
+            layer: "imported".into(),
+            author: "model".into(),
+            ..Default::default()
+        };
+        other
+            .import("s", file.as_bytes(), &opts, &|_| {})
+            .expect("import");
+        std::thread::sleep(RECHECK_AFTER + Duration::from_millis(100));
+        let reloaded = e.index("s").expect("index");
+        assert!(
+            !Arc::ptr_eq(&after, &reloaded),
+            "an import elsewhere reloads"
+        );
+        assert_eq!(held(&reloaded).len(), 4);
     }
 
     /// Bumps slide `s`'s generation in a transaction of `writer`.
