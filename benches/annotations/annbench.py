@@ -339,6 +339,11 @@ def floor_side(a, boxes, ours, res):
     return FloorSide(a.floor_url, answers)
 
 
+def clean(r):
+    """A timed set is clean when other processes took < 10% of the machine and steal < 5%."""
+    return r["other_pct"] < 10 and r["steal_pct"] < 5
+
+
 def cmd_queries(a):
     with open(a.boxes) as f:
         boxes = json.load(f)
@@ -353,9 +358,6 @@ def cmd_queries(a):
     rounds = int(os.environ.get("QUERY_ROUNDS", "2"))
     retries = int(os.environ.get("QUERY_RETRIES", "3"))
     runs = {}
-
-    def clean(r):
-        return r["other_pct"] < 10 and r["steal_pct"] < 5
 
     def once(kind, name, side, pid):
         # The floor replays our sizes of the measured boxes only: it warms up on some of them.
@@ -383,8 +385,11 @@ def cmd_queries(a):
                 print(f"  extra run for {key} (no clean run so far)", flush=True)
                 once(*st)
 
-    run_sets([(kind, name, side, pid) for kind in ("viewport", "region")
-              for name, side, pid in (("postgis", pg, a.pg_pid), ("ours", ours, a.srv_pid))])
+    sides = (("ours", ours, a.srv_pid),) if a.only_ours else (("postgis", pg, a.pg_pid), ("ours", ours, a.srv_pid))
+    run_sets([(kind, name, side, pid) for kind in ("viewport", "region") for name, side, pid in sides])
+    if a.only_ours:             # a second Tessera (another store): its sets and the answer check
+        finish_queries(a, res, runs, ours, pg)
+        return
     # The floor replays the sizes of our kept runs, so it runs once those are final: in rounds
     # of its own, after ours (nginx idled meanwhile: it took no CPU from the sets above).
     try:                        # a failed floor must not cost the figures measured above
@@ -393,6 +398,22 @@ def cmd_queries(a):
             run_sets([(kind, "floor", floor, a.floor_pid) for kind in ("viewport", "region")])
     except (OSError, RuntimeError, http.client.HTTPException) as e:
         print(f"  floor FAILED: {e}", flush=True)
+    # For reference, once: our answer with every property (Tessera's own as well).
+    ours_all = OursSide(a.url, a.slide, fields="all")
+    for kind in ("viewport", "region"):
+        r = run_set(ours_all, boxes[kind], [a.srv_pid], boxes[f"warm_{kind}"])
+        res[f"{kind}_ours_all_fields"] = r
+        runs[f"{kind}_ours_all_fields"] = [summary(r)]
+        print(f"  {kind:8} ours, fields=all (reference)  p50 {r['p50_ms']:8.2f} ms  p99 {r['p99_ms']:8.2f} ms  "
+              f"mean body {r['mean_bytes'] / 1e3:8.1f} kB  (other processes {r['other_pct']}%)", flush=True)
+    finish_queries(a, res, runs, ours, pg)
+
+
+def finish_queries(a, res, runs, ours, pg):
+    """Counts runs per kept set, checks ours against PostGIS on a few boxes, writes a.out."""
+    with open(a.boxes) as f:
+        boxes = json.load(f)
+
     for key, r in res.items():
         if isinstance(r, dict) and "p99_ms" in r:
             r["runs"] = len(runs[key]); r["clean_runs"] = sum(1 for x in runs[key] if clean(x))
@@ -402,14 +423,6 @@ def cmd_queries(a):
     # Same answers? PostGIS `&&` is a bounding-box test; ours tests the polygon itself, so ours
     # should equal PostGIS's ST_Intersects and be a subset of its `&&` answer.
     check = []
-    # For reference, once: our answer with every property (Tessera's own as well).
-    ours_all = OursSide(a.url, a.slide, fields="all")
-    for kind in ("viewport", "region"):
-        r = run_set(ours_all, boxes[kind], [a.srv_pid], boxes[f"warm_{kind}"])
-        res[f"{kind}_ours_all_fields"] = r
-        runs[f"{kind}_ours_all_fields"] = [summary(r)]
-        print(f"  {kind:8} ours, fields=all (reference)  p50 {r['p50_ms']:8.2f} ms  p99 {r['p99_ms']:8.2f} ms  "
-              f"mean body {r['mean_bytes'] / 1e3:8.1f} kB  (other processes {r['other_pct']}%)", flush=True)
     for kind in ("viewport", "region"):
         for b in boxes[kind][:5]:
             o, exact, bb = ours.ids(b), pg.ids(b, True), pg.ids(b, False)
@@ -546,13 +559,17 @@ def floor_ratios(q, flag):
 
 def cmd_report(a):
     kv, q, ser = load_kv(a.kv), load_json(a.queries), load_json(a.pgser)
+    qpg = load_json(a.pgstore_queries) if a.pgstore_queries else None   # Tessera on PostgreSQL
     g = kv.get
     rows, bars, unreliable = [], [], []
 
-    def row(label, pg, ours, unit, fmt="{:.2f}", ratio=True):
+    def ratio_of(ours, pg):
+        return f"{ours / pg:.3f}" if isinstance(pg, (int, float)) and isinstance(ours, (int, float)) and pg else ""
+
+    def row(label, pg, ours, unit, fmt="{:.2f}", ratio=True, ourspg=None):
         f = lambda v: (fmt.format(v) + unit) if isinstance(v, (int, float)) else "n/a"
-        r = f"{ours / pg:.3f}" if ratio and isinstance(pg, (int, float)) and isinstance(ours, (int, float)) and pg else ""
-        rows.append((label, f(pg), f(ours), r))
+        rows.append((label, f(pg), f(ours), ratio_of(ours, pg) if ratio else "",
+                     f(ourspg) if qpg is not None else "", ratio_of(ourspg, pg) if ratio and qpg is not None else ""))
 
     def bar(label, value, op, limit, unit="", flags=()):
         if not isinstance(value, (int, float)):
@@ -569,14 +586,16 @@ def cmd_report(a):
         return []
 
     pg_imp, our_imp = g("pg_import_s"), g("ours_import_s")
-    row(f"import {int(g('cells', 0)):,} cells, wall s", pg_imp, our_imp, " s")
-    row("  peak RSS of the importer MB", g("pg_ogr2ogr_rss_mb"), g("ours_import_hwm_mb"), " MB", "{:.0f}", False)
+    row(f"import {int(g('cells', 0)):,} cells, wall s", pg_imp, our_imp, " s", ourspg=g("ourspg_import_s"))
+    row("  peak RSS of the importer MB", g("pg_ogr2ogr_rss_mb"), g("ours_import_hwm_mb"), " MB", "{:.0f}", False,
+        ourspg=g("ourspg_import_hwm_mb"))
     row("  ANALYZE / VACUUM after load s", g("pg_vacuum_s"), None, " s", ratio=False)
     for kind in ("viewport", "region"):
         p, o = q.get(f"{kind}_postgis", {}), q.get(f"{kind}_ours", {})
-        row(f"{kind} p50 ms", p.get("p50_ms"), o.get("p50_ms"), " ms")
-        row(f"{kind} p99 ms", p.get("p99_ms"), o.get("p99_ms"), " ms")
-        row(f"{kind} mean hits", p.get("mean_hits"), o.get("mean_hits"), "", "{:.1f}")
+        op = (qpg or {}).get(f"{kind}_ours", {})
+        row(f"{kind} p50 ms", p.get("p50_ms"), o.get("p50_ms"), " ms", ourspg=op.get("p50_ms"))
+        row(f"{kind} p99 ms", p.get("p99_ms"), o.get("p99_ms"), " ms", ourspg=op.get("p99_ms"))
+        row(f"{kind} mean hits", p.get("mean_hits"), o.get("mean_hits"), "", "{:.1f}", ourspg=op.get("mean_hits"))
         row(f"{kind} mean bytes per feature", p.get("mean_bytes", 0) / max(1, p.get("mean_hits", 0)) if p else None,
             o.get("mean_bytes", 0) / max(1, o.get("mean_hits", 0)) if o else None, " B", "{:.0f}", False)
         r = q.get(f"{kind}_ours_all_fields", {})
@@ -586,9 +605,10 @@ def cmd_report(a):
         row(f"{kind} p50 ms, floor (nginx, same bytes)", p.get("p50_ms"), fl.get("p50_ms"), " ms")
         row(f"{kind} p99 ms, floor (nginx, same bytes)", p.get("p99_ms"), fl.get("p99_ms"), " ms")
     exp_mbs = g("ours_export_mbps")
-    row("full export s", None, g("ours_export_s"), " s", ratio=False)
-    row("full export MB", None, g("ours_export_bytes", 0) / 1e6 if g("ours_export_bytes") else None, " MB", "{:.0f}", False)
-    row("full export MB/s", None, exp_mbs, " MB/s", "{:.0f}", False)
+    row("full export s", None, g("ours_export_s"), " s", ratio=False, ourspg=g("ourspg_export_s"))
+    row("full export MB", None, g("ours_export_bytes", 0) / 1e6 if g("ours_export_bytes") else None, " MB", "{:.0f}", False,
+        ourspg=g("ourspg_export_bytes", 0) / 1e6 if g("ourspg_export_bytes") else None)
+    row("full export MB/s", None, exp_mbs, " MB/s", "{:.0f}", False, ourspg=g("ourspg_export_mbps"))
     for name in ("geometry", "features"):
         s = ser.get(name, {})
         if s:
@@ -596,7 +616,8 @@ def cmd_report(a):
                 ratio=False)
     if ser.get("features") and isinstance(g("ours_export_s"), float):
         row("export time vs PostGIS COPY features", ser["features"]["seconds"], g("ours_export_s"), " s")
-    row("server RSS after import MB", None, g("ours_rss_import_mb"), " MB", "{:.0f}", False)
+    row("server RSS after import MB", None, g("ours_rss_import_mb"), " MB", "{:.0f}", False,
+        ourspg=g("ourspg_rss_import_mb"))
     row("server RSS after queries+export MB", None, g("ours_rss_end_mb"), " MB", "{:.0f}", False)
     row("server RSS after restart + 1 query MB", None, g("ours_rss_restart_mb"), " MB", "{:.0f}", False)
 
@@ -610,12 +631,24 @@ def cmd_report(a):
             flag("PostGIS", p.get("other_pct"), p.get("steal_pct", 0)) + flag("ours", o.get("other_pct"), o.get("steal_pct", 0)))
     bar("full export MB/s", exp_mbs, ">=", 400, " MB/s", flag("export", g("ours_export_other_pct")))
     bar("server RSS with 1M cells (after import)", g("ours_rss_import_mb"), "<=", 400, " MB")
+    if qpg is not None:           # issue 26: Tessera on PostgreSQL against plain PostGIS
+        pg_store_imp = g("ourspg_import_s")
+        bar("import, Tessera on PostgreSQL / ogr2ogr",
+            pg_store_imp / pg_imp if isinstance(pg_imp, float) and isinstance(pg_store_imp, float) else None,
+            "<=", 0.5, "", flag("ogr2ogr", g("pg_import_other_pct")) + flag("ours", g("ourspg_import_other_pct")))
+        for kind in ("viewport", "region"):
+            p, o = q.get(f"{kind}_postgis", {}), qpg.get(f"{kind}_ours", {})
+            v = o["p99_ms"] / p["p99_ms"] if p and o else None
+            bar(f"{kind} p99, Tessera on PostgreSQL / PostGIS", v, "<=", 0.5, "",
+                flag("PostGIS", p.get("other_pct"), p.get("steal_pct", 0)) + flag("ours", o.get("other_pct"), o.get("steal_pct", 0)))
     info = floor_ratios(q, flag)
 
     w = max(len(r[0]) for r in rows) + 2
-    print(f"  {'figure':{w}} {'PostGIS':>24} {'ours':>14} {'ours/PostGIS':>13}")
+    pg_head = f" {'ours on PostgreSQL':>19} {'ratio':>7}" if qpg is not None else ""
+    print(f"  {'figure':{w}} {'PostGIS':>24} {'ours (SQLite)':>14} {'ours/PostGIS':>13}{pg_head}")
     for r in rows:
-        print(f"  {r[0]:{w}} {r[1]:>24} {r[2]:>14} {r[3]:>13}")
+        pg_cols = f" {r[4]:>19} {r[5]:>7}" if qpg is not None else ""
+        print(f"  {r[0]:{w}} {r[1]:>24} {r[2]:>14} {r[3]:>13}{pg_cols}")
     print()
     wb = max(len(b[0]) for b in bars) + 2
     for b in bars:
@@ -627,7 +660,9 @@ def cmd_report(a):
         v = f"{i['value']:.3f}" if i["value"] is not None else "n/a"
         print(f"  {i['figure']:{wi}} {v:>12}  {i['meaning']}  {i['unreliable']}".rstrip())
     out = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "figures": kv, "queries": {
-        k: summary(v) if isinstance(v, dict) else v for k, v in q.items()}, "postgis_serialise": ser,
+        k: summary(v) if isinstance(v, dict) else v for k, v in q.items()},
+        "queries_tessera_on_postgresql": {k: summary(v) if isinstance(v, dict) else v for k, v in (qpg or {}).items()},
+        "postgis_serialise": ser,
         "bars": [{"bar": b[0], "value": b[5], "op": b[6], "limit": b[7], "result": b[3], "unreliable": b[4]}
                  for b in bars], "informational": info}
     with open(a.out, "w") as f:
@@ -646,6 +681,8 @@ def main():
         p.add_argument(x, required=True)
     p.add_argument("--pg-pid", type=int, default=0); p.add_argument("--srv-pid", type=int, default=0)
     p.add_argument("--floor-url"); p.add_argument("--floor-file"); p.add_argument("--floor-pid", type=int, default=0)
+    p.add_argument("--only-ours", action="store_true",
+                   help="time our sets only (a second Tessera, e.g. on PostgreSQL), no floor")
     p = sub.add_parser("pg-serialise"); p.add_argument("out")
     p.add_argument("--dsn", required=True); p.add_argument("--table", required=True)
     p.add_argument("--pg-pid", type=int, default=0)
@@ -658,6 +695,7 @@ def main():
     p = sub.add_parser("report")
     for x in ("kv", "queries", "pgser", "out"):
         p.add_argument(x)
+    p.add_argument("--pgstore-queries", help="queries of Tessera on PostgreSQL (run.sh --store postgres)")
     a = ap.parse_args()
     {"boxes": cmd_boxes, "queries": cmd_queries, "pg-serialise": cmd_pg_serialise,
      "first-query": cmd_first_query, "count-features": cmd_count_features, "report": cmd_report}[a.cmd](a)

@@ -23,8 +23,12 @@
 # Prints a table (PostGIS, ours, ratio) and PASS/FAIL per bar, writes DIR/results.json; exits 0
 # once the measurements ran. Each timed phase first waits for a quiet machine (benches/quiet.sh)
 # and reports the CPU share other processes took meanwhile ("other %"; >= 10: unreliable).
+# With --store postgres, Tessera runs a second time with its store on PostgreSQL (a database
+# of its own, `tessera_store`, in the same PostgreSQL as PostGIS's table): import, queries and
+# export again, reported in a column of their own next to SQLite's and PostGIS's, with the
+# bars of issue 26 (import <= 1/2 of ogr2ogr's time, viewport p99 <= 1/2 of PostGIS's).
 # Usage (from the repo root, as root on Debian bookworm for the apt installs):
-#   bash benches/annotations/run.sh
+#   bash benches/annotations/run.sh [--store sqlite|postgres]
 # Env: TESSERA_ANN_DIR           work dir (default /tmp/tessera-annbench): PostgreSQL cluster,
 #                                cells file, slide cache and results (the last three are reused)
 #      TESSERA_ANN_SPACING       nucleus spacing of the synthetic slide in pixels (56): one cell at
@@ -49,6 +53,15 @@
 #      TESSERA_BENCH_QUIET_WAIT  max seconds to wait for a quiet machine before each phase (120)
 #      TESSERA_BENCH_NO_BUILD=1  skip `cargo build --release -p server` (use the binary as is)
 set -euo pipefail
+STORE=sqlite
+while (($#)); do
+  case $1 in
+    --store) STORE=${2:-}; shift 2 || shift ;;
+    --store=*) STORE=${1#*=}; shift ;;
+    *) echo "usage: $0 [--store sqlite|postgres]" >&2; exit 2 ;;
+  esac
+done
+[[ $STORE == sqlite || $STORE == postgres ]] || { echo "error: --store is sqlite or postgres, not '$STORE'" >&2; exit 2; }
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."          # repo root
 ROOT=$PWD
 HERE=$ROOT/benches/annotations
@@ -84,7 +97,8 @@ mkdir -p "$WORK"
 exec 9>"$WORK/.lock"
 flock -n 9 || { echo "error: another run is using $WORK (holds $WORK/.lock); set TESSERA_ANN_DIR to run elsewhere" >&2; exit 1; }
 : >"$KV"
-rm -f "$WORK/queries.json" "$WORK/pgser.json" "$WORK/first-query.json" "$WORK/results.json"   # no stale rows
+rm -f "$WORK/queries.json" "$WORK/queries-pgstore.json" "$WORK/pgser.json" "$WORK/first-query.json" \
+  "$WORK/results.json"   # no stale rows
 kv() { echo "$1=$2" >>"$KV"; }
 
 # --- 1. tools (fast no-op when present) ----------------------------------------------------------
@@ -142,6 +156,9 @@ mb() { echo $((${1:-0} / 1024)); }
 as_pg() { if [ "$(id -u)" = 0 ]; then (cd "$PGDIR" && runuser -u postgres -- "$@"); else (cd "$PGDIR" && "$@"); fi; }
 pgsql() { PGOPTIONS='-c client_min_messages=warning' psql -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -v ON_ERROR_STOP=1 "$@"; }
 PGPORT="" SRV_TO="" SRV_PID="" NGX_TO=""
+# The Tessera side being measured: `ours` (SQLite in $DATA) or `ourspg` (--store PostgreSQL);
+# its figures are kept under its name, and STORE_ARGS go to `tessera serve`.
+OURS=ours STORE_ARGS=()
 stop_wrapped() {           # stop_wrapped PID: TERM to a `timeout` wrapper (forwarded), KILL after 10 s
   kill -TERM "$1" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
@@ -160,7 +177,7 @@ trap 'echo "interrupted"; exit 130' INT TERM
 # start_server LOG: `tessera serve` on $DATA, sets SRV_TO (timeout wrapper), SRV_PID, URL
 start_server() {
   pick_port; URL=http://127.0.0.1:$PORT
-  timeout -k 5 $MAXLIFE "$TESSERA" serve --data "$DATA" --addr "127.0.0.1:$PORT" >"$1" 2>&1 9>&- &
+  timeout -k 5 $MAXLIFE "$TESSERA" serve --data "$DATA" "${STORE_ARGS[@]}" --addr "127.0.0.1:$PORT" >"$1" 2>&1 9>&- &
   SRV_TO=$!
   for _ in $(seq 300); do
     if curl -sf "$URL/healthz" >/dev/null 2>&1; then SRV_PID=$(pgrep -P "$SRV_TO" | head -n 1); return 0; fi
@@ -321,9 +338,10 @@ ours_import_once() {
   local m0 m1 s0 s1 w u s o n res code rss hwm rss0 srv_s
   stop_server
   rm -rf "$DATA"; mkdir -p "$DATA"
+  [ "$OURS" = ourspg ] && pgsql -d postgres -c "drop database if exists $STORE_DB" -c "create database $STORE_DB"
   ln "$SLIDE_DIR/$SLIDE_ID.tess" "$DATA/" 2>/dev/null || ln -s "$(realpath "$SLIDE_DIR/$SLIDE_ID.tess")" "$DATA/"
   start_server "$WORK/serve.log" || return 1
-  rss0=$(kb "$SRV_PID" VmRSS); kv ours_rss_start_mb "$(mb "$rss0")"
+  rss0=$(kb "$SRV_PID" VmRSS); kv ${OURS}_rss_start_mb "$(mb "$rss0")"
   echo "  tessera serve on $URL (pid $SRV_PID, $(mb "$rss0") MB RSS at start)"
   cat "$CELLS" >/dev/null
   sync; wait_quiet
@@ -347,15 +365,19 @@ ours_import_once() {
   n=$(curl -sf "$URL/api/slides/$SLIDE_ID/annotations/summary" | $PY -c 'import json,sys; print(json.load(sys.stdin).get("count"))' || echo ?)
   echo "  POST .../import      $(printf '%7.2f' "$w") s  (server reports $(printf '%.2f' "$srv_s") s; server cpu" \
        "$(tsecs $((s1 - s0))) s; other processes $o% of machine)  count: $n"
-  echo "  server RSS after import: $(mb "$rss") MB (peak $(mb "$hwm") MB);" \
-       "annotations.db: $(du -cm "$DATA"/annotations.db* | tail -n 1 | cut -f1) MB"
+  if [ "$OURS" = ourspg ]; then
+    stored="PostgreSQL $STORE_DB: $(pgsql -d $STORE_DB -Atc "select pg_size_pretty(pg_database_size('$STORE_DB'))")"
+  else
+    stored="annotations.db: $(du -cm "$DATA"/annotations.db* | tail -n 1 | cut -f1) MB"
+  fi
+  echo "  server RSS after import: $(mb "$rss") MB (peak $(mb "$hwm") MB); $stored"
   [ "$n" = "$NCELLS" ] || echo "  WARNING: summary count is $n, expected $NCELLS"
-  if better ours "$w" "$o"; then
-    kv ours_import_s "$w"; kv ours_import_server_s "$srv_s"; kv ours_import_other_pct "$o"
-    kv ours_import_cpu_s "$(tsecs $((s1 - s0)))"
+  if better "$OURS" "$w" "$o"; then
+    kv "${OURS}_import_s" "$w"; kv "${OURS}_import_server_s" "$srv_s"; kv "${OURS}_import_other_pct" "$o"
+    kv "${OURS}_import_cpu_s" "$(tsecs $((s1 - s0)))"
   fi
   # memory: of the server that stays up for the queries (the last run)
-  kv ours_rss_import_mb "$(mb "$rss")"; kv ours_import_hwm_mb "$(mb "$hwm")"; kv ours_count "$n"
+  kv "${OURS}_rss_import_mb" "$(mb "$rss")"; kv "${OURS}_import_hwm_mb" "$(mb "$hwm")"; kv "${OURS}_count" "$n"
 }
 # import_runs SIDE FUNCTION: IMPORT_RUNS runs, then extra ones while none was clean; sets OK_RUN
 # to whether the last run (the data the queries use) succeeded.
@@ -400,7 +422,9 @@ else
 fi
 
 # --- 8. export: ours over HTTP; PostGIS serialisation for reference ---------------------------------
-if ((have_ours)); then
+# export_phase: the fastest clean of EXPORT_REPS+ full exports of the running server ($OURS),
+# the feature count checked, and its memory afterwards.
+export_phase() {
   echo "== full export (GET .../annotations/export, whole body read; fastest clean of $EXPORT_REPS+ runs)"
   export_once() {
     local m0 m1 s0 s1 res code bytes w u s o mbps
@@ -416,21 +440,23 @@ if ((have_ours)); then
     mbps=$(awk -v b="$bytes" -v w="$w" 'BEGIN{printf "%.1f", b / 1e6 / w}')
     echo "  export: $((bytes / 1000000)) MB in $(printf '%.2f' "$w") s = $mbps MB/s  (server cpu $(tsecs $((s1 - s0))) s," \
          "curl cpu $(secs "$u" "$s") s; other processes $o% of machine)"
-    if better export "$w" "$o"; then
-      kv ours_export_s "$w"; kv ours_export_bytes "$bytes"; kv ours_export_mbps "$mbps"; kv ours_export_other_pct "$o"
+    if better "${OURS}_export" "$w" "$o"; then
+      kv "${OURS}_export_s" "$w"; kv "${OURS}_export_bytes" "$bytes"; kv "${OURS}_export_mbps" "$mbps"
+      kv "${OURS}_export_other_pct" "$o"
     fi
   }
   for ((r = 0; r < EXPORT_REPS + EXPORT_RETRIES; r++)); do
-    ((r >= EXPORT_REPS && ${KC[export]:-0} == 1)) && break
+    ((r >= EXPORT_REPS && ${KC[${OURS}_export]:-0} == 1)) && break
     export_once || true
   done
   # untimed: the export holds every cell
   read -r nf nb st < <($PY "$HERE/annbench.py" count-features --url "$URL" --slide "$SLIDE_ID" || echo "? ? failed")
-  echo "  export check: $nf features, $nb bytes, HTTP $st (expected $NCELLS features)"; kv ours_export_features "$nf"
+  echo "  export check: $nf features, $nb bytes, HTTP $st (expected $NCELLS features)"; kv "${OURS}_export_features" "$nf"
   rss=$(kb "$SRV_PID" VmRSS); hwm=$(kb "$SRV_PID" VmHWM)
   echo "  server RSS after queries and exports: $(mb "$rss") MB (peak so far $(mb "$hwm") MB)"
-  kv ours_rss_end_mb "$(mb "$rss")"; kv ours_hwm_end_mb "$(mb "$hwm")"
-fi
+  kv "${OURS}_rss_end_mb" "$(mb "$rss")"; kv "${OURS}_hwm_end_mb" "$(mb "$hwm")"
+}
+((have_ours)) && export_phase
 if ((have_pg)); then
   echo "== PostGIS serialisation of every row (COPY to this client; reference for export)"
   $PY "$HERE/annbench.py" pg-serialise "$WORK/pgser.json" --dsn "$DSN" --table cells --pg-pid "$PGPID" \
@@ -451,11 +477,30 @@ if ((have_ours)); then
     kv ours_rss_restart_mb "$(mb "$rss")"; kv ours_hwm_restart_mb "$(mb "$hwm")"
   fi
 fi
+
+# --- 9b. Tessera on PostgreSQL (--store postgres): import, queries, export again -----------------
+have_ourspg=0
+if [ "$STORE" = postgres ]; then
+  OURS=ourspg STORE_DB=tessera_store
+  STORE_ARGS=(--store "postgres://postgres@127.0.0.1:$PGPORT/$STORE_DB")
+  echo "== Tessera on PostgreSQL ($STORE_DB on 127.0.0.1:$PGPORT): import $NCELLS cells"
+  import_runs ourspg ours_import_once; have_ourspg=$OK_RUN
+  if ((have_pg && have_ourspg)); then
+    echo "== queries, Tessera on PostgreSQL (same boxes; PostGIS's sets are the ones above)"
+    $PY "$HERE/annbench.py" queries "$WORK/boxes.json" "$WORK/queries-pgstore.json" --dsn "$DSN" --table cells \
+      --url "$URL" --slide "$SLIDE_ID" --pg-pid "$PGPID" --srv-pid "$SRV_PID" --only-ours || echo "  queries FAILED"
+  fi
+  ((have_ourspg)) && export_phase
+  stop_server
+  OURS=ours STORE_ARGS=()
+fi
 cleanup
 
 # --- 10. summary ----------------------------------------------------------------------------------
 echo "== summary ($NCELLS cells, $((CELLS_BYTES / 1000000)) MB GeoJSON; $(nproc) cores; ratios are ours / PostGIS)"
-$PY "$HERE/annbench.py" report "$KV" "$WORK/queries.json" "$WORK/pgser.json" "$WORK/results.json"
+pgstore=()
+[ "$STORE" = postgres ] && pgstore=(--pgstore-queries "$WORK/queries-pgstore.json")
+$PY "$HERE/annbench.py" report "$KV" "$WORK/queries.json" "$WORK/pgser.json" "$WORK/results.json" "${pgstore[@]}"
 echo "  PEERS.md sanity figures: ogr2ogr 59.4 s (50 MB RSS); PostGIS viewport p50 7.0 / p99 11.3 ms (~619 hits)," \
      "region p50 106 / p99 162 ms (~10,500 hits); geometry serialisation 2.4 s"
 echo "  (percentiles are nearest-rank over $NBOX boxes; PostGIS && is a bounding-box test, ours tests the polygon, so"
