@@ -21,8 +21,9 @@ pub struct ServeArgs {
     store: super::StoreArg,
     /// Local directory for annotation snapshots (slides' indexes saved for quick reloads;
     /// each server may have its own). Default: the data directory, or the `--store`
-    /// directory when the caches are in object storage; with both in object storage and a
-    /// database, a temporary directory removed when the server stops.
+    /// directory when the caches are in object storage; with caches in object storage and
+    /// annotations in a database, `tessera-snapshots-HASH` in the temporary directory,
+    /// named after both (made if missing).
     #[arg(long, value_name = "DIR")]
     snapshot_dir: Option<PathBuf>,
     /// Address to listen on. Loopback unless told otherwise.
@@ -111,33 +112,27 @@ fn duration(seconds: f64, flag: &str) -> anyhow::Result<std::time::Duration> {
         .map_err(|_| anyhow::anyhow!("{flag} must be a number of seconds ≥ 0, not {seconds}"))
 }
 
-/// Where the caches are, the local directory (annotation snapshots; the caches too unless
-/// they are in object storage) and where annotations and users live, checked: local
-/// directories exist, a bucket answers a listing. The temporary directory, if one is
-/// made, lives as long as the returned guard.
-fn locations(
-    args: &ServeArgs,
-) -> anyhow::Result<(CacheRoot, PathBuf, StoreLocation, Option<tempfile::TempDir>)> {
+/// Where the caches are, the local directory of the annotation snapshots (the caches'
+/// directory too unless they are in object storage) and where annotations and users
+/// live, checked: local directories exist, a bucket answers a listing.
+fn locations(args: &ServeArgs) -> anyhow::Result<(CacheRoot, PathBuf, StoreLocation)> {
     let caches = CacheRoot::new(&args.data)?;
     let store_dir = args
         .store
         .store
         .as_deref()
         .filter(|s| !server::location::is_database_url(s));
-    let (local, temporary) = match (&caches, store_dir, &args.snapshot_dir) {
-        (CacheRoot::Dir(dir), _, _) => (dir.clone(), None),
-        (CacheRoot::Bucket(_), Some(dir), _) => (PathBuf::from(dir), None),
-        (CacheRoot::Bucket(_), None, Some(snapshots)) if args.store.store.is_some() => {
-            (snapshots.clone(), None)
+    let local = match (&caches, store_dir, &args.store.store) {
+        (CacheRoot::Dir(dir), _, _) => dir.clone(),
+        (CacheRoot::Bucket(_), Some(dir), _) => PathBuf::from(dir),
+        (CacheRoot::Bucket(_), None, Some(database)) => {
+            let default = default_snapshot_dir(&args.data, database);
+            let dir = args.snapshot_dir.clone().unwrap_or(default);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| anyhow::anyhow!("--snapshot-dir {}: {e}", dir.display()))?;
+            dir
         }
-        (CacheRoot::Bucket(_), None, None) if args.store.store.is_some() => {
-            let temporary = tempfile::Builder::new()
-                .prefix("tessera-snapshots-")
-                .tempdir()
-                .map_err(|e| anyhow::anyhow!("a temporary directory for snapshots: {e}"))?;
-            (temporary.path().to_path_buf(), Some(temporary))
-        }
-        (CacheRoot::Bucket(_), None, _) => anyhow::bail!(
+        (CacheRoot::Bucket(_), None, None) => anyhow::bail!(
             "--data {} is in object storage, so annotations and users need --store: a \
              local directory or postgres://…",
             args.data.display()
@@ -154,11 +149,24 @@ fn locations(
         "--snapshot-dir {}: not a directory",
         snapshots.display()
     );
-    Ok((caches, snapshots, store, temporary))
+    Ok((caches, snapshots, store))
+}
+
+/// With caches in a bucket and annotations in a database there is no local directory:
+/// snapshots go to one in the system's temporary directory named after both, so a
+/// restarted server finds its snapshots again (and a killed one leaves nothing new).
+fn default_snapshot_dir(caches: &std::path::Path, database: &str) -> PathBuf {
+    let named = format!(
+        "{}\n{}",
+        caches.display(),
+        server::location::without_password(database)
+    );
+    let hash = server::access::token_hash(&named);
+    std::env::temp_dir().join(format!("tessera-snapshots-{}", &hash[..16]))
 }
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let (caches, local, store, _temporary) = locations(args)?;
+    let (caches, local, store) = locations(args)?;
     anyhow::ensure!(
         (1..=100).contains(&args.jpeg_quality),
         "--jpeg-quality must be 1-100"
