@@ -221,7 +221,11 @@ fn cut(
             if want.npy {
                 // Labels fit: a patch with more than 65535 instances was refused.
                 answer.npy("instance", "<u2", &[h, w], m.len() * 2, |b| {
-                    b.extend(m.iter().flat_map(|&v| (v as u16).to_le_bytes()));
+                    let start = b.len();
+                    b.resize(start + m.len() * 2, 0);
+                    for (pair, &v) in b[start..].chunks_exact_mut(2).zip(m) {
+                        pair.copy_from_slice(&(v as u16).to_le_bytes());
+                    }
                 });
             } else {
                 answer.png(
