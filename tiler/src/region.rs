@@ -3,7 +3,7 @@
 use crate::cache::CacheReader;
 use crate::error::{Result, TilerError};
 use crate::grid::TileCoord;
-use crate::source::{clamp_region, fill_from_tiles};
+use crate::source::{clamp_region_into, fill_from_tiles};
 use image::RgbImage;
 use std::sync::Arc;
 
@@ -31,10 +31,24 @@ pub fn read_cache_region(
 fn region<D: std::borrow::Borrow<Vec<u8>>>(
     cache: &CacheReader,
     level: u32,
+    at: (i64, i64),
+    size: (u32, u32),
+    fetch: impl Fn(TileCoord) -> Result<(D, u32)>,
+) -> Result<RgbImage> {
+    let mut out = RgbImage::new(0, 0);
+    region_into(cache, level, at, size, fetch, &mut out)?;
+    Ok(out)
+}
+
+/// [`region`] into `out`, reusing its buffer.
+fn region_into<D: std::borrow::Borrow<Vec<u8>>>(
+    cache: &CacheReader,
+    level: u32,
     (x, y): (i64, i64),
     (width, height): (u32, u32),
     fetch: impl Fn(TileCoord) -> Result<(D, u32)>,
-) -> Result<RgbImage> {
+    out: &mut RgbImage,
+) -> Result<()> {
     let grid = cache.grid();
     let size = grid.level(level).ok_or_else(|| {
         TilerError::Usage(format!(
@@ -47,18 +61,16 @@ fn region<D: std::borrow::Borrow<Vec<u8>>>(
     let scale = 1i64 << level;
     let (lx, ly) = (x.div_euclid(scale), y.div_euclid(scale));
     let t = grid.tile_size();
-    clamp_region(
-        size.width,
-        size.height,
-        lx,
-        ly,
-        width,
-        height,
+    clamp_region_into(
+        (size.width, size.height),
+        (lx, ly),
+        (width, height),
         &|inside, out| {
             fill_from_tiles(inside, out, t, t, |col, row| {
                 fetch(TileCoord::new(level, col, row, grid)?)
             })
         },
+        out,
     )
 }
 
@@ -93,10 +105,32 @@ impl DecodedTiles {
         at: (i64, i64),
         size: (u32, u32),
     ) -> Result<RgbImage> {
-        region(cache, level, at, size, |coord| {
-            let (_, _, w, _) = cache.grid().tile_rect(coord);
-            Ok((self.tile(cache, id, coord)?, w))
-        })
+        let mut out = RgbImage::new(0, 0);
+        self.read_region_into(cache, id, level, at, size, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`DecodedTiles::read_region`] into `out`, reusing its buffer (patch after patch).
+    pub fn read_region_into(
+        &self,
+        cache: &CacheReader,
+        id: u64,
+        level: u32,
+        at: (i64, i64),
+        size: (u32, u32),
+        out: &mut RgbImage,
+    ) -> Result<()> {
+        region_into(
+            cache,
+            level,
+            at,
+            size,
+            |coord| {
+                let (_, _, w, _) = cache.grid().tile_rect(coord);
+                Ok((self.tile(cache, id, coord)?, w))
+            },
+            out,
+        )
     }
 
     /// Tile `coord` of `cache` (known here as `id`), decoded or remembered.

@@ -18,6 +18,7 @@
 
 use super::access::SlideRole;
 use super::{AppError, AppState};
+use crate::research::patch::Scratch;
 use crate::research::{self, ResearchError, Selection, encode};
 use axum::Extension;
 use axum::body::Body;
@@ -143,11 +144,11 @@ pub async fn patch(
         want,
         selection,
     };
-    let parts =
+    let answer =
         tokio::task::spawn_blocking(move || cut(&engine, &access, &store, &slide, &request))
             .await
             .map_err(|e| AppError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    Ok(respond(parts))
+    Ok(answer.respond())
 }
 
 /// A checked patch request.
@@ -168,7 +169,7 @@ fn cut(
     store: &crate::store::SlideStore,
     slide: &crate::store::Slide,
     r: &Request,
-) -> Result<Vec<Part>, AppError> {
+) -> Result<Answer, AppError> {
     let (x, y, w, h, level, want, selection) = (r.x, r.y, r.w, r.h, r.level, &r.want, &r.selection);
     let loaded = engine.index(&slide.id)?;
     let index = loaded.read();
@@ -177,68 +178,85 @@ fn cut(
     let source = research::PatchSource::new(&slide.cache, &index, selection, &classes)?;
     let window = source.window(x, y, level, w, h)?;
     // The index is read-locked only while the masks are painted; pixels come after.
-    let patch = source.patch(window, false)?;
+    let masked = want.semantic || want.instance;
+    let instances = if masked {
+        Scratch::with(|scratch| source.paint_scratch(&window, scratch))?
+    } else {
+        Vec::new()
+    };
     drop(source);
     drop(index);
-    let decoded = Some((store.decoded(), slide.generation));
-    let rgb = research::patch::read_pixels(&slide.cache, decoded, &window)?;
-    let (w, h) = (w as usize, h as usize);
-    let mut parts = vec![if want.npy {
-        Part::npy("image", encode::npy("|u1", &[h, w, 3], &rgb))
-    } else {
-        Part::png("image", encode::rgb_png(&rgb, window.width, window.height)?)
-    }];
-    if want.semantic {
-        let m = &patch.masks.semantic;
-        parts.push(if want.npy {
-            Part::npy("semantic", encode::npy("|u1", &[h, w], m))
+    Scratch::with(|scratch| {
+        let decoded = Some((store.decoded(), slide.generation));
+        research::patch::read_pixels_into(&slide.cache, decoded, &window, &mut scratch.rgb)?;
+        let (w, h) = (w as usize, h as usize);
+        let parts =
+            1 + usize::from(want.semantic) + usize::from(want.instance) + usize::from(masked);
+        // Room for the pixels, both masks, the part headers and the meta JSON.
+        let mut answer = Answer::new(parts, w * h * 6 + 1024 + 128 * instances.len());
+        let rgb: &[u8] = &scratch.rgb;
+        if want.npy {
+            answer.npy("image", "|u1", &[h, w, 3], rgb.len(), |b| {
+                b.extend_from_slice(rgb);
+            });
         } else {
-            Part::png(
-                "semantic",
-                encode::semantic_png(m, window.width, window.height)?,
-            )
-        });
-    }
-    if want.instance {
-        let m = &patch.masks.instance;
-        parts.push(if want.npy {
-            let mut bytes = Vec::with_capacity(m.len() * 2);
-            for &v in m {
-                bytes.extend_from_slice(&(v as u16).to_le_bytes());
+            answer.png("image", &encode::rgb_png(rgb, window.width, window.height)?);
+        }
+        let masks = scratch.masks();
+        if want.semantic {
+            let m = &masks.semantic;
+            if want.npy {
+                answer.npy("semantic", "|u1", &[h, w], m.len(), |b| {
+                    b.extend_from_slice(m);
+                });
+            } else {
+                answer.png(
+                    "semantic",
+                    &encode::semantic_png(m, window.width, window.height)?,
+                );
             }
-            Part::npy("instance", encode::npy("<u2", &[h, w], &bytes))
-        } else {
-            Part::png(
-                "instance",
-                encode::instance_png(m, window.width, window.height)?,
-            )
-        });
-    }
-    if want.semantic || want.instance {
-        let instances: serde_json::Map<String, serde_json::Value> = patch
-            .instances
-            .iter()
-            .map(|i| (i.label.to_string(), i.id.to_string().into()))
-            .collect();
-        let meta = json!({
-            "slide": slide.id,
-            "level": level,
-            "x": x,
-            "y": y,
-            "width": window.width,
-            "height": window.height,
-            "mpp": research::grid::mpp_at(slide.cache.metadata(), level),
-            "classes": classes.to_json(),
-            "instances": instances,
-        });
-        parts.push(Part {
-            name: "meta",
-            content_type: "application/json",
-            extension: "json",
-            bytes: meta.to_string().into_bytes(),
-        });
-    }
-    Ok(parts)
+        }
+        if want.instance {
+            let m = &masks.instance;
+            if want.npy {
+                // Labels fit: a patch with more than 65535 instances was refused.
+                answer.npy("instance", "<u2", &[h, w], m.len() * 2, |b| {
+                    let start = b.len();
+                    b.resize(start + m.len() * 2, 0);
+                    for (pair, &v) in b[start..].chunks_exact_mut(2).zip(m) {
+                        pair.copy_from_slice(&(v as u16).to_le_bytes());
+                    }
+                });
+            } else {
+                answer.png(
+                    "instance",
+                    &encode::instance_png(m, window.width, window.height)?,
+                );
+            }
+        }
+        if masked {
+            let instances: serde_json::Map<String, serde_json::Value> = instances
+                .iter()
+                .map(|i| (i.label.to_string(), i.id.to_string().into()))
+                .collect();
+            let meta = json!({
+                "slide": slide.id,
+                "level": level,
+                "x": x,
+                "y": y,
+                "width": window.width,
+                "height": window.height,
+                "mpp": research::grid::mpp_at(slide.cache.metadata(), level),
+                "classes": classes.to_json(),
+                "instances": instances,
+            });
+            let meta = meta.to_string().into_bytes();
+            answer.part("meta", "application/json", "json", meta.len(), |b| {
+                b.extend_from_slice(&meta);
+            });
+        }
+        Ok(answer)
+    })
 }
 
 /// What class numbers depend on: the slide as its index stands, the selection and the
@@ -287,68 +305,90 @@ fn class_numbers(
     Ok(numbers)
 }
 
-/// One item of the answer.
-struct Part {
-    name: &'static str,
-    content_type: &'static str,
-    extension: &'static str,
-    bytes: Vec<u8>,
-}
-
-impl Part {
-    fn png(name: &'static str, bytes: Vec<u8>) -> Self {
-        Self {
-            name,
-            content_type: "image/png",
-            extension: "png",
-            bytes,
-        }
-    }
-
-    fn npy(name: &'static str, bytes: Vec<u8>) -> Self {
-        Self {
-            name,
-            content_type: "application/x-npy",
-            extension: "npy",
-            bytes,
-        }
-    }
-}
-
 const BOUNDARY: &str = "tessera-patch-4f1c9a7e2b";
 
-/// One part as the body, or several as `multipart/mixed`.
-fn respond(mut parts: Vec<Part>) -> Response {
-    let (content_type, body) = if parts.len() == 1 {
-        let part = parts.remove(0);
-        (part.content_type.to_string(), part.bytes)
-    } else {
-        let mut body = Vec::with_capacity(parts.iter().map(|p| p.bytes.len() + 200).sum());
-        for part in &parts {
-            body.extend_from_slice(
-                format!(
-                    "--{BOUNDARY}\r\nContent-Type: {}\r\nContent-Disposition: attachment; name=\"{}\"; filename=\"{}.{}\"\r\nContent-Length: {}\r\n\r\n",
-                    part.content_type,
-                    part.name,
-                    part.name,
-                    part.extension,
-                    part.bytes.len()
-                )
-                .as_bytes(),
-            );
-            body.extend_from_slice(&part.bytes);
-            body.extend_from_slice(b"\r\n");
+/// The answer's body, written part by part in place (its pixels and masks are copied
+/// once, into it): one part alone, or several as `multipart/mixed`.
+struct Answer {
+    /// Parts the answer will hold; with one, the body is that part alone.
+    parts: usize,
+    /// The content type of the body.
+    content_type: String,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    /// An answer of `parts` parts, of about `capacity` bytes.
+    fn new(parts: usize, capacity: usize) -> Self {
+        Self {
+            parts,
+            content_type: format!("multipart/mixed; boundary={BOUNDARY}"),
+            body: Vec::with_capacity(capacity),
         }
-        body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-        (format!("multipart/mixed; boundary={BOUNDARY}"), body)
-    };
-    let mut response = Response::new(Body::from(body));
-    let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&content_type) {
-        h.insert(header::CONTENT_TYPE, v);
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+
+    /// Adds a part of `len` bytes that `write` appends to the body.
+    fn part(
+        &mut self,
+        name: &str,
+        content_type: &str,
+        extension: &str,
+        len: usize,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
+        if self.parts == 1 {
+            self.content_type = content_type.to_string();
+            write(&mut self.body);
+            return;
+        }
+        self.body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Type: {content_type}\r\nContent-Disposition: attachment; name=\"{name}\"; filename=\"{name}.{extension}\"\r\nContent-Length: {len}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        let start = self.body.len();
+        write(&mut self.body);
+        debug_assert_eq!(self.body.len() - start, len, "part {name}");
+        self.body.extend_from_slice(b"\r\n");
+    }
+
+    fn png(&mut self, name: &str, bytes: &[u8]) {
+        self.part(name, "image/png", "png", bytes.len(), |b| {
+            b.extend_from_slice(bytes);
+        });
+    }
+
+    /// A `.npy` part of `shape` and type `descr`, whose `len` bytes of data `write`
+    /// appends.
+    fn npy(
+        &mut self,
+        name: &str,
+        descr: &str,
+        shape: &[usize],
+        len: usize,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let header = encode::npy_header(descr, shape);
+        self.part(name, "application/x-npy", "npy", header.len() + len, |b| {
+            b.extend_from_slice(&header);
+            write(b);
+        });
+    }
+
+    fn respond(mut self) -> Response {
+        if self.parts > 1 {
+            self.body
+                .extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        }
+        let mut response = Response::new(Body::from(self.body));
+        let h = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&self.content_type) {
+            h.insert(header::CONTENT_TYPE, v);
+        }
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
 }
 
 /// `GET /api/slides/{id}/annotations/export?format=coco`: COCO JSON for a patch grid

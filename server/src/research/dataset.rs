@@ -22,10 +22,12 @@ use super::classes::ClassNumbers;
 use super::encode;
 use super::error::ResearchError;
 use super::grid;
-use super::patch::{Patch, PatchSource};
+use super::patch::{Patch, PatchSource, Scratch};
+use super::raster::Window;
 use rayon::prelude::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use uuid::Uuid;
 
 /// Patches per tar shard.
 pub const SHARD_PATCHES: usize = 1000;
@@ -154,11 +156,32 @@ pub fn key(level: u32, x: i64, y: i64) -> String {
     format!("L{level}_x{x}_y{y}")
 }
 
+/// Where a patch was cut and which annotation each instance label stands for: what its
+/// manifest object says besides the paths.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    pub window: Window,
+    pub level: u32,
+    /// `(label, annotation id)`, by label.
+    pub instances: Vec<(u32, Uuid)>,
+}
+
+impl Placed {
+    #[must_use]
+    pub fn of(patch: &Patch) -> Self {
+        Self {
+            window: patch.window,
+            level: patch.level,
+            instances: patch.instances.iter().map(|i| (i.label, i.id)).collect(),
+        }
+    }
+}
+
 /// The patch's manifest object; `paths` are its image, semantic and instance files.
 #[must_use]
 pub fn manifest_entry(
     plan: &Plan,
-    patch: &Patch,
+    patch: &Placed,
     mpp: Option<f64>,
     classes: &ClassNumbers,
     paths: [&str; 3],
@@ -167,7 +190,7 @@ pub fn manifest_entry(
     let instances: serde_json::Map<String, serde_json::Value> = patch
         .instances
         .iter()
-        .map(|i| (i.label.to_string(), i.id.to_string().into()))
+        .map(|(label, id)| (label.to_string(), id.to_string().into()))
         .collect();
     let mut entry = serde_json::json!({
         "image": paths[0],
@@ -192,9 +215,23 @@ pub fn manifest_entry(
 /// One patch encoded, ready to be written.
 struct Encoded {
     key: String,
-    files: [Vec<u8>; 3],
-    patch: Patch,
+    /// The image, semantic and instance PNGs, back to back.
+    files: Vec<u8>,
+    /// Where the semantic and the instance PNG start in `files`.
+    starts: [usize; 2],
+    placed: Placed,
 }
+
+impl Encoded {
+    /// The image, semantic and instance PNGs.
+    fn files(&self) -> [&[u8]; 3] {
+        let [s, i] = self.starts;
+        [&self.files[..s], &self.files[s..i], &self.files[i..]]
+    }
+}
+
+/// Patches encoded at once: enough for every core, few enough to keep memory small.
+const CHUNK_PATCHES: usize = 256;
 
 /// Cuts every patch of `plan` from `source` into `out` (which must not exist, or be an
 /// empty directory). `progress` is called with the number of patches done so far.
@@ -241,29 +278,51 @@ pub fn write(
         .tempdir_in(parent)
         .map_err(|e| ResearchError::io(parent, e))?;
     let root = staging.path();
-    let mut writer = Writer::new(root, plan.format)?;
-    let mut summary = Summary {
-        considered: corners.len(),
-        written: 0,
-        instances: 0,
-    };
-    let mut done = 0;
+    let writer = Writer::new(root, plan.format)?;
     let empty = EmptyMasks::new(plan.size)?;
-    // Chunks keep memory bounded and the manifest in grid order.
-    for chunk in corners.chunks(256) {
-        let encoded: Vec<Option<Encoded>> = chunk
-            .par_iter()
-            .map(|&(x, y)| encode_one(source, plan, background, &empty, x, y))
-            .collect::<Result<_, _>>()?;
-        for e in encoded.into_iter().flatten() {
-            summary.instances += e.patch.instances.len();
-            summary.written += 1;
-            writer.add(plan, mpp, classes, &e)?;
+    let summary = std::thread::scope(|scope| {
+        // Patches are encoded on rayon's threads a chunk at a time while this thread
+        // writes the chunk before (in grid order, so the manifest is too).
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Encoded>>(1);
+        let writing = scope.spawn(move || write_all(writer, plan, mpp, classes, &receiver));
+        let mut done = 0;
+        let mut failed = None;
+        for chunk in corners.chunks(CHUNK_PATCHES) {
+            let encoded: Result<Vec<Option<Encoded>>, _> = chunk
+                .par_iter()
+                .map(|&(x, y)| encode_one(source, plan, background, &empty, x, y))
+                .collect();
+            match encoded {
+                Ok(encoded) => {
+                    // A closed channel means the writer failed: its error is below.
+                    if sender
+                        .send(encoded.into_iter().flatten().collect())
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            done += chunk.len();
+            progress(done);
         }
-        done += chunk.len();
-        progress(done);
-    }
-    writer.finish()?;
+        drop(sender);
+        let written = writing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match failed {
+            Some(e) => Err(e),
+            None => written,
+        }
+    })?;
+    let summary = Summary {
+        considered: corners.len(),
+        ..summary
+    };
     if out.exists() {
         std::fs::remove_dir(out).map_err(|e| ResearchError::io(out, e))?;
     }
@@ -275,10 +334,33 @@ pub fn write(
     Ok(summary)
 }
 
+/// Writes the chunks `receiver` gives, in order, then finishes the files.
+fn write_all(
+    mut writer: Writer,
+    plan: &Plan,
+    mpp: Option<f64>,
+    classes: &ClassNumbers,
+    receiver: &std::sync::mpsc::Receiver<Vec<Encoded>>,
+) -> Result<Summary, ResearchError> {
+    let mut summary = Summary {
+        considered: 0,
+        written: 0,
+        instances: 0,
+    };
+    for chunk in receiver {
+        for e in chunk {
+            summary.instances += e.placed.instances.len();
+            summary.written += 1;
+            writer.add(plan, mpp, classes, &e)?;
+        }
+    }
+    writer.finish()?;
+    Ok(summary)
+}
+
 /// The mask PNGs of a `size × size` patch that no annotation reaches (all background),
 /// encoded once for the export: most patches of a slide are such.
 struct EmptyMasks {
-    size: u32,
     semantic: Vec<u8>,
     instance: Vec<u8>,
 }
@@ -287,11 +369,17 @@ impl EmptyMasks {
     fn new(size: u32) -> Result<Self, ResearchError> {
         let n = size as usize * size as usize;
         Ok(Self {
-            size,
             semantic: encode::semantic_png(&vec![0; n], size, size)?,
             instance: encode::instance_png(&vec![0; n], size, size)?,
         })
     }
+}
+
+thread_local! {
+    /// Encoded files and 16-bit samples, reused from patch to patch by one thread.
+    static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
 }
 
 fn encode_one(
@@ -303,31 +391,43 @@ fn encode_one(
     y: i64,
 ) -> Result<Option<Encoded>, ResearchError> {
     let window = source.window(x, y, plan.level, plan.size, plan.size)?;
-    let patch = source.patch(window, true)?;
-    let rgb = patch.rgb.as_deref().unwrap_or_default();
-    if plan.tissue_only && !grid::shows_tissue(rgb, background) {
-        return Ok(None);
-    }
-    let (w, h) = (window.width, window.height);
-    // No instance: no pixel was painted, and both masks are background.
-    let files = if patch.instances.is_empty() && (w, h) == (empty.size, empty.size) {
-        [
-            encode::rgb_png(rgb, w, h)?,
-            empty.semantic.clone(),
-            empty.instance.clone(),
-        ]
-    } else {
-        [
-            encode::rgb_png(rgb, w, h)?,
-            encode::semantic_png(&patch.masks.semantic, w, h)?,
-            encode::instance_png(&patch.masks.instance, w, h)?,
-        ]
-    };
-    Ok(Some(Encoded {
-        key: key(plan.level, x, y),
-        files,
-        patch,
-    }))
+    Scratch::with(|scratch| {
+        let (w, h) = (window.width, window.height);
+        source.read_pixels_into(&window, &mut scratch.rgb)?;
+        if plan.tissue_only && !grid::shows_tissue(&scratch.rgb, background) {
+            return Ok(None);
+        }
+        let instances = source.paint_scratch(&window, scratch)?;
+        BUFFERS.with_borrow_mut(|(files, samples)| {
+            files.clear();
+            encode::rgb_png_into(&scratch.rgb, w, h, files)?;
+            let semantic_at = files.len();
+            let instance_at = if instances.is_empty() {
+                // No instance: both masks are background, encoded once for the export.
+                files.extend_from_slice(&empty.semantic);
+                let at = files.len();
+                files.extend_from_slice(&empty.instance);
+                at
+            } else {
+                let masks = scratch.masks();
+                encode::semantic_png_into(&masks.semantic, w, h, files)?;
+                let at = files.len();
+                encode::instance_png_into(&masks.instance, w, h, samples, files)?;
+                at
+            };
+            Ok(Some(Encoded {
+                key: key(plan.level, x, y),
+                // An exact copy: the buffer stays with the thread for the next patch.
+                files: files.clone(),
+                starts: [semantic_at, instance_at],
+                placed: Placed {
+                    window,
+                    level: plan.level,
+                    instances: instances.iter().map(|i| (i.label, i.id)).collect(),
+                },
+            }))
+        })
+    })
 }
 
 /// Writes patches in one of the two layouts, and the manifest.
@@ -338,6 +438,8 @@ struct Writer {
     shard: Option<(String, tar::Builder<std::io::BufWriter<std::fs::File>>)>,
     shards: usize,
     in_shard: usize,
+    /// Closed shards being synced to disk, by path: waited for in [`Writer::finish`].
+    syncing: Vec<(PathBuf, std::thread::JoinHandle<std::io::Result<()>>)>,
 }
 
 impl Writer {
@@ -359,6 +461,7 @@ impl Writer {
             shard: None,
             shards: 0,
             in_shard: 0,
+            syncing: Vec::new(),
         })
     }
 
@@ -373,13 +476,13 @@ impl Writer {
             Format::Png => {
                 let paths =
                     ["images", "semantic", "instance"].map(|d| format!("{d}/{}.png", e.key));
-                for (rel, bytes) in paths.iter().zip(&e.files) {
+                for (rel, bytes) in paths.iter().zip(e.files()) {
                     let p = self.root.join(rel);
                     std::fs::write(&p, bytes).map_err(|err| ResearchError::io(&p, err))?;
                 }
                 manifest_entry(
                     plan,
-                    &e.patch,
+                    &e.placed,
                     mpp,
                     classes,
                     [&paths[0], &paths[1], &paths[2]],
@@ -393,17 +496,14 @@ impl Writer {
                 let (shard, builder) = self.shard()?;
                 let entry = manifest_entry(
                     plan,
-                    &e.patch,
+                    &e.placed,
                     mpp,
                     classes,
                     [&names[0], &names[1], &names[2]],
                     Some(&shard),
                 );
                 let json = entry.to_string().into_bytes();
-                let members = names
-                    .iter()
-                    .map(String::as_str)
-                    .zip(e.files.iter().map(Vec::as_slice));
+                let members = names.iter().map(String::as_str).zip(e.files());
                 let json_name = format!("{}.json", e.key);
                 for (name, bytes) in members.chain([(json_name.as_str(), json.as_slice())]) {
                     append(builder, name, bytes)
@@ -438,14 +538,16 @@ impl Writer {
         }
     }
 
+    /// Closes the open shard; it is synced to disk on a thread of its own meanwhile.
     fn close_shard(&mut self) -> Result<(), ResearchError> {
         if let Some((rel, builder)) = self.shard.take() {
             let p = self.root.join(&rel);
-            builder
+            let file = builder
                 .into_inner()
                 .and_then(|w| w.into_inner().map_err(std::io::IntoInnerError::into_error))
-                .and_then(|f| f.sync_all())
                 .map_err(|e| ResearchError::io(&p, e))?;
+            let syncing = std::thread::spawn(move || file.sync_all());
+            self.syncing.push((p, syncing));
         }
         Ok(())
     }
@@ -457,7 +559,14 @@ impl Writer {
             .into_inner()
             .map_err(std::io::IntoInnerError::into_error)
             .and_then(|f| f.sync_all())
-            .map_err(|e| ResearchError::io(&p, e))
+            .map_err(|e| ResearchError::io(&p, e))?;
+        for (p, syncing) in self.syncing {
+            syncing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                .map_err(|e| ResearchError::io(&p, e))?;
+        }
+        Ok(())
     }
 }
 

@@ -56,6 +56,39 @@ pub struct Patch {
     pub instances: Vec<Instance>,
 }
 
+/// Buffers one thread reuses from patch to patch (a patch's pixels and masks are
+/// hundreds of KB: allocating them for each of thousands of patches cost more than
+/// filling them). [`Scratch::with`] lends the calling thread's own.
+#[derive(Debug)]
+pub struct Scratch {
+    /// The last pixels read by [`PatchSource::read_pixels_into`] into it.
+    pub rgb: image::RgbImage,
+    masks: Masks,
+    /// Whether `masks` may hold anything but background.
+    painted: bool,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch {
+        rgb: image::RgbImage::new(0, 0),
+        masks: Masks::new(0, 0),
+        painted: false,
+    });
+}
+
+impl Scratch {
+    /// Runs `f` with the calling thread's buffers.
+    pub fn with<T>(f: impl FnOnce(&mut Self) -> T) -> T {
+        SCRATCH.with_borrow_mut(f)
+    }
+
+    /// The masks [`PatchSource::paint_scratch`] painted last.
+    #[must_use]
+    pub fn masks(&self) -> &Masks {
+        &self.masks
+    }
+}
+
 /// What patches are cut from: a slide's cache and annotation index, the selection
 /// compiled against that index, and the export's class numbers.
 pub struct PatchSource<'a> {
@@ -135,10 +168,28 @@ impl<'a> PatchSource<'a> {
             None
         };
         let mut masks = Masks::new(window.width, window.height);
+        let instances = self.paint(&window, &mut masks)?;
+        Ok(Patch {
+            window,
+            level,
+            rgb,
+            masks,
+            instances,
+        })
+    }
+
+    /// Paints the selected annotations of `window` into `masks` (the window's size),
+    /// which must be all background; returns the instances painted. When none is,
+    /// `masks` is not touched.
+    pub fn paint(
+        &self,
+        window: &Window,
+        masks: &mut Masks,
+    ) -> Result<Vec<Instance>, ResearchError> {
         let mut instances = Vec::new();
-        for (id, class, geometry) in self.in_painting_order(&window)? {
+        for (id, class, geometry) in self.in_painting_order(window)? {
             let label = instances.len() as u32 + 1;
-            if masks.paint(&window, &geometry, class, label) > 0 {
+            if masks.paint(window, &geometry, class, label) > 0 {
                 instances.push(Instance {
                     label,
                     id,
@@ -155,13 +206,38 @@ impl<'a> PatchSource<'a> {
                 instances.len()
             )));
         }
-        Ok(Patch {
-            window,
-            level,
-            rgb,
-            masks,
-            instances,
-        })
+        Ok(instances)
+    }
+
+    /// Paints the selected annotations of `window` into `scratch`'s masks (all
+    /// background first; cleared only when the last patch painted some); returns the
+    /// instances painted.
+    pub fn paint_scratch(
+        &self,
+        window: &Window,
+        scratch: &mut Scratch,
+    ) -> Result<Vec<Instance>, ResearchError> {
+        let (w, h) = (window.width, window.height);
+        if (scratch.masks.width, scratch.masks.height) != (w, h) {
+            scratch.masks = Masks::new(w, h);
+        } else if scratch.painted {
+            scratch.masks.clear();
+        }
+        // Until painting succeeds, assume it left something behind.
+        scratch.painted = true;
+        let instances = self.paint(window, &mut scratch.masks)?;
+        scratch.painted = !instances.is_empty();
+        Ok(instances)
+    }
+
+    /// The packed RGB pixels of `window` into `out` (its buffer reused), through the
+    /// decoded tiles when this source has them.
+    pub fn read_pixels_into(
+        &self,
+        window: &Window,
+        out: &mut image::RgbImage,
+    ) -> Result<(), ResearchError> {
+        read_pixels_into(self.cache, self.decoded, window, out)
     }
 
     /// The selected annotations with a class number whose box meets the window, oldest
@@ -195,6 +271,24 @@ impl<'a> PatchSource<'a> {
             .map(|(_, id, class, geometry)| (id, class, geometry))
             .collect())
     }
+}
+
+/// The packed RGB pixels of `window` from `cache` into `out` (its buffer reused), through
+/// `decoded` when given.
+pub fn read_pixels_into(
+    cache: &CacheReader,
+    decoded: Option<(&tiler::DecodedTiles, u64)>,
+    window: &Window,
+    out: &mut image::RgbImage,
+) -> Result<(), ResearchError> {
+    let level = window.downsample.trailing_zeros();
+    let at = (window.x, window.y);
+    let size = (window.width, window.height);
+    match decoded {
+        Some((tiles, id)) => tiles.read_region_into(cache, id, level, at, size, out)?,
+        None => *out = tiler::read_cache_region(cache, level, at.0, at.1, size.0, size.1)?,
+    }
+    Ok(())
 }
 
 /// The packed RGB pixels of `window` from `cache`, through `decoded` when given.

@@ -72,6 +72,12 @@ impl Masks {
         }
     }
 
+    /// Background everywhere again.
+    pub fn clear(&mut self) {
+        self.semantic.fill(0);
+        self.instance.fill(0);
+    }
+
     /// Paints `geometry` with `class` and `label` over whatever is there; returns the
     /// number of pixels painted.
     pub fn paint(&mut self, window: &Window, geometry: &Geometry, class: u8, label: u32) -> usize {

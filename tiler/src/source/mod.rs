@@ -312,16 +312,41 @@ pub(crate) fn clamp_region(
     height: u32,
     read_inside: &dyn Fn(Inside, &mut RgbImage) -> Result<()>,
 ) -> Result<RgbImage> {
+    let mut out = RgbImage::new(0, 0);
+    clamp_region_into(
+        (level_width, level_height),
+        (lx, ly),
+        (width, height),
+        read_inside,
+        &mut out,
+    )?;
+    Ok(out)
+}
+
+/// [`clamp_region`] into `out`, whose buffer is reused (resized to `width × height`): a
+/// caller reading many regions allocates once.
+pub(crate) fn clamp_region_into(
+    (level_width, level_height): (u32, u32),
+    (lx, ly): (i64, i64),
+    (width, height): (u32, u32),
+    read_inside: &dyn Fn(Inside, &mut RgbImage) -> Result<()>,
+    out: &mut RgbImage,
+) -> Result<()> {
     let inside_level = lx >= 0
         && ly >= 0
         && lx + i64::from(width) <= i64::from(level_width)
         && ly + i64::from(height) <= i64::from(level_height);
+    let mut buffer = std::mem::take(out).into_raw();
+    let n = width as usize * height as usize * 3;
     // A region wholly inside is overwritten entirely; only a partial one needs background.
-    let mut out = if inside_level {
-        RgbImage::new(width, height)
-    } else {
-        RgbImage::from_pixel(width, height, image::Rgb(BACKGROUND))
-    };
+    buffer.resize(n, 0);
+    if !inside_level {
+        for pixel in buffer.chunks_exact_mut(3) {
+            pixel.copy_from_slice(&BACKGROUND);
+        }
+    }
+    *out = RgbImage::from_raw(width, height, buffer)
+        .ok_or_else(|| TilerError::Usage(format!("region {width}×{height} is too large")))?;
     let x0 = lx.max(0);
     let y0 = ly.max(0);
     let x1 = (lx + i64::from(width)).min(i64::from(level_width));
@@ -335,9 +360,9 @@ pub(crate) fn clamp_region(
             out_x: (x0 - lx) as u32,
             out_y: (y0 - ly) as u32,
         };
-        read_inside(inside, &mut out)?;
+        read_inside(inside, out)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Fills `inside` of `out` from a grid of `tile_width × tile_height` tiles (edge tiles
