@@ -117,22 +117,19 @@ fn duration(seconds: f64, flag: &str) -> anyhow::Result<std::time::Duration> {
 /// live, checked: local directories exist, a bucket answers a listing.
 fn locations(args: &ServeArgs) -> anyhow::Result<(CacheRoot, PathBuf, StoreLocation)> {
     let caches = CacheRoot::new(&args.data)?;
-    let store_dir = args
-        .store
-        .store
-        .as_deref()
-        .filter(|s| !server::location::is_database_url(s));
-    let local = match (&caches, store_dir, &args.store.store) {
-        (CacheRoot::Dir(dir), _, _) => dir.clone(),
-        (CacheRoot::Bucket(_), Some(dir), _) => PathBuf::from(dir),
-        (CacheRoot::Bucket(_), None, Some(database)) => {
-            let default = default_snapshot_dir(&args.data, database);
-            let dir = args.snapshot_dir.clone().unwrap_or(default);
+    let local = match (&caches, args.store.store.as_deref()) {
+        (CacheRoot::Dir(dir), _) => dir.clone(),
+        (CacheRoot::Bucket(_), Some(database)) if server::location::is_database_url(database) => {
+            let dir = args
+                .snapshot_dir
+                .clone()
+                .unwrap_or_else(|| default_snapshot_dir(&args.data, database));
             std::fs::create_dir_all(&dir)
                 .map_err(|e| anyhow::anyhow!("--snapshot-dir {}: {e}", dir.display()))?;
             dir
         }
-        (CacheRoot::Bucket(_), None, None) => anyhow::bail!(
+        (CacheRoot::Bucket(_), Some(dir)) => PathBuf::from(dir),
+        (CacheRoot::Bucket(_), None) => anyhow::bail!(
             "--data {} is in object storage, so annotations and users need --store: a \
              local directory or postgres://…",
             args.data.display()
