@@ -9,6 +9,7 @@
 //! The tiler's reader and the slide store are synchronous, so this module offers blocking
 //! calls. Each runs on a small runtime of its own and the caller waits on a channel, which
 //! works from any thread, an async task's included (it blocks that thread for the request).
+//! Tiles, read by the server's async tasks, go through [`ObjectRanges::read`] instead.
 
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
@@ -60,6 +61,9 @@ pub fn is_url(location: &Path) -> bool {
 #[derive(Debug, Clone)]
 pub struct Bucket {
     store: Arc<AmazonS3>,
+    /// A second client, with a connection pool of its own, for [`ObjectRanges::read`]: its
+    /// connections are driven by the async caller's runtime (see there).
+    caller_store: Arc<AmazonS3>,
     name: String,
     /// Empty, or ends with `/`.
     prefix: String,
@@ -94,17 +98,17 @@ impl Bucket {
                 builder = builder.with_config(key, value);
             }
         }
-        let store =
-            builder
-                .with_bucket_name(name)
-                .build()
-                .map_err(|source| BucketError::Store {
-                    url: url.to_string(),
-                    action: "configure a client (AWS_* environment variables)".into(),
-                    source,
-                })?;
+        let builder = builder.with_bucket_name(name);
+        let build = |builder: AmazonS3Builder| {
+            builder.build().map_err(|source| BucketError::Store {
+                url: url.to_string(),
+                action: "configure a client (AWS_* environment variables)".into(),
+                source,
+            })
+        };
         Ok(Self {
-            store: Arc::new(store),
+            store: Arc::new(build(builder.clone())?),
+            caller_store: Arc::new(build(builder)?),
             name: name.to_string(),
             prefix: if prefix.is_empty() {
                 String::new()
@@ -168,6 +172,7 @@ impl Bucket {
     pub fn ranges(&self, name: &str, e_tag: Option<String>) -> ObjectRanges {
         ObjectRanges {
             store: Arc::clone(&self.store),
+            caller_store: Arc::clone(&self.caller_store),
             key: self.key(name),
             e_tag,
             url: self.url(name),
@@ -262,6 +267,7 @@ impl Bucket {
 #[derive(Debug, Clone)]
 pub struct ObjectRanges {
     store: Arc<AmazonS3>,
+    caller_store: Arc<AmazonS3>,
     key: Key,
     e_tag: Option<String>,
     url: String,
@@ -269,63 +275,76 @@ pub struct ObjectRanges {
 
 impl ObjectRanges {
     /// Bytes `offset..offset + len` of the object in one ranged GET, for async callers: the
-    /// request runs on the object storage runtime and the caller's task waits without
-    /// holding a thread. (Not on the caller's runtime: a pooled connection is driven by a
-    /// task of the runtime that opened it, and the blocking calls of this module wait on
-    /// async threads, a slide's identity check among them; a connection driven by the
-    /// server's runtime could then wait for the very threads that wait for it.)
+    /// request runs in the caller's task, on a client of its own whose pooled connections
+    /// are therefore driven by the caller's runtime. (Not on the object storage runtime:
+    /// handing every tile over to it and back costs two thread switches a request. Not on the blocking calls' client either: a connection opened
+    /// by the caller's runtime would then serve blocking calls, and those wait on async
+    /// threads, a slide's identity check among them, possibly the very threads that drive
+    /// it.) All async callers must share one runtime, the server's.
     pub async fn read(&self, offset: u64, len: usize) -> std::io::Result<bytes::Bytes> {
-        let this = self.clone();
-        runtime()
-            .spawn(async move { this.fetch(offset, len).await })
-            .await
-            .map_err(|e| std::io::Error::other(format!("{}: read stopped: {e}", self.url)))?
+        fetch(
+            &self.caller_store,
+            &self.key,
+            self.e_tag.clone(),
+            &self.url,
+            offset,
+            len,
+        )
+        .await
     }
+}
 
-    /// One ranged GET, on whichever runtime polls it.
-    async fn fetch(&self, offset: u64, len: usize) -> std::io::Result<bytes::Bytes> {
-        let end = offset + len as u64;
-        if len == 0 {
-            return Ok(bytes::Bytes::new());
-        }
-        let options = GetOptions {
-            range: Some(GetRange::Bounded(offset..end)),
-            if_match: self.e_tag.clone(),
-            ..GetOptions::default()
-        };
-        let fetched = async { self.store.get_opts(&self.key, options).await?.bytes().await };
-        let bytes = fetched.await.map_err(|e| {
-            let kind = match e {
-                object_store::Error::NotFound { .. } => std::io::ErrorKind::NotFound,
-                _ => std::io::ErrorKind::Other,
-            };
-            std::io::Error::new(kind, format!("{}: bytes {offset}..{end}: {e}", self.url))
-        })?;
-        if bytes.len() != len {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!(
-                    "{}: bytes {offset}..{end}: {} bytes came back",
-                    self.url,
-                    bytes.len()
-                ),
-            ));
-        }
-        Ok(bytes)
+/// One ranged GET of `key` through `store`, on whichever runtime polls it.
+async fn fetch(
+    store: &AmazonS3,
+    key: &Key,
+    e_tag: Option<String>,
+    url: &str,
+    offset: u64,
+    len: usize,
+) -> std::io::Result<bytes::Bytes> {
+    let end = offset + len as u64;
+    if len == 0 {
+        return Ok(bytes::Bytes::new());
     }
+    let options = GetOptions {
+        range: Some(GetRange::Bounded(offset..end)),
+        if_match: e_tag,
+        ..GetOptions::default()
+    };
+    let fetched = async { store.get_opts(key, options).await?.bytes().await };
+    let bytes = fetched.await.map_err(|e| {
+        let kind = match e {
+            object_store::Error::NotFound { .. } => std::io::ErrorKind::NotFound,
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, format!("{url}: bytes {offset}..{end}: {e}"))
+    })?;
+    if bytes.len() != len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!(
+                "{url}: bytes {offset}..{end}: {} bytes came back",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 impl tiler::RangeRead for ObjectRanges {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
         let this = self.clone();
         let len = buf.len();
-        let bytes = block_on(async move { this.fetch(offset, len).await })?;
+        let bytes = block_on(async move {
+            fetch(&this.store, &this.key, this.e_tag, &this.url, offset, len).await
+        })?;
         buf.copy_from_slice(&bytes);
         Ok(())
     }
 }
 
-/// The runtime every object storage request runs on: two threads of its own, which never
+/// The runtime the blocking calls' requests run on: two threads of its own, which never
 /// block, so the connections they drive always make progress.
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();

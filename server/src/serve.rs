@@ -61,7 +61,6 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
             config.cache_mb << 20,
             config.jpeg_quality,
             Arc::clone(&metrics),
-            tile_workers(&config.caches),
         )),
         metrics,
         limits: config.limits,
@@ -69,15 +68,6 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
         access,
         site: Arc::new(config.site.clone()),
     })
-}
-
-/// Threads that render tiles: one per core when tiles come from a local disk (0); four
-/// per core when each read waits on the network, so the cores stay busy meanwhile.
-fn tile_workers(caches: &CacheRoot) -> usize {
-    match caches {
-        CacheRoot::Dir(_) => 0,
-        CacheRoot::Bucket(_) => std::thread::available_parallelism().map_or(4, |n| n.get() * 4),
-    }
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.

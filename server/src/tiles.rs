@@ -33,9 +33,12 @@ pub struct TileService {
 
 impl TileService {
     /// A service whose cache holds at most `cache_bytes` of encoded tiles (0: no cache),
-    /// rendering on `workers` threads (0: one per core).
+    /// rendering on one thread per core, object storage or not: a tile's payload is fetched
+    /// from object storage on the async threads before a worker takes it (see
+    /// [`fetch_remote`]). (Four workers per core for object storage, from when workers
+    /// fetched, spun idle between tiles and took a fifth of the CPU the fetches need.)
     #[must_use]
-    pub fn new(cache_bytes: u64, jpeg_quality: u8, metrics: Arc<Metrics>, workers: usize) -> Self {
+    pub fn new(cache_bytes: u64, jpeg_quality: u8, metrics: Arc<Metrics>) -> Self {
         let cache = (cache_bytes > 0).then(|| {
             moka::future::Cache::builder()
                 .max_capacity(cache_bytes)
@@ -43,7 +46,6 @@ impl TileService {
                 .build()
         });
         let workers = rayon::ThreadPoolBuilder::new()
-            .num_threads(workers)
             .thread_name(|i| format!("tile-{i}"))
             .build()
             .unwrap_or_else(|_| {
