@@ -70,7 +70,7 @@ fn migrate_moves_a_data_directory_into_postgres_whole() {
 
     let moved = tessera_ok(&[&"migrate", &"--from", &w.data, &"--to", &url]);
     assert!(
-        moved.contains("annotations on 1 slides, 7 users and 2 projects"),
+        moved.contains("annotations on 1 slide, 7 users and 2 projects"),
         "{moved}"
     );
 

@@ -37,13 +37,16 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<ExitCode> {
             .find(|c| c.table == table)
             .map_or(0, |c| c.rows)
     };
+    let counted = |table: &str, one: &str, many: &str| {
+        let n = rows(table);
+        format!("{n} {}", if n == 1 { one } else { many })
+    };
     println!(
-        "moved {} annotations on {} slides, {} users and {} projects from {} to {} in {:.1} s; \
-         serve them with --store {}",
-        rows("annotations"),
-        rows("slides"),
-        rows("users"),
-        rows("projects"),
+        "moved {} on {}, {} and {} from {} to {} in {:.1} s; serve them with --store {}",
+        counted("annotations", "annotation", "annotations"),
+        counted("slides", "slide", "slides"),
+        counted("users", "user", "users"),
+        counted("projects", "project", "projects"),
         args.from.display(),
         without_password(&args.to),
         started.elapsed().as_secs_f64(),
