@@ -108,7 +108,9 @@ impl TileService {
                 "level {level} is not in the pyramid"
             )))
         })?;
-        let padded = (col + 1) * t > size.width || (row + 1) * t > size.height;
+        let reaches =
+            |index: u32, extent: u32| (u64::from(index) + 1) * u64::from(t) > u64::from(extent);
+        let padded = reaches(col, size.width) || reaches(row, size.height);
         let key = TileKey {
             generation: slide.generation,
             level,

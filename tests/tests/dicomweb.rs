@@ -423,3 +423,31 @@ fn callers_learn_nothing_of_slides_they_have_no_role_on() {
         assert_eq!(w.call("none", "GET", &path, "").status, 401);
     }
 }
+
+#[test]
+fn blind_mode_hides_no_slide_images() {
+    // Blind mode hides other annotators' work; DICOMweb serves images only, so a blind
+    // annotator sees the slide's study and frames as the tile routes show them its tiles.
+    let w = world(true);
+    let r = w.call("ann", "GET", "/dicomweb/instances", "");
+    let instances: Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let first = &instances[0];
+    let path = format!(
+        "/dicomweb/studies/{}/series/{}/instances/{}/frames/1",
+        text(first, "0020000D"),
+        text(first, "0020000E"),
+        text(first, "00080018")
+    );
+    assert_eq!(w.call("ann", "GET", &path, "").status, 200);
+    assert_eq!(
+        w.call(
+            "ann",
+            "GET",
+            &format!("/slides/{SLIDE}/tiles/0/0/0.jpg"),
+            ""
+        )
+        .status,
+        200
+    );
+}
