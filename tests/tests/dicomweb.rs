@@ -451,3 +451,44 @@ fn blind_mode_hides_no_slide_images() {
         200
     );
 }
+
+#[test]
+fn a_real_slide_keeps_its_size_and_pixel_size() {
+    // Fails under CI when the shared slides are missing (see `tessera_e2e::slide`).
+    let Some(svs) = tessera_e2e::slide("CMU-1-Small-Region.svs") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    tessera_ok(&[&"tile", &svs, &"-o", &dir.path(), &"--id", &SLIDE]);
+    let cache = tiler::CacheReader::open(&dir.path().join(format!("{SLIDE}.tess"))).expect("cache");
+    let m = cache.metadata();
+    let (mpp_x, mpp_y) = (m.mpp_x.expect("mpp x"), m.mpp_y.expect("mpp y"));
+    let server = Server::start(dir.path(), &[]);
+    let (study, series, instances) = uids(&server);
+    let meta = json(&server.get(&format!(
+        "/dicomweb/studies/{study}/series/{series}/instances/{}/metadata",
+        instances[0]
+    )));
+    let m0 = &meta[0];
+    assert_eq!(number(m0, "00480006"), u64::from(m.width));
+    assert_eq!(number(m0, "00480007"), u64::from(m.height));
+    let spacing = &value(value(m0, "52009229"), "00289110")["00280030"]["Value"];
+    let close = |v: &Value, want: f64| (v.as_f64().expect("spacing") - want).abs() < 1e-12;
+    assert!(
+        close(&spacing[0], mpp_y / 1000.0),
+        "{spacing} vs {mpp_y} µm"
+    );
+    assert!(
+        close(&spacing[1], mpp_x / 1000.0),
+        "{spacing} vs {mpp_x} µm"
+    );
+    let last = number(m0, "00280008");
+    let frames = server.get(&format!(
+        "/dicomweb/studies/{study}/series/{series}/instances/{}/frames/1,{last}",
+        instances[0]
+    ));
+    for frame in parts(&frames) {
+        assert_eq!(decode_image(&frame).0, TILE);
+        assert_eq!(decode_image(&frame).1, TILE);
+    }
+}

@@ -50,6 +50,7 @@ impl<'m> Presentation<'m> {
         self.meta.levels.len() as u32
     }
 
+    /// The size of cache level `level`; 0 × 0 (no tiles, no frames) past the top.
     fn level(&self, level: u32) -> LevelSize {
         self.meta
             .levels
@@ -298,7 +299,8 @@ fn origin() -> Dataset {
     d
 }
 
-/// The shared functional group with PixelSpacing (down, across: row spacing first).
+/// The shared functional group with PixelSpacing (down, across: row spacing first) and a
+/// nominal SliceThickness of 1 µm (the cache does not know the section's thickness).
 fn pixel_measures(dx: f64, dy: f64) -> Dataset {
     let mut measures = Dataset::default();
     measures
