@@ -16,6 +16,19 @@ pub fn key(tag: Tag) -> String {
     format!("{:04X}{:04X}", tag.0, tag.1)
 }
 
+/// `v` with as many decimals as a Decimal String's 16 characters hold (PS3.5 6.2):
+/// written as the shortest decimal that reads back as the rounded value.
+fn fit_ds(v: f64) -> f64 {
+    (0..=15)
+        .rev()
+        .map(|decimals| {
+            let scale = 10f64.powi(decimals);
+            (v * scale).round() / scale
+        })
+        .find(|r| serde_json::Number::from_f64(*r).is_some_and(|n| n.to_string().len() <= 16))
+        .unwrap_or(v)
+}
+
 impl Dataset {
     /// Sets `tag` to `values` (none: present but empty, as Type 2 attributes may be).
     pub fn put(&mut self, tag: Tag, vr: VR, values: Vec<Value>) -> &mut Self {
@@ -43,9 +56,14 @@ impl Dataset {
         self.put(tag, vr, vec![Value::from(value)])
     }
 
-    /// Decimal numbers (DS, FL, FD).
+    /// Decimal numbers (DS, FL, FD); a DS value is rounded to fit its 16 characters.
     pub fn decimals(&mut self, tag: Tag, vr: VR, values: &[f64]) -> &mut Self {
-        self.put(tag, vr, values.iter().map(|v| Value::from(*v)).collect())
+        let fit = |v: f64| if vr == VR::DS { fit_ds(v) } else { v };
+        self.put(
+            tag,
+            vr,
+            values.iter().map(|v| Value::from(fit(*v))).collect(),
+        )
     }
 
     /// Present without a value.
@@ -115,5 +133,29 @@ mod tests {
         );
         let keys: Vec<&String> = json.as_object().expect("object").keys().collect();
         assert!(keys.is_sorted(), "attributes in tag order: {keys:?}");
+    }
+
+    #[test]
+    fn dicomweb_decimal_strings_fit_16_characters() {
+        let mut d = Dataset::default();
+        d.decimals(
+            tags::PIXEL_SPACING,
+            VR::DS,
+            &[0.000_997_663_746_630_727_7, 0.0005],
+        )
+        .decimals(
+            tags::IMAGED_VOLUME_WIDTH,
+            VR::FL,
+            &[0.000_997_663_746_630_727_7],
+        );
+        let json = d.into_json();
+        let spacing = &json["00280030"]["Value"];
+        assert_eq!(spacing[0].to_string(), "0.00099766374663");
+        assert_eq!(spacing[1].to_string(), "0.0005");
+        // Floats (FL) are binary: no length to fit.
+        assert_eq!(
+            json["00480001"]["Value"][0].as_f64(),
+            Some(0.000_997_663_746_630_727_7)
+        );
     }
 }
