@@ -5,7 +5,9 @@
 
 use serde_json::Value;
 use tessera_e2e::world::{SLIDE, slide_dir, world};
-use tessera_e2e::{HttpResponse, Server, decode_image, psnr, tessera_ok};
+use tessera_e2e::{
+    HttpResponse, Server, decode_image, psnr, python_venv, region_rgb, repo_root, tessera_ok,
+};
 
 /// The synthetic slide's size: not a multiple of the tile size, so edge frames are padded.
 const WIDTH: u32 = 1000;
@@ -490,5 +492,68 @@ fn a_real_slide_keeps_its_size_and_pixel_size() {
     for frame in parts(&frames) {
         assert_eq!(decode_image(&frame).0, TILE);
         assert_eq!(decode_image(&frame).1, TILE);
+    }
+}
+
+#[test]
+fn wsidicom_reads_the_slide_through_dicomweb_and_from_files_written_from_it() {
+    // Fails under CI when the shared slides are missing (see `tessera_e2e::slide`).
+    let Some(svs) = tessera_e2e::slide("CMU-1-Small-Region.svs") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    tessera_ok(&[&"tile", &svs, &"-o", &dir.path(), &"--id", &SLIDE]);
+    let cache = dir.path().join(format!("{SLIDE}.tess"));
+    let server = Server::start(dir.path(), &[]);
+    // CMU-1-Small-Region is 2220 × 2967: regions inside, across the first four frames, and
+    // over the last (padded) column and row of frames.
+    let regions: [(u32, u32, u32, u32); 3] = [
+        (700, 900, 400, 300),
+        (200, 180, 120, 150),
+        (2000, 2800, 220, 167),
+    ];
+    let python = python_venv(
+        "dicom-venv",
+        &repo_root().join("tests/dicom/requirements.txt"),
+    );
+    let out = tempfile::tempdir().expect("temp dir");
+    let run = std::process::Command::new(python)
+        .arg(repo_root().join("tests/dicom/dicomweb_oracle.py"))
+        .arg(format!("http://{}", server.addr))
+        .arg(out.path())
+        .args(
+            regions
+                .iter()
+                .map(|(x, y, w, h)| format!("{x},{y},{w},{h}")),
+        )
+        .output()
+        .expect("python runs");
+    assert!(
+        run.status.success(),
+        "the oracle failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let line: Value = serde_json::from_slice(&run.stdout).expect("the oracle's JSON line");
+    let levels = tiler::CacheReader::open(&cache)
+        .expect("cache")
+        .grid()
+        .level_count();
+    assert_eq!(line["web_levels"], levels, "{line}");
+    assert_eq!(line["file_levels"], levels, "{line}");
+    for (i, &(x, y, w, h)) in regions.iter().enumerate() {
+        let expected = region_rgb(
+            &cache,
+            (i64::from(x), i64::from(y), w, h),
+            &out.path().join(format!("expected-{i}.png")),
+        );
+        for reader in ["web", "file"] {
+            let read = std::fs::read(out.path().join(format!("{reader}-{i}.rgb"))).expect("region");
+            let db = psnr(&expected, &read);
+            eprintln!("region {i} ({x},{y} {w}×{h}) by wsidicom ({reader}): {db:.1} dB");
+            assert!(
+                db >= 35.0,
+                "region {i} read by wsidicom ({reader}): {db:.1} dB"
+            );
+        }
     }
 }
