@@ -215,11 +215,19 @@ fn render_tile(
         }
         render::tile(slide, key.level, key.col, key.row)?
     };
-    let image = if key.padded {
+    let (image, quality) = if key.padded {
         let t = grid.tile_size();
-        render::pad(&image, t, t, slide.cache.metadata().background)
+        let m = slide.cache.metadata();
+        // A JPEG cache's edge frames are encoded as its other frames were (which pass
+        // through), so one instance has one chroma subsampling.
+        let quality = if m.codec == Codec::Jpeg {
+            m.quality
+        } else {
+            quality
+        };
+        (render::pad(&image, t, t, m.background), quality)
     } else {
-        image
+        (image, quality)
     };
     Ok(Bytes::from(render::encode(&image, key.format, quality)?))
 }
