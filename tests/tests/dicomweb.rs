@@ -113,14 +113,19 @@ fn qido_finds_one_study_and_series_with_an_instance_per_level_and_stable_uids() 
     let paged = json(&server.get("/dicomweb/instances?limit=1&offset=1"));
     assert_eq!(paged.as_array().map(Vec::len), Some(1));
     assert_eq!(text(&paged[0], "00080018"), instances[1]);
+    // There is no patient data to find a slide by.
+    for key in ["PatientID=123", "PatientName=Doe*", "AccessionNumber=A1"] {
+        let found = json(&server.get(&format!("/dicomweb/studies?{key}")));
+        assert_eq!(found, Value::Array(Vec::new()), "{key}");
+    }
     // A key Tessera cannot match on is ignored, and said so; one that is no DICOM
     // attribute is refused.
-    let ignored = server.get("/dicomweb/studies?PatientName=Doe");
+    let ignored = server.get("/dicomweb/studies?StudyDescription=x");
     assert_eq!(json(&ignored).as_array().map(Vec::len), Some(1));
     assert!(
         ignored
             .header("warning")
-            .is_some_and(|w| w.starts_with("299 ") && w.contains("PatientName")),
+            .is_some_and(|w| w.starts_with("299 ") && w.contains("StudyDescription")),
         "{:?}",
         ignored.headers
     );

@@ -1,8 +1,9 @@
 //! QIDO-RS query parameters (PS3.18 8.3.4): matching keys given by keyword
 //! (`StudyInstanceUID`) or tag (`0020000D`), `limit`, `offset`, `includefield` and
-//! `fuzzymatching`. Tessera matches the UIDs, SOP class and modality; a DICOM attribute
-//! it cannot match on is ignored and named in a `Warning`, as the standard allows, and
-//! a key that is no DICOM attribute at all is refused.
+//! `fuzzymatching`. Tessera matches the UIDs, SOP class and modality, and the patient and
+//! study attributes it presents empty (a key with a value matches no slide: there is no
+//! patient data to match); a DICOM attribute it cannot match on is ignored and named in a
+//! `Warning`, as the standard allows, and a key that is no DICOM attribute is refused.
 
 use super::dataset::Dataset;
 use dicom_core::Tag;
@@ -37,7 +38,20 @@ pub struct Query {
     pub ignored: Vec<String>,
 }
 
-/// The attributes a search at `level` can match on.
+/// Attributes every slide presents without a value: a key with a value never matches.
+const ALWAYS_EMPTY: [Tag; 9] = [
+    tags::PATIENT_NAME,
+    tags::PATIENT_ID,
+    tags::PATIENT_BIRTH_DATE,
+    tags::PATIENT_SEX,
+    tags::STUDY_DATE,
+    tags::STUDY_TIME,
+    tags::ACCESSION_NUMBER,
+    tags::REFERRING_PHYSICIAN_NAME,
+    tags::STUDY_ID,
+];
+
+/// The attributes a search at `level` can match on (besides [`ALWAYS_EMPTY`]).
 fn matchable(level: Level) -> &'static [Tag] {
     match level {
         Level::Study => &[tags::STUDY_INSTANCE_UID, tags::MODALITIES_IN_STUDY],
@@ -88,7 +102,7 @@ impl Query {
                     } else {
                         tag
                     };
-                    if !matchable(level).contains(&tag) {
+                    if !matchable(level).contains(&tag) && !ALWAYS_EMPTY.contains(&tag) {
                         query.ignored.push(key.clone());
                     } else if !value.is_empty() && value != "*" {
                         // UID list matching: values separated by commas or backslashes.
@@ -160,13 +174,28 @@ mod tests {
     }
 
     #[test]
+    fn dicomweb_query_on_patient_data_matches_nothing() {
+        let mut d = Dataset::default();
+        d.text(tags::STUDY_INSTANCE_UID, VR::UI, "2.25.7")
+            .empty(tags::PATIENT_ID, VR::LO);
+        for level in [Level::Study, Level::Series, Level::Instance] {
+            let q = Query::parse(&pairs(&[("PatientID", "123")]), level).expect("ok");
+            assert!(q.ignored.is_empty());
+            assert!(!q.matches(&d), "{level:?}");
+            let any = Query::parse(&pairs(&[("PatientID", "*")]), level).expect("ok");
+            assert!(any.matches(&d), "{level:?}");
+        }
+    }
+
+    #[test]
     fn dicomweb_query_ignores_unsupported_and_refuses_unknown_keys() {
         let q = Query::parse(
-            &pairs(&[("PatientName", "Doe*"), ("limit", "2"), ("offset", "1")]),
+            &pairs(&[("StudyDescription", "x"), ("limit", "2"), ("offset", "1")]),
             Level::Study,
         )
         .expect("ok");
-        assert_eq!(q.ignored, ["PatientName"]);
+        assert_eq!(q.ignored, ["StudyDescription"]);
+        assert!(q.matches(&Dataset::default()));
         assert_eq!(q.page(0..10), [1, 2]);
         assert_eq!(
             Query::parse(&pairs(&[("NoSuchKey", "1")]), Level::Study),
