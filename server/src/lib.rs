@@ -19,6 +19,7 @@ pub mod annotations;
 pub mod bucket;
 pub mod cache_root;
 pub mod catalog;
+pub mod dicomweb;
 pub mod fault_log;
 pub mod http;
 pub mod iiif;

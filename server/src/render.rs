@@ -60,6 +60,24 @@ pub fn tile(slide: &Slide, level: u32, col: u32, row: u32) -> Result<Rgb, Render
     Ok(image)
 }
 
+/// `image` in the top-left corner of a `width × height` canvas of colour `fill` (cropped
+/// where it is larger).
+#[must_use]
+pub fn pad(image: &Rgb, width: u32, height: u32, fill: [u8; 3]) -> Rgb {
+    let mut data = fill.repeat(width as usize * height as usize);
+    let copy = image.width.min(width) as usize * 3;
+    for y in 0..image.height.min(height) as usize {
+        let from = y * image.width as usize * 3;
+        let to = y * width as usize * 3;
+        data[to..to + copy].copy_from_slice(&image.data[from..from + copy]);
+    }
+    Rgb {
+        width,
+        height,
+        data,
+    }
+}
+
 /// Resizes RGB (Catmull-Rom; exact copies when the size is unchanged).
 #[must_use]
 pub fn resize(image: Rgb, width: u32, height: u32) -> Rgb {
@@ -234,5 +252,25 @@ pub fn encode(image: &Rgb, format: Format, quality: u8) -> Result<Vec<u8>, Rende
                 .encode(f32::from(quality))
                 .to_vec(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pad_puts_the_image_top_left_on_the_fill() {
+        let image = Rgb {
+            width: 2,
+            height: 1,
+            data: vec![1, 2, 3, 4, 5, 6],
+        };
+        let padded = pad(&image, 3, 2, [9, 9, 9]);
+        assert_eq!((padded.width, padded.height), (3, 2));
+        assert_eq!(
+            padded.data,
+            [1, 2, 3, 4, 5, 6, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9]
+        );
     }
 }

@@ -67,6 +67,7 @@ pub fn state(config: &ServeConfig) -> Result<AppState, crate::annotations::Annot
         annotations: Arc::new(annotations),
         access,
         site: Arc::new(config.site.clone()),
+        dicomweb: Arc::default(),
     })
 }
 

@@ -20,6 +20,9 @@ pub struct TileKey {
     pub col: u32,
     pub row: u32,
     pub format: Format,
+    /// Padded to the full tile size with the slide's background (a DICOM frame at the
+    /// right or bottom edge); interior tiles are never padded, and share the plain key.
+    pub padded: bool,
 }
 
 /// Renders and caches tiles.
@@ -83,7 +86,46 @@ impl TileService {
             col,
             row,
             format,
+            padded: false,
         };
+        self.cached(slide, key).await
+    }
+
+    /// A DICOM frame: the JPEG tile at cache level `level`, padded at the right and
+    /// bottom edges of the level to the full tile size with the slide's background
+    /// colour, as DICOM's tiled images need every frame `Rows × Columns`. An interior
+    /// frame is the very tile Deep Zoom and IIIF serve (one cache entry, and a JPEG
+    /// cache's payload passed through); an edge frame has a cache entry of its own.
+    pub async fn frame(
+        &self,
+        slide: Arc<Slide>,
+        level: u32,
+        col: u32,
+        row: u32,
+    ) -> Result<Bytes, Arc<RenderError>> {
+        let grid = slide.cache.grid();
+        let t = grid.tile_size();
+        let size = grid.level(level).ok_or_else(|| {
+            Arc::new(RenderError::OutOfRange(format!(
+                "level {level} is not in the pyramid"
+            )))
+        })?;
+        let reaches =
+            |index: u32, extent: u32| (u64::from(index) + 1) * u64::from(t) > u64::from(extent);
+        let padded = reaches(col, size.width) || reaches(row, size.height);
+        let key = TileKey {
+            generation: slide.generation,
+            level,
+            col,
+            row,
+            format: Format::Jpg,
+            padded,
+        };
+        self.cached(slide, key).await
+    }
+
+    /// The tile under `key`, from the cache or rendered once for all who ask at once.
+    async fn cached(&self, slide: Arc<Slide>, key: TileKey) -> Result<Bytes, Arc<RenderError>> {
         let Some(cache) = &self.cache else {
             self.metrics.tile_cache_misses.inc();
             return self.compute(slide, key).await.map_err(Arc::new);
@@ -142,7 +184,7 @@ async fn fetch_remote(
 }
 
 /// Reads (or takes the `fetched` payload of), decodes and encodes one tile; a stored
-/// payload already in the requested format is sent as it is.
+/// payload already in the requested format is sent as it is, unless it must be padded.
 fn render_tile(
     slide: &Slide,
     key: TileKey,
@@ -155,24 +197,39 @@ fn render_tile(
         Codec::Webp => Some(Format::Webp),
         Codec::Zstd => None,
     };
-    if let Some((coord, payload)) = fetched {
+    let pass_through = stored == Some(key.format) && !key.padded;
+    let image = if let Some((coord, payload)) = fetched {
         slide.cache.check_payload(coord, &payload)?;
-        if stored == Some(key.format) {
+        if pass_through {
             return Ok(payload);
         }
         let tile = slide.cache.decode_tile(coord, &payload)?;
-        let image = render::Rgb {
+        render::Rgb {
             width: tile.width,
             height: tile.height,
             data: tile.rgb,
+        }
+    } else {
+        if pass_through && key.level < grid.level_count() {
+            let coord = TileCoord::new(key.level, key.col, key.row, grid)
+                .map_err(|e| RenderError::OutOfRange(e.to_string()))?;
+            return Ok(Bytes::from(slide.cache.read_payload(coord)?));
+        }
+        render::tile(slide, key.level, key.col, key.row)?
+    };
+    let (image, quality) = if key.padded {
+        let t = grid.tile_size();
+        let m = slide.cache.metadata();
+        // A JPEG cache's edge frames are encoded as its other frames were (which pass
+        // through), so one instance has one chroma subsampling.
+        let quality = if m.codec == Codec::Jpeg {
+            m.quality
+        } else {
+            quality
         };
-        return Ok(Bytes::from(render::encode(&image, key.format, quality)?));
-    }
-    if stored == Some(key.format) && key.level < grid.level_count() {
-        let coord = TileCoord::new(key.level, key.col, key.row, grid)
-            .map_err(|e| RenderError::OutOfRange(e.to_string()))?;
-        return Ok(Bytes::from(slide.cache.read_payload(coord)?));
-    }
-    let image = render::tile(slide, key.level, key.col, key.row)?;
+        (render::pad(&image, t, t, m.background), quality)
+    } else {
+        (image, quality)
+    };
     Ok(Bytes::from(render::encode(&image, key.format, quality)?))
 }

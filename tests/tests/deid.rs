@@ -233,6 +233,28 @@ fn no_response_carries_an_identifying_value() {
     for (path, status) in endpoints(&id, &uuid) {
         get_clean(&server, &path, status);
     }
+    // DICOMweb: the searches, every instance's metadata, and a frame of each.
+    for search in ["/dicomweb/studies", "/dicomweb/series"] {
+        get_clean(&server, search, 200);
+    }
+    let instances: Value =
+        serde_json::from_slice(&get_clean(&server, "/dicomweb/instances", 200).body).expect("json");
+    for instance in instances.as_array().expect("instances") {
+        let uid = |tag: &str| {
+            instance[tag]["Value"][0]
+                .as_str()
+                .expect("a UID")
+                .to_string()
+        };
+        let base = format!(
+            "/dicomweb/studies/{}/series/{}/instances/{}",
+            uid("0020000D"),
+            uid("0020000E"),
+            uid("00080018")
+        );
+        get_clean(&server, &format!("{base}/metadata"), 200);
+        get_clean(&server, &format!("{base}/frames/1"), 200);
+    }
     let slide: Value =
         serde_json::from_slice(&get_clean(&server, &format!("/api/slides/{id}"), 200).body)
             .expect("json");

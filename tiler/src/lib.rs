@@ -31,7 +31,9 @@ pub use cache::{
     CacheReader, CacheWriter, ContentHash, Entry, HEADER_LEN, Header, MAGIC, Metadata, RangeRead,
     ReaderLimits, SourceDigest, Tile, VERSION, VerifySummary, WriteSummary,
 };
-pub use codec::{Codec, CodecConfig, decode as decode_payload, decode_jpeg, encode_jpeg};
+pub use codec::{
+    Codec, CodecConfig, decode as decode_payload, decode_jpeg, encode_jpeg, jpeg_subsamples_chroma,
+};
 pub use downsample::{halve, halve_exact};
 pub use error::{Result, TilePlace, TilerError};
 pub use grid::{Grid, LevelSize, TileCoord, level_count};

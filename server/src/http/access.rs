@@ -61,6 +61,22 @@ pub fn need_of(method: &Method, route: &str) -> Need {
         | "/viewer/{*path}"
         | "/api/session" => Public,
         "/api/slides" | "/api/projects" if read => SignedIn,
+        // DICOMweb names studies, not slides: its handlers show each caller only the
+        // slides they have a role on, as `GET /api/slides` does.
+        "/dicomweb/studies"
+        | "/dicomweb/series"
+        | "/dicomweb/instances"
+        | "/dicomweb/studies/{study}/series"
+        | "/dicomweb/studies/{study}/instances"
+        | "/dicomweb/studies/{study}/series/{series}/instances"
+        | "/dicomweb/studies/{study}/metadata"
+        | "/dicomweb/studies/{study}/series/{series}/metadata"
+        | "/dicomweb/studies/{study}/series/{series}/instances/{instance}/metadata"
+        | "/dicomweb/studies/{study}/series/{series}/instances/{instance}/frames/{frames}"
+            if read =>
+        {
+            SignedIn
+        }
         "/api/slides/{id}"
         | "/api/slides/{id}/thumbnail"
         | "/api/slides/{id}/patch"

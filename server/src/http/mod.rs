@@ -6,6 +6,7 @@ mod agreement;
 mod annotations;
 mod audit;
 mod browse;
+mod dicomweb;
 mod dzi;
 mod error;
 mod heatmaps;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub catalog: Arc<crate::catalog::Catalog>,
     /// The host names, origins and public URL the server answers as.
     pub site: Arc<SiteRules>,
+    /// Which slide presents which DICOM study (DICOMweb).
+    pub dicomweb: Arc<crate::dicomweb::StudyIndex>,
 }
 
 /// The annotation API; edits take bodies up to the configured limit.
@@ -166,6 +169,7 @@ pub fn router(state: AppState) -> Router {
             "/iiif/3/{id}/{region}/{size}/{rotation}/{quality_format}",
             get(iiif::image),
         )
+        .merge(dicomweb::routes())
         .route("/", get(viewer::index))
         .route("/view/{id}", get(viewer::view))
         .route("/progress/{project}", get(viewer::progress))

@@ -128,6 +128,13 @@ fn decompress_zstd(payload: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> 
     })
 }
 
+/// Whether [`encode_jpeg`] halves the chroma resolution at `quality` (4:2:0 below 90,
+/// full-resolution chroma from 90 up).
+#[must_use]
+pub fn jpeg_subsamples_chroma(quality: u8) -> bool {
+    quality < 90
+}
+
 /// Encodes RGB as baseline JPEG with libjpeg-turbo (one compressor per thread): 4:4:4
 /// from quality 90 up, 4:2:0 below.
 pub fn encode_jpeg(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>, String> {
@@ -151,10 +158,10 @@ pub fn encode_jpeg(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<V
         compressor
             .set_quality(i32::from(quality.clamp(1, 100)))
             .map_err(|e| e.to_string())?;
-        let subsampling = if quality >= 90 {
-            turbojpeg::Subsamp::None
-        } else {
+        let subsampling = if jpeg_subsamples_chroma(quality) {
             turbojpeg::Subsamp::Sub2x2
+        } else {
+            turbojpeg::Subsamp::None
         };
         compressor
             .set_subsamp(subsampling)
