@@ -350,6 +350,17 @@ fn frames_are_full_size_jpegs_of_the_tiles_edges_padded() {
         let r = server.get_with(&format!("{base}/1"), &[("Accept", refused)]);
         assert_eq!(r.status, 406, "{refused}: {}", r.text());
     }
+    // "As stored" (octet-stream with transfer-syntax=*), as dicom-microscopy-viewer asks:
+    // the same JPEG frames.
+    let r = server.get_with(
+        &format!("{base}/1,2"),
+        &[(
+            "Accept",
+            "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*",
+        )],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(parts(&r), [frames[0].clone(), frames[2].clone()]);
     let r = server.get(&format!("{base}/one"));
     assert_eq!(r.status, 400, "{}", r.text());
 }

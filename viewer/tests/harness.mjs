@@ -10,13 +10,14 @@
 //   assertExists(path, what) fails with a readable message when a file is missing
 //   freePort()               a loopback port that was free a moment ago
 //   waitHealthy(url, child, log, ms)  polls until 200, the child dies, or the deadline
-//   startServer({ slides, dataDir, removeDataDir, imports, setup, logName })  tiles
+//   startServer({ slides, dataDir, removeDataDir, imports, setup, logName, serveArgs })  tiles
 //                            `slides` (paths, or { path, id } to tile under `--id id`)
 //                            into `dataDir` (a new temporary one by default, removed on
 //                            stop), imports GeoJSON files ({ slideId, file, layer, args }:
 //                            `args` are extra `tessera import` flags), awaits
 //                            `setup(dataDir)` (e.g. users and projects made with
-//                            runTessera), serves it on a free port.
+//                            runTessera), serves it on a free port (`serveArgs`: extra
+//                            `tessera serve` flags, e.g. `--cors-origin`).
 //                            Returns { base, dataDir, log, stop() }. With TESSERA_URL set it
 //                            tiles nothing and returns that server.
 //   launchBrowser()          a persistent Chromium context: { context, close() }
@@ -127,7 +128,7 @@ export async function waitHealthy(url, child, log, deadlineMs) {
  * (and removed by stop()) unless one is given; a given one is kept unless
  * `removeDataDir`. `logName` names the server log written to test-results/ on stop.
  */
-export async function startServer({ slides = [], dataDir, removeDataDir, imports = [], setup = null, logName = 'server.log', healthMs = 60000 } = {}) {
+export async function startServer({ slides = [], dataDir, removeDataDir, imports = [], setup = null, logName = 'server.log', healthMs = 60000, serveArgs = [] } = {}) {
   await mkdir(RESULTS, { recursive: true });
   if (process.env.TESSERA_URL) {
     const base = process.env.TESSERA_URL.replace(/\/$/, '');
@@ -149,7 +150,7 @@ export async function startServer({ slides = [], dataDir, removeDataDir, imports
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const log = [];
-  const child = spawn(BIN, ['serve', '--data', dataDir, '--addr', `127.0.0.1:${port}`], {
+  const child = spawn(BIN, ['serve', '--data', dataDir, '--addr', `127.0.0.1:${port}`, ...serveArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.on('data', (d) => log.push(d.toString()));

@@ -433,7 +433,10 @@ fn accepts_json(headers: &HeaderMap) -> Result<(), AppError> {
 }
 
 /// Frames are JPEG baseline in `multipart/related; type="image/jpeg"`, with the transfer
-/// syntax unnamed, `*` or 1.2.840.10008.1.2.4.50.
+/// syntax unnamed, `*` or 1.2.840.10008.1.2.4.50. Also taken:
+/// `type="application/octet-stream"; transfer-syntax=*` ("as stored", what
+/// dicom-microscopy-viewer asks for and then reads the JPEG from the bytes); without `*`
+/// that type means uncompressed pixels, which are not served.
 fn accepts_jpeg_frames(headers: &HeaderMap) -> Result<(), AppError> {
     let Some(ranges) = accepted(headers) else {
         return Ok(());
@@ -443,13 +446,16 @@ fn accepts_jpeg_frames(headers: &HeaderMap) -> Result<(), AppError> {
             return true;
         }
         let multipart = matches!(m.essence_str(), "multipart/related" | "multipart/*");
-        let jpeg = m
-            .get_param("type")
-            .is_some_and(|t| t.as_str().eq_ignore_ascii_case("image/jpeg"));
-        let syntax = m
-            .get_param("transfer-syntax")
-            .is_none_or(|t| matches!(t.as_str(), "*" | JPEG_BASELINE));
-        multipart && jpeg && syntax
+        let part_type = |t: &str| {
+            m.get_param("type")
+                .is_some_and(|v| v.as_str().eq_ignore_ascii_case(t))
+        };
+        let syntax = m.get_param("transfer-syntax");
+        let jpeg = part_type("image/jpeg")
+            && syntax.is_none_or(|t| matches!(t.as_str(), "*" | JPEG_BASELINE));
+        let as_stored =
+            part_type("application/octet-stream") && syntax.is_some_and(|t| t.as_str() == "*");
+        multipart && (jpeg || as_stored)
     };
     if ranges.iter().any(fits) {
         Ok(())
@@ -481,8 +487,16 @@ mod tests {
             .is_ok()
         );
         assert!(accepts_jpeg_frames(&accept("*/*")).is_ok());
+        // dicom-microscopy-viewer's request: the frames as stored, whatever their syntax.
+        assert!(
+            accepts_jpeg_frames(&accept(
+                "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*"
+            ))
+            .is_ok()
+        );
         for refused in [
             "multipart/related; type=\"application/octet-stream\"",
+            "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.1",
             "multipart/related; type=\"image/jpeg\"; transfer-syntax=1.2.840.10008.1.2.4.90",
             "multipart/related",
             "image/png",
