@@ -39,7 +39,7 @@ impl TileService {
     /// rendering on one thread per core, object storage or not: a tile's payload is fetched
     /// from object storage on the async threads before a worker takes it (see
     /// [`fetch_remote`]). (Four workers per core for object storage, from when workers
-    /// fetched, spun idle between tiles and took a fifth of the CPU the fetches need.)
+    /// fetched, spun idle between tiles: a tenth of the server's CPU under cold reads.)
     #[must_use]
     pub fn new(cache_bytes: u64, jpeg_quality: u8, metrics: Arc<Metrics>) -> Self {
         let cache = (cache_bytes > 0).then(|| {
